@@ -1,0 +1,133 @@
+"""The likelihood contract every family in the zoo implements.
+
+A model is a probability distribution over batches of discrete examples described by a
+:class:`~zoo.core.spec.DataSpec`. It answers ``log_prob(x)``: the natural log of the
+probability of each example, ``[B]`` nats, either exactly (``estimate == "exact"``) or as a
+lower bound it declares (``"elbo"``, ``"iwae"``, ``"bound"``). Bits per dimension is then one
+formula for every family (:func:`zoo.core.metrics.bits_per_dim`).
+
+Subclasses implement the underscored hooks (``_log_prob``, ``_loss``, ``_sample``); the public
+methods validate arguments at the edge, in the habit of ``torch.distributions``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from zoo.core.spec import DataSpec
+
+ESTIMATES = ("exact", "elbo", "iwae", "bound")
+
+Cond = dict[str, torch.Tensor] | None
+
+
+class LikelihoodModel(nn.Module):
+    """Base class: a distribution over examples of ``spec``.
+
+    Class attributes:
+        family: the family's name ("ngram", "pixelcnn", "vae", ...).
+        estimate: what ``log_prob`` returns: "exact", "elbo" (a variational lower bound; with
+            ``k > 1`` the IWAE-k bound) or "bound" (another declared lower bound, e.g. the
+            VQ-VAE's).
+        modalities: the data modalities the family accepts.
+        count_based: True for models fitted by counting (``fit``) rather than by gradient.
+    """
+
+    family: ClassVar[str] = ""
+    estimate: ClassVar[str] = "exact"
+    modalities: ClassVar[tuple[str, ...]] = ("image", "text", "audio")
+    count_based: ClassVar[bool] = False
+
+    def __init__(self, spec: DataSpec) -> None:
+        super().__init__()
+        if not isinstance(spec, DataSpec):
+            raise ValueError(f"spec must be a zoo.DataSpec, got {type(spec).__name__}")
+        if spec.modality not in self.modalities:
+            raise ValueError(
+                f"{type(self).__name__} models {', '.join(self.modalities)} data; "
+                f"got a {spec.modality} spec {spec!r}"
+            )
+        if self.estimate not in ESTIMATES:
+            raise TypeError(f"{type(self).__name__}.estimate must be one of {ESTIMATES}")
+        self.spec = spec
+        self.hparams: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ public API
+    def log_prob(self, x: torch.Tensor, *, cond: Cond = None, k: int = 1) -> torch.Tensor:
+        """Log-probability of each example, ``[B]`` nats (exact or a declared lower bound).
+
+        Args:
+            x: ``[B, *spec.shape]`` integers in ``[0, spec.levels)``.
+            cond: optional labels, ``{name: [B] int}`` with names from ``spec.labels``.
+            k: importance samples for latent-variable models (IWAE-k); 1 is the ELBO.
+                Exact models accept only ``k == 1``... or ignore it, being exact already.
+        """
+        self.spec.validate(x)
+        self.spec.validate_cond(cond, x.shape[0])
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k (importance samples) must be an int >= 1, got {k!r}")
+        return self._log_prob(x.long(), cond=cond, k=k)
+
+    def loss(self, x: torch.Tensor, *, cond: Cond = None) -> tuple[torch.Tensor, dict]:
+        """Training objective (scalar, nats per example, to minimise) and its named parts."""
+        self.spec.validate(x)
+        self.spec.validate_cond(cond, x.shape[0])
+        return self._loss(x.long(), cond=cond)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        cond: Cond = None,
+        generator: torch.Generator | None = None,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """Draw ``n`` examples, ``[n, *spec.shape]`` int64 in ``[0, spec.levels)``."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n (number of samples) must be an int >= 1, got {n!r}")
+        self.spec.validate_cond(cond, n)
+        out = self._sample(n, cond=cond, generator=generator, **kwargs)
+        return out
+
+    def fit(self, batches: Any) -> LikelihoodModel:
+        """Fit a count-based model to an iterable of batches (gradient models: not used)."""
+        raise TypeError(
+            f"{type(self).__name__} is trained by gradient (zoo.core.trainer), not fit()"
+        )
+
+    # ------------------------------------------------------------------ hooks
+    def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _loss(self, x: torch.Tensor, *, cond: Cond) -> tuple[torch.Tensor, dict]:
+        """Default objective: mean negative log-likelihood (exact models)."""
+        nll = -self._log_prob(x, cond=cond, k=1).mean()
+        return nll, {"nll": nll.detach()}
+
+    def _sample(self, n: int, *, cond: Cond, generator: torch.Generator | None, **kw: Any):
+        raise NotImplementedError(f"{type(self).__name__} cannot sample")
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        for t in self.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    def num_parameters(self) -> int:
+        """Trainable parameters (count-based models report their stored n-grams instead)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def extra_metrics(self, x: torch.Tensor, *, cond: Cond = None) -> dict[str, float]:
+        """Family-specific diagnostics for ``zoo eval`` (KL, active units, codebook use...).
+
+        Returned values are summed over the batch where they are per-example quantities and
+        averaged by the evaluator; the default has none.
+        """
+        return {}

@@ -1,0 +1,1 @@
+"""Small shared pieces used by several families: masked convolutions, discretised likelihoods."""

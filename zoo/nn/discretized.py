@@ -1,0 +1,113 @@
+"""Output distributions over K discrete levels, written once for every family.
+
+Conventions: ``x`` holds integer levels in ``[0, K)``; continuous parameters live on the
+interval [-1, 1], where level ``i`` sits at ``2 i / (K - 1) - 1`` and owns the bin of
+half-width ``1 / (K - 1)`` around it. The lowest bin extends to -inf and the highest to +inf,
+so the K probabilities sum to exactly 1 (Salimans et al. 2017, PixelCNN++).
+
+Everything is computed in log space without fallbacks: for an interior bin
+``log(sigmoid(a) - sigmoid(b)) = logsigmoid(a) + logsigmoid(-b) + log1mexp(a - b)``, which is
+exact for any a > b, so tiny probabilities never underflow to log 0.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+MIN_LOG_SCALE = -7.0  # scales below e^-7 are clamped, as in PixelCNN++ (a parameter bound)
+
+
+def levels_to_unit(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """Integer levels [0, K) -> centres on [-1, 1]."""
+    return x.float() * (2.0 / (levels - 1)) - 1.0
+
+
+def unit_to_levels(u: torch.Tensor, levels: int) -> torch.Tensor:
+    """Values on the real line -> the level whose bin holds them (ends take the tails)."""
+    return torch.round((u + 1.0) * ((levels - 1) / 2.0)).clamp_(0, levels - 1).long()
+
+
+def log1mexp(d: torch.Tensor) -> torch.Tensor:
+    """``log(1 - exp(-d))`` for d > 0, stable for small and large d (Maechler 2012)."""
+    return torch.where(
+        d < math.log(2.0), torch.log(-torch.expm1(-d)), torch.log1p(-torch.exp(-d))
+    )
+
+
+def discretized_logistic_log_prob(
+    x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor, levels: int
+) -> torch.Tensor:
+    """Log-probability of integer levels under a logistic discretised to ``levels`` bins.
+
+    ``x``, ``mean`` and ``log_scale`` broadcast together; the result has their broadcast shape.
+    """
+    log_scale = log_scale.clamp(min=MIN_LOG_SCALE)
+    inv_s = torch.exp(-log_scale)
+    half = 1.0 / (levels - 1)
+    centre = levels_to_unit(x, levels) - mean
+    a = (centre + half) * inv_s  # upper edge, standardised
+    b = (centre - half) * inv_s  # lower edge
+    lowest = F.logsigmoid(a)  # P(X <= upper edge): the bin of level 0
+    highest = F.logsigmoid(-b)  # P(X > lower edge): the bin of level K-1
+    interior = F.logsigmoid(a) + F.logsigmoid(-b) + log1mexp(a - b)
+    return torch.where(x == 0, lowest, torch.where(x == levels - 1, highest, interior))
+
+
+def discretized_logistic_mixture_log_prob(
+    x: torch.Tensor,
+    logits: torch.Tensor,
+    means: torch.Tensor,
+    log_scales: torch.Tensor,
+    levels: int,
+) -> torch.Tensor:
+    """Log-probability under a mixture of discretised logistics shared across channels.
+
+    Args:
+        x: ``[B, C, *S]`` integer levels.
+        logits: ``[B, M, *S]`` unnormalised mixture weights, one set per position.
+        means, log_scales: ``[B, M, C, *S]`` per component and channel (for PixelCNN++ the
+            caller has already made the means of later channels depend on earlier ones).
+    Returns:
+        ``[B, *S]``: log P(all C values at each position).
+    """
+    per_value = discretized_logistic_log_prob(x.unsqueeze(1), means, log_scales, levels)
+    per_component = per_value.sum(dim=2)  # [B, M, *S]: channels of one component multiply
+    return torch.logsumexp(per_component + F.log_softmax(logits, dim=1), dim=1)
+
+
+def sample_discretized_logistic(
+    mean: torch.Tensor,
+    log_scale: torch.Tensor,
+    levels: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw levels by inverse-CDF sampling of the continuous logistic, then binning."""
+    u = torch.rand(mean.shape, generator=generator, device=mean.device)
+    u = u.clamp(1e-5, 1.0 - 1e-5)
+    z = mean + torch.exp(log_scale.clamp(min=MIN_LOG_SCALE)) * (torch.log(u) - torch.log1p(-u))
+    return unit_to_levels(z, levels)
+
+
+def sample_categorical(
+    logits: torch.Tensor, dim: int = -1, generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Draw indices from ``softmax(logits / temperature)`` along ``dim`` (Gumbel-max)."""
+    if temperature <= 0:
+        return logits.argmax(dim=dim)
+    u = torch.rand(logits.shape, generator=generator, device=logits.device)
+    gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1.0)).clamp_min(1e-20))
+    return (logits / temperature + gumbel).argmax(dim=dim)
+
+
+def categorical_log_prob(logits: torch.Tensor, x: torch.Tensor, dim: int = 1) -> torch.Tensor:
+    """``log softmax(logits)[x]`` along ``dim``; ``x`` has logits' shape without ``dim``."""
+    return F.log_softmax(logits, dim=dim).gather(dim, x.long().unsqueeze(dim)).squeeze(dim)
+
+
+def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Elementwise log P(x) for x in {0, 1} under Bernoulli(sigmoid(logits))."""
+    return -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")

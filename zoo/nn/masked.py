@@ -1,0 +1,73 @@
+"""Masked 2-D convolutions for autoregressive image models (van den Oord et al. 2016).
+
+Pixels are generated in raster order; within a pixel, colour channels in the order
+R -> G -> B. Feature maps are split into ``data_channels`` contiguous groups, group ``g``
+belonging to colour ``g``. At the kernel centre, an output in group ``j`` may see input group
+``i`` when ``i < j`` (mask "A", the first layer: a sub-pixel never sees itself) or ``i <= j``
+(mask "B", later layers). Positions right of the centre in its row, and all rows below, are
+always masked.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def channel_groups(n: int, data_channels: int) -> torch.Tensor:
+    """The colour group of each of ``n`` feature maps: contiguous blocks of n / C maps."""
+    if data_channels > 1 and n % data_channels:
+        raise ValueError(
+            f"feature maps ({n}) must split evenly into {data_channels} colour groups"
+        )
+    return torch.arange(n) * data_channels // n
+
+
+def raster_mask(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    mask_type: str,
+    data_channels: int = 1,
+) -> torch.Tensor:
+    """The ``[out, in, k, k]`` 0/1 mask of a PixelCNN convolution."""
+    if mask_type not in ("A", "B"):
+        raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"masked convolutions need an odd kernel size, got {kernel_size}")
+    k, c = kernel_size, kernel_size // 2
+    mask = torch.zeros(out_channels, in_channels, k, k)
+    mask[:, :, :c, :] = 1  # rows above
+    mask[:, :, c, :c] = 1  # left in the same row
+    g_out = channel_groups(out_channels, data_channels)[:, None]
+    g_in = channel_groups(in_channels, data_channels)[None, :]
+    centre = (g_in < g_out) if mask_type == "A" else (g_in <= g_out)
+    mask[:, :, c, c] = centre.float()
+    return mask
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A same-padded convolution whose kernel is multiplied by a raster-order mask."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        mask_type: str = "B",
+        data_channels: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias
+        )
+        self.mask_type = mask_type
+        self.register_buffer(
+            "mask",
+            raster_mask(in_channels, out_channels, kernel_size, mask_type, data_channels),
+            persistent=False,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
