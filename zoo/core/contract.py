@@ -40,6 +40,11 @@ class LikelihoodModel(nn.Module):
     estimate: ClassVar[str] = "exact"
     modalities: ClassVar[tuple[str, ...]] = ("image", "text", "audio")
     count_based: ClassVar[bool] = False
+    # Multi-stage training (e.g. VQ-VAE, then its prior): the trainer runs the phases in order,
+    # calling set_phase(name) first and optimising the parameters that then require grad;
+    # phase_fractions splits the step/time budget between them.
+    phases: ClassVar[tuple[str, ...]] = ("main",)
+    phase_fractions: ClassVar[tuple[float, ...]] = (1.0,)
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
@@ -63,7 +68,7 @@ class LikelihoodModel(nn.Module):
             x: ``[B, *spec.shape]`` integers in ``[0, spec.levels)``.
             cond: optional labels, ``{name: [B] int}`` with names from ``spec.labels``.
             k: importance samples for latent-variable models (IWAE-k); 1 is the ELBO.
-                Exact models accept only ``k == 1``... or ignore it, being exact already.
+                Exact models ignore it: their value is already exact.
         """
         self.spec.validate(x)
         self.spec.validate_cond(cond, x.shape[0])
@@ -99,6 +104,11 @@ class LikelihoodModel(nn.Module):
             f"{type(self).__name__} is trained by gradient (zoo.core.trainer), not fit()"
         )
 
+    def set_phase(self, phase: str) -> None:
+        """Prepare for a training phase (freeze what it does not train). Default: nothing."""
+        if phase not in self.phases:
+            raise ValueError(f"unknown phase {phase!r}; {type(self).__name__} has {self.phases}")
+
     # ------------------------------------------------------------------ hooks
     def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
         raise NotImplementedError
@@ -127,7 +137,8 @@ class LikelihoodModel(nn.Module):
     def extra_metrics(self, x: torch.Tensor, *, cond: Cond = None) -> dict[str, float]:
         """Family-specific diagnostics for ``zoo eval`` (KL, active units, codebook use...).
 
-        Returned values are summed over the batch where they are per-example quantities and
-        averaged by the evaluator; the default has none.
+        Called by the evaluator on one large batch of the evaluated split (up to 1,000
+        examples); returns plain floats (batch means or batch-level statistics such as the
+        number of active units). The default has none.
         """
         return {}
