@@ -1,0 +1,327 @@
+"""The `zoo` command: list | info | train | eval | sample | leaderboard | bench | probe.
+
+Exit codes: 0 success, 2 usage or input error (one line on stderr saying what was wrong),
+1 a run that failed on its own (e.g. a diverged loss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+console = Console(stderr=True)
+out = Console()
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------- progress
+class Progress:
+    """Rich progress bar fed by the trainer's events (loss, bits/dim, examples/s, ETA)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        from rich.progress import (
+            BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.enabled = enabled
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(),
+            TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            console=console, transient=False, disable=not enabled,
+        )
+        self.task = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == "start":
+            self.bar.start()
+        elif kind == "phase":
+            self.task = self.bar.add_task(
+                event["phase"], total=event.get("max_steps"), info=""
+            )
+        elif kind == "step" and self.task is not None:
+            info = (
+                f"loss {event['loss']:.2f}  {event['bits_per_dim']:.3f} bits/dim  "
+                f"{event['examples_per_s']:.0f} ex/s"
+            )
+            self.bar.update(self.task, completed=event["phase_step"], info=info)
+        elif kind == "valid":
+            self.bar.console.log(
+                f"step {event['step']}: valid {event['valid_bits_per_dim']:.4f} bits/dim"
+            )
+        elif kind == "end":
+            self.bar.stop()
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_list(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from zoo.core.registry import get_entry, list_models
+
+    names = list_models(a.pattern or "*")
+    if a.json:
+        print(json.dumps(names))
+        return 0
+    t = Table(title=f"zoo models ({len(names)})")
+    for col in ("name", "family", "data set", "paper"):
+        t.add_column(col)
+    for n in names:
+        e = get_entry(n)
+        paper = f"{e.paper['value']} {e.paper['unit']}" if e.paper else ""
+        t.add_row(n, e.family, e.dataset, paper)
+    out.print(t)
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from zoo.core.registry import get_entry
+
+    e = get_entry(a.name)
+    info = {
+        "name": e.name, "class": e.cls_path, "family": e.family, "dataset": e.dataset,
+        "data": e.data, "hparams": e.hparams, "train": e.train, "paper": e.paper,
+        "suites": list(e.suites), "description": e.description,
+    }
+    cls = e.model_class()
+    info["estimate"] = cls.estimate
+    info["modalities"] = list(cls.modalities)
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def _train_overrides(a: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "max_steps": a.max_steps, "max_minutes": a.max_minutes, "device": a.device,
+        "seed": a.seed, "batch_size": a.batch_size, "lr": a.lr,
+    }
+
+
+def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
+    import yaml
+
+    result = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"{what} must be KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        result[k] = yaml.safe_load(v)
+    return result
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from zoo.core.runs import resume_run, train_run
+
+    progress = Progress(enabled=not a.quiet)
+    if a.resume:
+        run = resume_run(a.resume, train=_train_overrides(a), callback=progress)
+    else:
+        if not a.name:
+            raise UsageError("train needs a model NAME (see `zoo list`) or --resume RUN")
+        run = train_run(
+            a.name, dataset=a.dataset, run_dir=a.run_dir, train=_train_overrides(a),
+            hparams=_parse_kv(a.set, "--set"), data_options=_parse_kv(a.data, "--data"),
+            callback=progress,
+        )
+    print(run)
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    from zoo.core.runs import eval_run
+
+    row = eval_run(
+        a.run, split=a.split, k=a.iwae_k, db=a.db, max_examples=a.max_examples, device=a.device
+    )
+    if a.json:
+        print(json.dumps(row, indent=2, default=str))
+    else:
+        line = (
+            f"{row['model']} on {row['dataset']}/{row['split']}: {row['bits_per_dim']:.4f} "
+            f"bits/dim ({row['estimate']}), {row['nats_per_example']:.2f} nats per example"
+        )
+        for key in ("perplexity", "bits_per_second"):
+            if row.get(key) is not None:
+                line += f", {key} {row[key]:.4g}"
+        out.print(line)
+        for k, v in (row.get("extra") or {}).items():
+            out.print(f"  {k}: {v:.6g}" if isinstance(v, float) else f"  {k}: {v}")
+    return 0
+
+
+def cmd_sample(a: argparse.Namespace) -> int:
+    import torch
+
+    from zoo.core.runs import sample_run
+
+    cond = {k: torch.full((a.n,), int(v)) for k, v in _parse_kv(a.cond, "--cond").items()}
+    paths = sample_run(a.run, a.n, out=a.out, seed=a.seed, device=a.device, cond=cond or None)
+    for p in paths[:5]:
+        print(p)
+    if len(paths) > 5:
+        print(f"... and {len(paths) - 5} more in {paths[0].parent}")
+    return 0
+
+
+def cmd_leaderboard(a: argparse.Namespace) -> int:
+    from zoo.leaderboard import Leaderboard
+    from zoo.leaderboard import views
+
+    rows = Leaderboard(a.db).rows(dataset=a.dataset, split=a.split, suite=a.suite)
+    if a.format == "table":
+        out.print(views.render_rich(rows))
+    elif a.format == "matrix":
+        out.print(views.render_matrix_rich(rows))
+    elif a.format == "markdown":
+        print(views.to_markdown(rows), end="")
+    elif a.format == "csv":
+        print(views.to_csv(rows), end="")
+    else:
+        print(views.to_json(rows), end="")
+    return 0
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from zoo.bench import run_suite
+
+    report = run_suite(
+        a.suite, budget_minutes=a.budget_minutes, db=a.db, runs=a.runs, report=a.report,
+        only=a.only, device=a.device, log=lambda msg: console.log(msg),
+    )
+    from zoo.leaderboard import Leaderboard
+    from zoo.leaderboard import views
+
+    rows = Leaderboard(a.db).rows(suite=a.suite)
+    out.print(views.render_rich(rows, title=f"zoo bench {a.suite}"))
+    out.print(views.render_matrix_rich(rows))
+    print(report)
+    return 0
+
+
+def cmd_probe(a: argparse.Namespace) -> int:
+    from zoo.probing import probe_run
+
+    rows = probe_run(a.run, max_examples=a.max_examples)
+    from rich.table import Table
+
+    t = Table(title=f"probes of {a.run}")
+    for col in ("point", "target", "metric", "value"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["point"], r["target"], r["metric"], f"{r['value']:.4f}")
+    out.print(t)
+    return 0
+
+
+# ---------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="zoo", description="Likelihood-based generative models, compared in bits/dim."
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("list", help="list registry entries")
+    s.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'pixel*'")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_list)
+
+    s = sub.add_parser("info", help="show one registry entry")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_info)
+
+    s = sub.add_parser("train", help="train a registry entry; prints the run folder last")
+    s.add_argument("name", nargs="?")
+    s.add_argument("--dataset", help="data set name (default: the entry's)")
+    s.add_argument("--run-dir", help="run folder (default: runs/NAME-TIME-ID)")
+    s.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
+    s.add_argument("--max-steps", type=int)
+    s.add_argument("--max-minutes", type=float)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
+    s.add_argument("--seed", type=int)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
+    s.add_argument("--data", action="append", metavar="KEY=VALUE", help="data set option")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate a run and add a leaderboard row")
+    s.add_argument("run")
+    s.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    s.add_argument("--iwae-k", type=int, default=1, help="importance samples (latent models)")
+    s.add_argument("--max-examples", type=int)
+    s.add_argument("--db", help="leaderboard file (default: ~/.cache/zoo/leaderboard.db)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("sample", help="draw samples from a run (PNG grid, WAV or text)")
+    s.add_argument("run")
+    s.add_argument("-n", type=int, default=16)
+    s.add_argument("--out", help="folder (default: RUN/samples)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cond", action="append", metavar="LABEL=ID", help="e.g. class=3")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(fn=cmd_sample)
+
+    s = sub.add_parser("leaderboard", help="show the results")
+    s.add_argument("--dataset")
+    s.add_argument("--split")
+    s.add_argument("--suite")
+    s.add_argument("--format", default="table",
+                   choices=("table", "markdown", "csv", "json", "matrix"))
+    s.add_argument("--db")
+    s.set_defaults(fn=cmd_leaderboard)
+
+    s = sub.add_parser("bench", help="run a benchmark suite (quick | standard)")
+    s.add_argument("suite", choices=("quick", "standard"))
+    s.add_argument("--budget-minutes", type=float, help="per-entry training budget")
+    s.add_argument("--only", help="shell pattern: run only matching entries")
+    s.add_argument("--db")
+    s.add_argument("--runs", help="folder for the suite's runs (default: runs/bench-SUITE)")
+    s.add_argument("--report", help="report folder (default: reports/SUITE)")
+    s.add_argument("--device", default="auto")
+    s.set_defaults(fn=cmd_bench)
+
+    s = sub.add_parser("probe", help="probing classifiers on a WaveNet autoencoder run")
+    s.add_argument("run")
+    s.add_argument("--max-examples", type=int)
+    s.set_defaults(fn=cmd_probe)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    from zoo.core.trainer import TrainingDiverged
+    from zoo.data.base import DatasetNotFound
+
+    try:
+        return a.fn(a)
+    except TrainingDiverged as e:
+        console.print(f"[red]zoo: training diverged:[/red] {e}")
+        return 1
+    except (UsageError, ValueError, KeyError, FileNotFoundError, FileExistsError,
+            DatasetNotFound) as e:
+        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        print(f"zoo: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

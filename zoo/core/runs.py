@@ -1,0 +1,207 @@
+"""Runs end to end: train a registry entry into a run folder, evaluate it onto the
+leaderboard, draw samples from it. The CLI and the benchmark suites call these."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.core.checkpoint import (
+    atomic_write_bytes,
+    atomic_write_json,
+    build_from_config,
+    code_version,
+    load_checkpoint,
+    load_model,
+    read_config,
+)
+from zoo.core.device import resolve_device
+from zoo.core.evaluator import evaluate
+from zoo.core.registry import get_entry
+from zoo.core.spec import DataSpec
+from zoo.core.trainer import StepCallback, TrainConfig, Trainer
+from zoo.data import load_dataset
+from zoo.data.base import Dataset
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("ZOO_RUNS", "runs"))
+
+
+def new_run_dir(name: str, base: Path | None = None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return (base or runs_root()) / f"{name}-{stamp}-{secrets.token_hex(2)}"
+
+
+def _dataset_for(config: dict[str, Any]) -> Dataset:
+    return load_dataset(config["dataset"], **config.get("data_options", {}))
+
+
+def train_run(
+    name: str,
+    *,
+    dataset: str | None = None,
+    data_options: dict[str, Any] | None = None,
+    run_dir: str | os.PathLike | None = None,
+    hparams: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+    callback: StepCallback | None = None,
+) -> Path:
+    """Train registry entry ``name`` (on its default data set unless ``dataset``)."""
+    entry = get_entry(name)
+    ds_name = dataset or entry.dataset
+    options = dict(entry.data) if ds_name == entry.dataset else {}
+    options.update(data_options or {})
+    ds = load_dataset(ds_name, **options)
+    settings = {**entry.train, **{k: v for k, v in (train or {}).items() if v is not None}}
+    config = TrainConfig.from_dict(settings)
+    resolved = {**entry.hparams, **(hparams or {})}
+    run = Path(run_dir) if run_dir is not None else new_run_dir(name)
+    if (run / "config.json").exists():
+        raise FileExistsError(f"{run} already holds a run; use `zoo train --resume {run}`")
+    run.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "entry": name,
+        "family": entry.family,
+        "dataset": ds_name,
+        "data_options": options,
+        "hparams": resolved,
+        "train": {k: v for k, v in vars(config).items()},
+        "spec": ds.spec.to_dict(),
+        "code_version": code_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "torch": torch.__version__,
+    }
+    model = build_from_config(cfg)
+    atomic_write_json(run / "config.json", cfg)
+    Trainer(model, ds, config, run, callback=callback).fit()
+    return run
+
+
+def resume_run(
+    run_dir: str | os.PathLike,
+    *,
+    train: dict[str, Any] | None = None,
+    callback: StepCallback | None = None,
+) -> Path:
+    """Continue a run from its last checkpoint (optionally with a larger budget)."""
+    run = Path(run_dir)
+    cfg = read_config(run)
+    settings = {**cfg["train"], **{k: v for k, v in (train or {}).items() if v is not None}}
+    config = TrainConfig.from_dict(settings)
+    if train:
+        cfg["train"] = vars(config)
+        atomic_write_json(run / "config.json", cfg)
+    model = build_from_config(cfg)
+    Trainer(model, _dataset_for(cfg), config, run, callback=callback).fit(resume=True)
+    return run
+
+
+def eval_run(
+    run_dir: str | os.PathLike,
+    *,
+    split: str = "test",
+    k: int = 1,
+    db: str | os.PathLike | None = None,
+    suite: str | None = None,
+    max_examples: int | None = None,
+    device: str = "auto",
+    record: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a run and (``record``) append one leaderboard row; returns the row."""
+    from zoo.leaderboard import Leaderboard
+
+    run = Path(run_dir)
+    cfg = read_config(run)
+    dev = resolve_device(device)
+    model = load_model(run, map_location=dev)
+    state = load_checkpoint(run)
+    ds = _dataset_for(cfg)
+    result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev)
+    entry = get_entry(cfg["entry"])
+    paper = entry.paper or {}
+    paper_applies = paper and paper.get("dataset", entry.dataset) == cfg["dataset"] and paper.get(
+        "split", "test"
+    ) == split
+    extra = dict(result.pop("extra", {}))
+    for key in ("stream_perplexity", "stream_tokens", "eval_seconds"):
+        if key in result:
+            extra[key] = result.pop(key)
+    row = {
+        "model": cfg["entry"],
+        "family": model.family,
+        **result,
+        "parameters": model.num_parameters(),
+        "train_seconds": state.get("train_seconds"),
+        "train_steps": state.get("step"),
+        "device": str(dev.type),
+        "code_version": cfg.get("code_version"),
+        "run_dir": str(run.resolve()),
+        "suite": suite,
+        "paper_value": paper.get("value") if paper_applies else None,
+        "paper_unit": paper.get("unit") if paper_applies else None,
+        "paper_cite": paper.get("cite") if paper_applies else None,
+        "extra": extra,
+    }
+    if record:
+        row["id"] = Leaderboard(db).add(dict(row))
+    atomic_write_json(run / f"eval_{split}{'' if k == 1 else f'_k{k}'}.json", row)
+    return row
+
+
+def write_samples(x: torch.Tensor, spec: DataSpec, out: Path) -> list[Path]:
+    """Samples -> files a person can look at or listen to: PNG grid, WAV files or text."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if spec.modality == "image":
+        import torchvision.utils as vutils
+
+        grid = vutils.make_grid(x.float() / (spec.levels - 1), nrow=int(len(x) ** 0.5) or 1,
+                                padding=1, pad_value=0.5)
+        path = out / "samples.png"
+        vutils.save_image(grid, path)
+        written.append(path)
+    elif spec.modality == "audio":
+        import soundfile as sf
+        import torchaudio.functional as AF
+
+        wave = AF.mu_law_decoding(x.long(), spec.levels).cpu().numpy()
+        for i, w in enumerate(wave):
+            path = out / f"sample_{i:03d}.wav"
+            sf.write(str(path), w, spec.sample_rate, subtype="PCM_16")
+            written.append(path)
+    else:
+        vocab = spec.vocab or tuple(str(i) for i in range(spec.levels))
+        sep = "" if all(len(t) == 1 for t in vocab[2:]) else " "
+        texts = []
+        for row in x.tolist():
+            toks = [("\n" if spec.eos is not None and t == spec.eos else vocab[t]) for t in row]
+            texts.append(sep.join(toks).replace(" \n ", "\n"))
+        path = out / "samples.txt"
+        atomic_write_bytes(path, ("\n\n=====\n\n".join(texts) + "\n").encode())
+        written.append(path)
+    torch.save(x.cpu(), out / "samples.pt")
+    return written
+
+
+def sample_run(
+    run_dir: str | os.PathLike,
+    n: int,
+    *,
+    out: str | os.PathLike | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    cond: dict[str, torch.Tensor] | None = None,
+) -> list[Path]:
+    run = Path(run_dir)
+    dev = resolve_device(device)
+    model = load_model(run, map_location=dev)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    x = model.sample(n, cond=cond, generator=g)
+    model.spec.validate(x, what="samples")
+    return write_samples(x, model.spec, Path(out) if out else run / "samples")

@@ -1,0 +1,362 @@
+"""One training loop for every family: it knows the contract, never a family.
+
+Gradient models are optimised on ``model.loss`` with AdamW, warm-up + cosine schedule,
+gradient clipping, bf16 autocast on CUDA, a step and/or time budget, periodic validation in
+bits/dim and atomic, resumable checkpoints. Count-based models (``model.count_based``) are
+fitted once with ``model.fit``. Multi-phase models (VQ-VAE + prior) run their
+``model.phases`` in order, each on its share of the budget.
+
+Batches are a pure function of (seed, step): resuming reproduces the same data order, and
+under torchrun each rank takes its slice of the same global batch, so DDP with N processes
+follows the 1-process run with the same global batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from zoo.core.checkpoint import (
+    CHECKPOINT,
+    append_jsonl,
+    atomic_torch_save,
+    atomic_write_json,
+    load_checkpoint,
+)
+from zoo.core.contract import LikelihoodModel
+from zoo.core.device import DistContext, init_distributed, resolve_device
+from zoo.core.metrics import LN2
+from zoo.data.base import Dataset, Split
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    max_steps: int | None = 1000
+    max_minutes: float | None = None
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # cosine | constant
+    min_lr_ratio: float = 0.1
+    grad_clip: float | None = 1.0
+    eval_every: int = 250
+    eval_examples: int = 512
+    checkpoint_every: int = 250
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast where the device has it (CUDA)
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.max_steps is None and self.max_minutes is None:
+            raise ValueError("give max_steps or max_minutes (or both): a run needs a budget")
+        if self.max_steps is not None and self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be cosine or constant, got {self.schedule!r}")
+        self.betas = tuple(self.betas)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown train settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def batch_indices(n: int, batch_size: int, step: int, seed: int) -> torch.Tensor:
+    """The global batch of a step: epoch-wise permutations seeded by (seed, epoch)."""
+    per_epoch = max(n // batch_size, 1)
+    epoch, pos = divmod(step, per_epoch)
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g)
+    if n < batch_size:  # tiny data sets: repeat the permutation to fill the batch
+        perm = perm.repeat(math.ceil(batch_size / n))
+    return perm[pos * batch_size : (pos + 1) * batch_size]
+
+
+class _Objective(nn.Module):
+    """Wraps ``model.loss`` as ``forward`` so DistributedDataParallel can sync gradients."""
+
+    def __init__(self, model: LikelihoodModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, cond: dict | None):
+        return self.model.loss(x, cond=cond)
+
+
+StepCallback = Callable[[dict[str, Any]], None]
+
+
+class Trainer:
+    """Train ``model`` on ``dataset`` into ``run_dir``.
+
+    ``callback(event)`` receives dicts with ``kind`` in {"start", "step", "valid", "phase",
+    "end"}: the CLI draws its progress bar from them; the library never prints.
+    """
+
+    def __init__(
+        self,
+        model: LikelihoodModel,
+        dataset: Dataset,
+        config: TrainConfig,
+        run_dir: Path,
+        *,
+        callback: StepCallback | None = None,
+    ) -> None:
+        if model.spec.shape != dataset.spec.shape or model.spec.levels != dataset.spec.levels:
+            raise ValueError(
+                f"model was built for {model.spec!r} but the data set is {dataset.spec!r}"
+            )
+        self.model = model
+        self.dataset = dataset
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.callback = callback or (lambda event: None)
+        self.device = resolve_device(config.device)
+        self.dist: DistContext = init_distributed(self.device)
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.step = 0  # global step across phases
+        self.phase_index = 0
+        self.phase_step = 0
+        self.phase_seconds = 0.0
+        self.train_seconds = 0.0
+        self.optimizer: torch.optim.Optimizer | None = None
+
+    # ------------------------------------------------------------------ public
+    def fit(self, *, resume: bool = False) -> dict[str, Any]:
+        """Run the training; returns a summary (steps, seconds, last validation)."""
+        torch.manual_seed(self.config.seed)
+        self.model.to(self.device)
+        state = load_checkpoint(self.run_dir, self.device) if resume else None
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.step, self.phase_index = state["step"], state["phase_index"]
+            self.phase_step, self.train_seconds = state["phase_step"], state["train_seconds"]
+            self.phase_seconds = state["phase_seconds"]
+            torch.set_rng_state(state["rng_cpu"])
+        self._emit({"kind": "start", "resume": resume, "step": self.step})
+        if self.model.count_based:
+            summary = self._fit_counts(already=state is not None)
+        else:
+            summary = self._fit_gradient(state)
+        self._emit({"kind": "end", **summary})
+        return summary
+
+    # ------------------------------------------------------------------ count-based
+    def _fit_counts(self, already: bool) -> dict[str, Any]:
+        if not already:
+            t0 = time.perf_counter()
+            train = self.dataset["train"]
+            stream = self.dataset.meta.get("streams", {}).get("train")
+            self.model.fit(stream if stream is not None else train.batches(4096))
+            self.train_seconds = time.perf_counter() - t0
+            self.step = 1
+            self._save()
+        valid = self._validate()
+        append_jsonl(self.metrics_path, {"step": self.step, "phase": "fit", **valid})
+        return {"steps": self.step, "train_seconds": self.train_seconds, **valid}
+
+    # ------------------------------------------------------------------ gradient
+    def _phase_budget(self, i: int) -> tuple[int | None, float | None]:
+        frac = self.model.phase_fractions[i] if len(self.model.phases) > 1 else 1.0
+        steps = self.config.max_steps
+        minutes = self.config.max_minutes
+        return (
+            None if steps is None else max(int(round(steps * frac)), 1 if steps else 0),
+            None if minutes is None else minutes * frac,
+        )
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(
+                f"{type(self.model).__name__} has no trainable parameters in phase "
+                f"{self.model.phases[self.phase_index]!r}"
+            )
+        c = self.config
+        fused = self.device.type == "cuda"
+        return torch.optim.AdamW(
+            params, lr=c.lr, betas=c.betas, weight_decay=c.weight_decay, fused=fused or None
+        )
+
+    def _lr(self, phase_step: int, phase_steps: int | None) -> float:
+        c = self.config
+        if phase_step < c.warmup_steps:
+            return c.lr * (phase_step + 1) / c.warmup_steps
+        if c.schedule == "constant" or not phase_steps:
+            return c.lr
+        progress = min((phase_step - c.warmup_steps) / max(phase_steps - c.warmup_steps, 1), 1.0)
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
+        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * cosine)
+
+    def _fit_gradient(self, state: dict | None) -> dict[str, Any]:
+        c = self.config
+        train = self.dataset["train"]
+        if c.batch_size % self.dist.world_size:
+            raise ValueError(
+                f"batch_size {c.batch_size} must divide evenly over {self.dist.world_size} "
+                f"processes (it is the global batch)"
+            )
+        local = c.batch_size // self.dist.world_size
+        use_amp = c.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        objective: nn.Module = _Objective(self.model)
+        valid: dict[str, Any] = {}
+        phases = self.model.phases
+        while self.phase_index < len(phases):
+            phase = phases[self.phase_index]
+            self.model.set_phase(phase)
+            self.model.train()
+            max_steps, max_minutes = self._phase_budget(self.phase_index)
+            self.optimizer = self._make_optimizer()
+            if state is not None and state.get("optimizer") is not None:
+                self.optimizer.load_state_dict(state["optimizer"])
+                state = None
+            wrapped = objective
+            if self.dist.enabled:
+                wrapped = nn.parallel.DistributedDataParallel(
+                    objective, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                )
+            self._emit({"kind": "phase", "phase": phase, "max_steps": max_steps})
+            t_window, n_window = time.perf_counter(), 0
+            while True:
+                if max_steps is not None and self.phase_step >= max_steps:
+                    break
+                if max_minutes is not None and self.phase_seconds >= max_minutes * 60:
+                    break
+                t_step = time.perf_counter()
+                idx = batch_indices(len(train), c.batch_size, self.step, c.seed)
+                idx = idx[self.dist.rank * local : (self.dist.rank + 1) * local]
+                x = train.x[idx].long().to(self.device, non_blocking=True)
+                cond = {k: v[idx].long().to(self.device) for k, v in train.labels.items()}
+                lr = self._lr(self.phase_step, max_steps)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                if hasattr(self.model, "set_step"):
+                    self.model.set_step(self.step)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss, parts = wrapped(x, cond or None)
+                if not torch.isfinite(loss):
+                    msg = (
+                        f"loss became {float(loss)} at step {self.step} (phase {phase}); "
+                        f"training stopped. The last good checkpoint is kept in "
+                        f"{self.run_dir / CHECKPOINT}. Lower the learning rate "
+                        f"(now {lr:.3g}) or enable gradient clipping."
+                    )
+                    append_jsonl(self.metrics_path, {"step": self.step, "status": "diverged"})
+                    raise TrainingDiverged(msg)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = None
+                if c.grad_clip:
+                    grad_norm = float(
+                        nn.utils.clip_grad_norm_(
+                            [p for p in self.model.parameters() if p.requires_grad], c.grad_clip
+                        )
+                    )
+                self.optimizer.step()
+                self.step += 1
+                self.phase_step += 1
+                dt = time.perf_counter() - t_step
+                self.train_seconds += dt
+                self.phase_seconds += dt
+                n_window += c.batch_size
+                if self.step % c.log_every == 0 or self.phase_step == max_steps:
+                    now = time.perf_counter()
+                    record = {
+                        "kind": "step",
+                        "step": self.step,
+                        "phase": phase,
+                        "phase_step": self.phase_step,
+                        "phase_steps": max_steps,
+                        "loss": loss.item(),
+                        "bits_per_dim": float(loss) / (self.model.spec.D * LN2),
+                        "lr": lr,
+                        "grad_norm": grad_norm,
+                        "examples_per_s": n_window / max(now - t_window, 1e-9),
+                        "train_seconds": self.train_seconds,
+                        **{k: float(v) for k, v in parts.items()},
+                    }
+                    t_window, n_window = now, 0
+                    if self.dist.is_main:
+                        append_jsonl(self.metrics_path, record)
+                    self._emit(record)
+                if self.step % c.eval_every == 0:
+                    valid = self._validate()
+                if self.step % c.checkpoint_every == 0:
+                    self._save()
+            self.phase_index += 1
+            self.phase_step, self.phase_seconds = 0, 0.0
+            self.optimizer = None  # the next phase optimises other parameters
+            self._save()
+        valid = self._validate()
+        self._save()
+        return {"steps": self.step, "train_seconds": self.train_seconds, **valid}
+
+    # ------------------------------------------------------------------ helpers
+    @torch.no_grad()
+    def _validate(self) -> dict[str, Any]:
+        split: Split = self.dataset.splits.get("valid") or self.dataset["test"]
+        n = min(len(split), self.config.eval_examples)
+        was_training = self.model.training
+        self.model.eval()
+        total, count = 0.0, 0
+        for x, labels in split.subset(slice(0, n)).batches(256):
+            lp = self.model.log_prob(x.to(self.device), cond={
+                k: v.to(self.device) for k, v in labels.items()
+            } or None)
+            total += float(lp.double().sum())
+            count += len(x)
+        self.model.train(was_training)
+        bpd = -total / (count * self.model.spec.D * LN2)
+        record = {"kind": "valid", "step": self.step, "valid_bits_per_dim": bpd, "valid_n": count}
+        if self.dist.is_main:
+            append_jsonl(self.metrics_path, record)
+        self._emit(record)
+        return {"valid_bits_per_dim": bpd}
+
+    def _save(self) -> None:
+        if not self.dist.is_main:
+            return
+        atomic_torch_save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+                "step": self.step,
+                "phase_index": self.phase_index,
+                "phase_step": self.phase_step,
+                "train_seconds": self.train_seconds,
+                "phase_seconds": self.phase_seconds,
+                "rng_cpu": torch.get_rng_state(),
+                "config": asdict(self.config),
+            },
+            self.run_dir / CHECKPOINT,
+        )
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.dist.is_main:
+            self.callback(event)

@@ -1,0 +1,134 @@
+"""The leaderboard: one SQLite row per evaluation, safe for many writers at once.
+
+SQLite in WAL mode with a busy timeout lets several processes append concurrently; each row
+is written in its own transaction, so a row is either wholly there or not there at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+COLUMNS: dict[str, str] = {
+    "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "created": "TEXT NOT NULL",
+    "model": "TEXT NOT NULL",
+    "family": "TEXT NOT NULL",
+    "estimate": "TEXT NOT NULL",  # exact | elbo | iwae-<k> | bound
+    "dataset": "TEXT NOT NULL",
+    "split": "TEXT NOT NULL",
+    "bits_per_dim": "REAL NOT NULL",
+    "nats_per_example": "REAL",
+    "perplexity": "REAL",
+    "bits_per_char": "REAL",
+    "bits_per_second": "REAL",
+    "n_examples": "INTEGER",
+    "parameters": "INTEGER",
+    "train_seconds": "REAL",
+    "train_steps": "INTEGER",
+    "device": "TEXT",
+    "code_version": "TEXT",
+    "run_dir": "TEXT",
+    "suite": "TEXT",
+    "paper_value": "REAL",
+    "paper_unit": "TEXT",
+    "paper_cite": "TEXT",
+    "source": "TEXT",
+    "extra": "TEXT",  # JSON: family diagnostics (KL, active units, codebook usage, ...)
+}
+REQUIRED = ("model", "family", "estimate", "dataset", "split", "bits_per_dim")
+
+
+def default_db_path() -> Path:
+    """``$ZOO_LEADERBOARD``, else ``$XDG_CACHE_HOME/zoo/leaderboard.db`` (~/.cache/zoo)."""
+    env = os.environ.get("ZOO_LEADERBOARD")
+    if env:
+        return Path(env)
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return cache / "zoo" / "leaderboard.db"
+
+
+class Leaderboard:
+    def __init__(self, path: str | os.PathLike | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
+            con.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA busy_timeout=60000")
+            yield con
+        finally:
+            con.close()
+
+    def add(self, row: dict[str, Any]) -> int:
+        """Insert one evaluation; returns its id. Unknown keys go into ``extra``."""
+        missing = [k for k in REQUIRED if row.get(k) is None]
+        if missing:
+            raise ValueError(f"leaderboard row lacks {missing}")
+        if not isinstance(row["bits_per_dim"], (int, float)) or row["bits_per_dim"] != row[
+            "bits_per_dim"
+        ]:
+            raise ValueError(f"bits_per_dim must be a finite number, got {row['bits_per_dim']!r}")
+        row = dict(row)
+        extra = dict(row.pop("extra", None) or {})
+        for key in list(row):
+            if key not in COLUMNS:
+                extra[key] = row.pop(key)
+        row["extra"] = json.dumps(extra, default=str) if extra else None
+        row.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        row.pop("id", None)
+        keys = list(row)
+        sql = f"INSERT INTO results ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})"
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            cur = con.execute(sql, [row[k] for k in keys])
+            con.execute("COMMIT")
+            return int(cur.lastrowid)
+
+    def rows(
+        self,
+        *,
+        dataset: str | None = None,
+        model: str | None = None,
+        split: str | None = None,
+        suite: str | None = None,
+        latest: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Rows, best bits/dim first; ``latest`` keeps the newest row per (model, data, split,
+        estimate)."""
+        where, args = [], []
+        for col, val in (("dataset", dataset), ("model", model), ("split", split), ("suite", suite)):
+            if val is not None:
+                where.append(f"{col} = ?")
+                args.append(val)
+        sql = "SELECT * FROM results"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            out = [dict(r) for r in con.execute(sql, args)]
+        for r in out:
+            r["extra"] = json.loads(r["extra"]) if r["extra"] else {}
+        if latest:
+            newest: dict[tuple, dict] = {}
+            for r in out:
+                newest[(r["model"], r["dataset"], r["split"], r["estimate"])] = r
+            out = list(newest.values())
+        return sorted(out, key=lambda r: (r["dataset"], r["bits_per_dim"]))
+
+    def count(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM results").fetchone()[0])
