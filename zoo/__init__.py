@@ -2,32 +2,41 @@
 
 >>> import zoo
 >>> spec = zoo.DataSpec("image", (1, 8, 8), levels=17)
->>> model = zoo.create_model("pixelcnn_small_digits", spec)
+>>> model = zoo.create_model("pixelcnn_digits", spec)
 >>> model.log_prob(x)  # [B] nats, exact; model.estimate says so
+
+Names are imported lazily, so ``zoo.leaderboard`` and the CLI's light commands start fast.
 """
 
-from zoo.core.contract import LikelihoodModel
-from zoo.core.metrics import bits_per_dim
-from zoo.core.registry import create_model, get_entry, list_models, load
-from zoo.core.spec import DataSpec
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
+_EXPORTS = {
+    "DataSpec": "zoo.core.spec",
+    "LikelihoodModel": "zoo.core.contract",
+    "bits_per_dim": "zoo.core.metrics",
+    "create_model": "zoo.core.registry",
+    "get_entry": "zoo.core.registry",
+    "list_models": "zoo.core.registry",
+    "load": "zoo.core.registry",
+    "load_dataset": "zoo.data",
+    "list_datasets": "zoo.data",
+}
 
-def load_dataset(name: str, **options):
-    """Load a data set by name (see ``zoo.data.DATASETS``); lazily imported."""
-    from zoo.data import load_dataset as _load
-
-    return _load(name, **options)
+__all__ = sorted(_EXPORTS)
 
 
-__all__ = [
-    "DataSpec",
-    "LikelihoodModel",
-    "bits_per_dim",
-    "create_model",
-    "get_entry",
-    "list_models",
-    "load",
-    "load_dataset",
-]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

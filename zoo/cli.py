@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,8 @@ def cmd_train(a: argparse.Namespace) -> int:
             hparams=_parse_kv(a.set, "--set"), data_options=_parse_kv(a.data, "--data"),
             callback=progress,
         )
-    print(run)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports the run
+        print(run)
     return 0
 
 

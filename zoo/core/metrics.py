@@ -35,8 +35,11 @@ def bits_to_nats(bits: float) -> float:
 
 
 def perplexity(bits_per_token: float) -> float:
-    """Perplexity of a token model from its bits per token: 2 ** bits."""
-    return 2.0**bits_per_token
+    """Perplexity of a token model from its bits per token: 2 ** bits (inf past float range)."""
+    try:
+        return 2.0**bits_per_token
+    except OverflowError:
+        return math.inf
 
 
 def bits_per_token_from_perplexity(ppl: float) -> float:

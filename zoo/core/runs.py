@@ -61,8 +61,11 @@ def train_run(
     settings = {**entry.train, **{k: v for k, v in (train or {}).items() if v is not None}}
     config = TrainConfig.from_dict(settings)
     resolved = {**entry.hparams, **(hparams or {})}
+    if run_dir is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("under torchrun, pass --run-dir so that every process uses one folder")
     run = Path(run_dir) if run_dir is not None else new_run_dir(name)
-    if (run / "config.json").exists():
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    if main_process and (run / "config.json").exists():
         raise FileExistsError(f"{run} already holds a run; use `zoo train --resume {run}`")
     run.mkdir(parents=True, exist_ok=True)
     cfg = {
@@ -78,7 +81,8 @@ def train_run(
         "torch": torch.__version__,
     }
     model = build_from_config(cfg)
-    atomic_write_json(run / "config.json", cfg)
+    if main_process:
+        atomic_write_json(run / "config.json", cfg)
     Trainer(model, ds, config, run, callback=callback).fit()
     return run
 

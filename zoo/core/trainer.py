@@ -165,6 +165,9 @@ class Trainer:
         else:
             summary = self._fit_gradient(state)
         self._emit({"kind": "end", **summary})
+        if self.dist.enabled:
+            torch.distributed.barrier()
+            torch.distributed.destroy_process_group()
         return summary
 
     # ------------------------------------------------------------------ count-based
@@ -227,6 +230,13 @@ class Trainer:
         objective: nn.Module = _Objective(self.model)
         valid: dict[str, Any] = {}
         phases = self.model.phases
+        if self.phase_index == len(phases) and state is not None:
+            # a finished run resumed with a larger budget re-opens its last phase
+            steps, minutes = self._phase_budget(len(phases) - 1)
+            more_steps = steps is None or self.phase_step < steps
+            more_time = minutes is None or self.phase_seconds < minutes * 60
+            if more_steps and more_time:
+                self.phase_index = len(phases) - 1
         while self.phase_index < len(phases):
             phase = phases[self.phase_index]
             self.model.set_phase(phase)
@@ -294,12 +304,12 @@ class Trainer:
                         "phase_step": self.phase_step,
                         "phase_steps": max_steps,
                         "loss": loss.item(),
-                        "bits_per_dim": float(loss) / (self.model.spec.D * LN2),
+                        "bits_per_dim": loss.item() / (self.model.spec.D * LN2),
                         "lr": lr,
                         "grad_norm": grad_norm,
                         "examples_per_s": n_window / max(now - t_window, 1e-9),
                         "train_seconds": self.train_seconds,
-                        **{k: float(v) for k, v in parts.items()},
+                        **{k: float(v.detach()) for k, v in parts.items()},
                     }
                     t_window, n_window = now, 0
                     if self.dist.is_main:
@@ -310,8 +320,9 @@ class Trainer:
                 if self.step % c.checkpoint_every == 0:
                     self._save()
             self.phase_index += 1
-            self.phase_step, self.phase_seconds = 0, 0.0
-            self.optimizer = None  # the next phase optimises other parameters
+            if self.phase_index < len(phases):  # the next phase optimises other parameters
+                self.phase_step, self.phase_seconds = 0, 0.0
+                self.optimizer = None
             self._save()
         valid = self._validate()
         self._save()

@@ -1,0 +1,32 @@
+"""Shared test set-up: a private leaderboard and runs folder per test session, few threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import settings
+
+torch.set_num_threads(1)  # tests are many and small: avoid oversubscribing 2 cores
+
+settings.register_profile("zoo", deadline=None, max_examples=25, derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "zoo"))
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_available(*relative: str) -> bool:
+    from zoo.data import data_root
+
+    return all((data_root() / r).exists() for r in relative)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_outputs(tmp_path_factory, monkeypatch):
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("ZOO_LEADERBOARD", str(base / "leaderboard.db"))
+    monkeypatch.setenv("ZOO_RUNS", str(base / "runs"))
+    monkeypatch.setenv("XDG_CACHE_HOME", os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
+    yield
