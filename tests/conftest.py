@@ -17,12 +17,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "zoo"))
 PROJECT = Path(__file__).resolve().parents[1]
 
 
-def shared_data_available(*relative: str) -> bool:
-    from zoo.data import data_root
-
-    return all((data_root() / r).exists() for r in relative)
-
-
 @pytest.fixture(autouse=True)
 def _isolated_outputs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.getbasetemp()

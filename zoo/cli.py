@@ -16,8 +16,9 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console(stderr=True)
-out = Console()
+# Piped or captured output gets a wide table rather than rich's 80-column default.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class UsageError(Exception):

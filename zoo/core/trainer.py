@@ -344,7 +344,10 @@ class Trainer:
             count += len(x)
         self.model.train(was_training)
         bpd = -total / (count * self.model.spec.D * LN2)
-        record = {"kind": "valid", "step": self.step, "valid_bits_per_dim": bpd, "valid_n": count}
+        record = {
+            "kind": "valid", "step": self.step, "valid_bits_per_dim": bpd, "valid_n": count,
+            "train_seconds": self.train_seconds,
+        }
         if self.dist.is_main:
             append_jsonl(self.metrics_path, record)
         self._emit(record)

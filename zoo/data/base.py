@@ -92,3 +92,9 @@ def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> l
     n_train = int(round(fractions[0] * n))
     n_valid = int(round(fractions[1] * n))
     return [order[:n_train], order[n_train : n_train + n_valid], order[n_train + n_valid :]]
+
+
+def has_data(*relative: str, root: str | os.PathLike | None = None) -> bool:
+    """Whether every path exists under the data root (tests and benchmarks skip on False)."""
+    base = data_root(root)
+    return all((base / r).exists() for r in relative)

@@ -1,0 +1,37 @@
+# The two commands of the README:
+#   make demo   set up .venv, then run the main job (zoo bench quick on the embedded data)
+#   make test   set up .venv, then run the whole test suite
+# Both bootstrap a virtual environment in .venv on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The torch build to install (CUDA wheels run on the CPU too). Any torch >= 2.11 works.
+TORCH_PKGS ?= torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0
+PYTEST_ARGS ?= -n 2 --dist loadgroup
+
+.PHONY: setup demo test lint bench-standard clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PKGS) || $(PY) -m pip install -q torch torchvision torchaudio
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/zoo bench quick
+
+test: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check zoo tests benchmarks
+
+bench-standard: setup
+	$(VENV)/bin/zoo bench standard
+
+clean:
+	rm -rf runs reports .pytest_cache .hypothesis

@@ -1,0 +1,94 @@
+"""Image and text data: deterministic splits, levels, the <unk> rule, clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import zoo
+from zoo.data import DatasetNotFound, load_dataset
+from zoo.data.images import load_binarized_mnist, load_mnist
+from zoo.data.text import build_vocab, encode, load_textfile, make_text_dataset, read_lines
+
+from zoo.data.base import has_data as shared_data_available
+
+
+def test_digits_is_embedded_with_17_levels_and_disjoint_splits():
+    ds = load_dataset("digits")
+    assert ds.spec.shape == (1, 8, 8) and ds.spec.levels == 17
+    sizes = {k: len(v) for k, v in ds.splits.items()}
+    assert sum(sizes.values()) == 1797
+    for split in ds.splits.values():
+        ds.spec.validate(split.x)
+        assert int(split.labels["class"].max()) <= 9
+    # deterministic: the same split every time
+    again = zoo.data.images.load_digits()
+    assert torch.equal(again["test"].x, ds["test"].x)
+
+
+@pytest.mark.skipif(not shared_data_available("mnist/raw"), reason="shared MNIST not present")
+def test_mnist_test_set_splits_deterministically_and_binarises_with_a_fixed_seed():
+    m = load_mnist()
+    assert [len(m[s]) for s in ("train", "valid", "test")] == [8000, 1000, 1000]
+    assert "10k test set only" in m.source
+    b1, b2 = load_binarized_mnist(), load_binarized_mnist()
+    assert b1.spec.levels == 2 and torch.equal(b1["train"].x, b2["train"].x)
+    # binarisation samples Bernoulli(intensity): mean bit ~ mean intensity / 255
+    frac = float(b1["train"].x.float().mean())
+    assert frac == pytest.approx(float(m["train"].x.float().mean()) / 255, abs=0.005)
+
+
+def test_missing_data_set_says_where_it_looked(tmp_path):
+    with pytest.raises(DatasetNotFound, match=f"{tmp_path}.*mnist"):
+        load_mnist(root=str(tmp_path))
+    with pytest.raises(DatasetNotFound, match="ptb.train.txt"):
+        zoo.data.text.load_ptb_word(root=str(tmp_path))
+
+
+def test_text_streams_end_sentences_with_eos_and_chunks_are_consecutive():
+    splits = {"train": [["a", "b"], ["b"]], "valid": [["a"]], "test": [["c", "a"]]}
+    ds = make_text_dataset("toy", splits, seq_len=2)
+    vocab = ds.spec.vocab
+    assert vocab[:2] == ("</s>", "<unk>") and set(vocab[2:]) == {"a", "b"}
+    stream = ds.meta["streams"]["train"].tolist()
+    assert [vocab[i] for i in stream] == ["a", "b", "</s>", "b", "</s>"]
+    assert ds["train"].x.flatten().tolist() == stream[:4]  # consecutive chunks
+    assert ds.meta["tail_dropped"]["train"] == 1
+    # 'c' never occurs in training: mapped to <unk> and counted
+    assert [vocab[i] for i in ds.meta["streams"]["test"].tolist()] == ["<unk>", "a", "</s>"]
+    assert ds.meta["oov"]["test"] == 1
+
+
+def test_unseen_token_without_unk_policy_is_an_error():
+    vocab = build_vocab([["a"]])
+    with pytest.raises(ValueError, match="'z' on line 1 is not in the training vocabulary"):
+        encode([["z"]], vocab, unk="error", where="f")
+
+
+def test_non_utf8_file_is_named_with_its_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"fine\nalso fine\n\xff\xfe broken\n")
+    with pytest.raises(ValueError, match=r"bad.txt: not valid UTF-8 at line 3"):
+        read_lines(path)
+
+
+def test_empty_training_text_is_an_error(tmp_path):
+    path = tmp_path / "empty.txt"
+    path.write_text("\n\n")
+    with pytest.raises(ValueError, match="empty"):
+        load_textfile(str(path))
+
+
+def test_pydoc_text_is_embedded():
+    ds = load_dataset("pydoc_char")
+    assert ds.spec.modality == "text" and ds.spec.eos == 0 and len(ds["train"]) > 1000
+    assert "CPython" in ds.source
+
+
+@pytest.mark.skipif(not shared_data_available("ptb/ptb.train.txt"), reason="PTB not present")
+def test_ptb_word_has_the_10k_vocabulary_with_its_own_unk():
+    ds = load_dataset("ptb_word")
+    assert ds.spec.levels == 10000  # 9,999 words incl. <unk> + </s>
+    assert ds.meta["oov"]["test"] == 0
+    # 82,430 test tokens = words + one </s> per sentence (as KenLM counts them)
+    assert len(ds.meta["streams"]["test"]) == 82430

@@ -1,0 +1,112 @@
+"""Benchmark suites that fill the leaderboard: ``zoo bench quick | standard``.
+
+- quick: every entry tagged ``quick`` in registry.yaml, on the embedded data sets (digits,
+  pydoc text, synthesised spoken digits), a small time budget each: minutes in all on 2 cores.
+- standard: every entry tagged ``standard``, on the real data sets, a per-entry budget.
+
+Suites are resumable: each entry trains in ``<runs>/<entry>``; an entry whose evaluation is
+already written is skipped, an interrupted one resumes from its last checkpoint, and an entry
+whose data set is missing is skipped with the reason stated (the rest still runs).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zoo.core.checkpoint import CHECKPOINT, atomic_write_json
+from zoo.core.registry import entries
+from zoo.data.base import DatasetNotFound
+
+SUITES = {
+    "quick": {"budget_minutes": 0.25, "max_eval": 512, "samples": 16},
+    "standard": {"budget_minutes": 10.0, "max_eval": None, "samples": 16},
+}
+
+
+def suite_entries(suite: str, only: str | None = None) -> list[str]:
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+    names = [n for n, e in sorted(entries().items()) if suite in e.suites]
+    if only:
+        names = [n for n in names if fnmatch.fnmatch(n, only)]
+    return names
+
+
+def run_suite(
+    suite: str,
+    *,
+    budget_minutes: float | None = None,
+    db: str | None = None,
+    runs: str | None = None,
+    report: str | None = None,
+    only: str | None = None,
+    device: str = "auto",
+    log: Callable[[str], None] = lambda msg: None,
+) -> Path:
+    """Train, evaluate and sample every entry of ``suite``; write the report; return its path."""
+    from zoo.core.runs import eval_run, resume_run, sample_run, train_run
+
+    settings = SUITES.get(suite)
+    names = suite_entries(suite, only)
+    if budget_minutes is None:
+        budget_minutes = settings["budget_minutes"]
+    if not budget_minutes > 0:
+        raise ValueError(f"--budget-minutes must be > 0, got {budget_minutes}")
+    if not names:
+        raise ValueError(f"no registry entry matches suite {suite!r} and --only {only!r}")
+    runs_dir = Path(runs or f"runs/bench-{suite}")
+    status: dict[str, dict[str, Any]] = {}
+    t_suite = time.perf_counter()
+    for name in names:
+        run = runs_dir / name
+        done = run / "eval_test.json"
+        if done.exists():
+            status[name] = {"status": "done earlier", "run": str(run)}
+            log(f"{name}: already evaluated, skipped")
+            continue
+        train = {"max_minutes": budget_minutes, "device": device}
+        t0 = time.perf_counter()
+        try:
+            if (run / CHECKPOINT).exists():
+                log(f"{name}: resuming the interrupted run in {run}")
+                resume_run(run, train={"device": device})
+            else:
+                if run.exists():  # an interrupted start without a checkpoint: begin again
+                    shutil.rmtree(run)
+                log(f"{name}: training for up to {budget_minutes:g} min")
+                train_run(name, run_dir=run, train=train)
+            row = eval_run(run, db=db, suite=suite, max_examples=settings["max_eval"],
+                           device=device)
+            try:
+                sample_run(run, settings["samples"], device=device)
+            except NotImplementedError as e:
+                log(f"{name}: no samples ({e})")
+            status[name] = {
+                "status": "ok", "run": str(run), "bits_per_dim": row["bits_per_dim"],
+                "estimate": row["estimate"], "seconds": time.perf_counter() - t0,
+            }
+            log(f"{name}: {row['bits_per_dim']:.4f} bits/dim ({row['estimate']}) on "
+                f"{row['dataset']}")
+        except DatasetNotFound as e:
+            status[name] = {"status": "skipped", "reason": str(e)}
+            log(f"{name}: skipped, data set missing: {e}")
+    summary = {
+        "suite": suite, "budget_minutes": budget_minutes, "entries": status,
+        "seconds": time.perf_counter() - t_suite,
+    }
+    atomic_write_json(runs_dir / "suite.json", summary)
+    from zoo.bench.report import write_report
+
+    return write_report(suite, runs_dir, Path(report or f"reports/{suite}"), db=db,
+                        status=status)
+
+
+def load_status(runs_dir: Path) -> dict[str, Any]:
+    path = runs_dir / "suite.json"
+    return json.loads(path.read_text()) if path.exists() else {}

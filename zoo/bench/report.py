@@ -1,0 +1,143 @@
+"""The report folder of a suite: tables, the family x data matrix, plots, samples, index.html.
+
+    report/
+      index.html            links everything below
+      leaderboard.md|csv|json, matrix.md
+      curves_<dataset>.png  valid bits/dim against training time, one line per entry
+      samples/<entry>.png   sample grids (images), spectrograms (audio); text inline
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from zoo.core.checkpoint import atomic_write_bytes
+from zoo.leaderboard import Leaderboard, views
+
+
+def _curves(runs_dir: Path, rows: list[dict[str, Any]], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_dataset.setdefault(r["dataset"], []).append(r)
+    written = []
+    for dataset, rs in sorted(by_dataset.items()):
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        for r in rs:
+            metrics = Path(r["run_dir"]) / "metrics.jsonl"
+            if not metrics.exists():
+                continue
+            points = [json.loads(line) for line in metrics.read_text().splitlines()]
+            pts = [(p["train_seconds"], p["valid_bits_per_dim"]) for p in points
+                   if "valid_bits_per_dim" in p and "train_seconds" in p]
+            if not pts:
+                continue
+            xs, ys = zip(*pts)
+            style = "-" if r["estimate"] == "exact" else "--"
+            ax.plot(xs, ys, style, marker="o", ms=3, label=f"{r['model']} ({r['estimate']})")
+        ax.set_xlabel("training time (s)")
+        ax.set_ylabel("valid bits/dim (dashed: bound)")
+        ax.set_title(f"{dataset}: bits/dim against training time")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+        path = out / f"curves_{dataset}.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _spectrogram(wav: Path, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import soundfile as sf
+
+    audio, rate = sf.read(str(wav))
+    fig, ax = plt.subplots(figsize=(5, 2.5))
+    ax.specgram(audio, Fs=rate, NFFT=256, noverlap=192, cmap="magma")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("Hz")
+    ax.set_title(wav.parent.parent.name)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def write_report(
+    suite: str,
+    runs_dir: Path,
+    out: Path,
+    *,
+    db: str | None = None,
+    status: dict[str, dict[str, Any]] | None = None,
+) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "samples").mkdir(exist_ok=True)
+    rows = Leaderboard(db).rows(suite=suite)
+    atomic_write_bytes(out / "leaderboard.md", views.to_markdown(rows).encode())
+    atomic_write_bytes(out / "leaderboard.csv", views.to_csv(rows).encode())
+    atomic_write_bytes(out / "leaderboard.json", views.to_json(rows).encode())
+    atomic_write_bytes(out / "matrix.md", views.matrix_markdown(rows).encode())
+    curves = _curves(runs_dir, rows, out)
+    samples: list[tuple[str, str]] = []  # (entry, html snippet)
+    for r in rows:
+        sdir = Path(r["run_dir"]) / "samples"
+        name = r["model"]
+        if (sdir / "samples.png").exists():
+            shutil.copyfile(sdir / "samples.png", out / "samples" / f"{name}.png")
+            samples.append((name, f'<img src="samples/{name}.png" alt="{name} samples">'))
+        elif (sdir / "sample_000.wav").exists():
+            _spectrogram(sdir / "sample_000.wav", out / "samples" / f"{name}_spec.png")
+            shutil.copyfile(sdir / "sample_000.wav", out / "samples" / f"{name}.wav")
+            samples.append((name, f'<img src="samples/{name}_spec.png" alt="{name} spectrogram">'
+                                  f'<br><audio controls src="samples/{name}.wav"></audio>'))
+        elif (sdir / "samples.txt").exists():
+            text = (sdir / "samples.txt").read_text()[:600]
+            samples.append((name, f"<pre>{html.escape(text)}</pre>"))
+    _, datasets, cells = views.matrix(rows)
+    families = sorted({f for f, _ in cells})
+    matrix_html = "<tr><th>family</th>" + "".join(f"<th>{d}</th>" for d in datasets) + "</tr>"
+    for f in families:
+        matrix_html += f"<tr><td>{f}</td>" + "".join(
+            f"<td>{cells.get((f, d), '—')}</td>" for d in datasets) + "</tr>"
+    table_html = "<tr>" + "".join(f"<th>{h}</th>" for h in views.HEADERS) + "</tr>"
+    for r, cells_row in zip(rows, views.table_rows(rows)):
+        cls = "exact" if r["estimate"] == "exact" else "bound"
+        table_html += f'<tr class="{cls}">' + "".join(
+            f"<td>{html.escape(c)}</td>" for c in cells_row) + "</tr>"
+    skipped = [(n, s["reason"]) for n, s in (status or {}).items() if s["status"] == "skipped"]
+    skipped_html = "".join(f"<li><b>{n}</b>: {html.escape(reason)}</li>" for n, reason in skipped)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>zoo bench {suite}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
+table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
+tr.bound td{{font-style:italic}}img{{max-width:100%}}.grid{{display:flex;flex-wrap:wrap;gap:1em}}
+.grid div{{width:300px}}</style></head><body>
+<h1>zoo bench {suite}</h1>
+<p>Bits per dimension on each data set's test split (lower is better). <i>Italic</i> rows are
+bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exact.</p>
+<h2>Family x data set (best bits/dim; ≥ marks a bound)</h2><table>{matrix_html}</table>
+<h2>Leaderboard</h2><table>{table_html}</table>
+<p>Also as <a href="leaderboard.md">markdown</a>, <a href="leaderboard.csv">CSV</a>,
+<a href="leaderboard.json">JSON</a>, <a href="matrix.md">matrix (markdown)</a>.</p>
+{"<h2>Skipped</h2><ul>" + skipped_html + "</ul>" if skipped else ""}
+<h2>Bits/dim against training time</h2>
+<div class="grid">{"".join(f'<div><img src="{p.name}" alt="{p.stem}"></div>' for p in curves)}</div>
+<h2>Samples</h2>
+<div class="grid">{"".join(f"<div><h3>{n}</h3>{s}</div>" for n, s in samples)}</div>
+</body></html>
+"""
+    atomic_write_bytes(out / "index.html", page.encode())
+    return out / "index.html"
