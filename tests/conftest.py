@@ -22,5 +22,7 @@ def _isolated_outputs(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("ZOO_LEADERBOARD", str(base / "leaderboard.db"))
     monkeypatch.setenv("ZOO_RUNS", str(base / "runs"))
-    monkeypatch.setenv("XDG_CACHE_HOME", os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")))
+    monkeypatch.setenv(
+        "XDG_CACHE_HOME", os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    )
     yield

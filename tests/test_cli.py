@@ -19,8 +19,16 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_train_eval_sample_leaderboard_end_to_end(tmp_path, capsys):
     db = str(tmp_path / "lb.db")
     code, out, _ = run(
-        capsys, "train", "independent_digits", "--max-steps", "20", "--run-dir",
-        str(tmp_path / "run"), "--device", "cpu", "-q",
+        capsys,
+        "train",
+        "independent_digits",
+        "--max-steps",
+        "20",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+        "-q",
     )
     assert code == 0
     run_dir = out.strip().splitlines()[-1]  # the run folder is printed last

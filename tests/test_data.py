@@ -7,10 +7,9 @@ import torch
 
 import zoo
 from zoo.data import DatasetNotFound, load_dataset
+from zoo.data.base import has_data as shared_data_available
 from zoo.data.images import load_binarized_mnist, load_mnist
 from zoo.data.text import build_vocab, encode, load_textfile, make_text_dataset, read_lines
-
-from zoo.data.base import has_data as shared_data_available
 
 
 def test_digits_is_embedded_with_17_levels_and_disjoint_splits():

@@ -8,14 +8,18 @@ import multiprocessing as mp
 
 import pytest
 
-from zoo.leaderboard import Leaderboard
-from zoo.leaderboard import views
+from zoo.leaderboard import Leaderboard, views
 
 
 def _row(i: int, **kw) -> dict:
     return {
-        "model": f"m{i}", "family": "f", "estimate": "exact", "dataset": "d", "split": "test",
-        "bits_per_dim": 1.0 + i / 100, "nats_per_example": (1.0 + i / 100) * 784 * math.log(2),
+        "model": f"m{i}",
+        "family": "f",
+        "estimate": "exact",
+        "dataset": "d",
+        "split": "test",
+        "bits_per_dim": 1.0 + i / 100,
+        "nats_per_example": (1.0 + i / 100) * 784 * math.log(2),
         **kw,
     }
 

@@ -31,8 +31,12 @@ def _cases():
         try:
             cls = entry.model_class()
         except Exception as e:  # noqa: BLE001 - reported as a failing case below
-            yield pytest.param(name, None, id=f"{name}-import", marks=pytest.mark.xfail(
-                reason=f"class does not import: {e}", strict=True))
+            yield pytest.param(
+                name,
+                None,
+                id=f"{name}-import",
+                marks=pytest.mark.xfail(reason=f"class does not import: {e}", strict=True),
+            )
             continue
         for modality in cls.modalities:
             yield pytest.param(name, modality, id=f"{name}-{modality}")

@@ -37,9 +37,7 @@ def test_batches_are_a_pure_function_of_seed_and_step():
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
     train = {**CONSTANT, "max_steps": 12, "batch_size": 32, "lr": 0.05}
     straight = train_run("independent_digits", run_dir=tmp_path / "a", train=train)
-    half = train_run(
-        "independent_digits", run_dir=tmp_path / "b", train={**train, "max_steps": 6}
-    )
+    half = train_run("independent_digits", run_dir=tmp_path / "b", train={**train, "max_steps": 6})
     resume_run(half, train={"max_steps": 12})
     a, b = _state(straight), _state(half)
     assert load_checkpoint(half)["step"] == 12
@@ -48,7 +46,9 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
 
 def test_existing_run_dir_is_not_overwritten(tmp_path):
-    run = train_run("independent_digits", run_dir=tmp_path / "r", train={**CONSTANT, "max_steps": 1})
+    run = train_run(
+        "independent_digits", run_dir=tmp_path / "r", train={**CONSTANT, "max_steps": 1}
+    )
     with pytest.raises(FileExistsError, match="--resume"):
         train_run("independent_digits", run_dir=run, train={**CONSTANT, "max_steps": 1})
 
@@ -95,7 +95,9 @@ def test_budget_of_zero_or_none_is_rejected():
 def test_eval_writes_a_leaderboard_row(tmp_path):
     from zoo.leaderboard import Leaderboard
 
-    run = train_run("independent_digits", run_dir=tmp_path / "e", train={**CONSTANT, "max_steps": 5})
+    run = train_run(
+        "independent_digits", run_dir=tmp_path / "e", train={**CONSTANT, "max_steps": 5}
+    )
     db = tmp_path / "lb.db"
     row = eval_run(run, db=db)
     rows = Leaderboard(db).rows()
@@ -108,20 +110,50 @@ def test_eval_writes_a_leaderboard_row(tmp_path):
 @pytest.mark.slow
 def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path):
     common = [
-        "independent_digits", "--max-steps", "8", "--batch-size", "32", "--device", "cpu",
-        "--seed", "1", "-q", "--lr", "0.05",
+        "independent_digits",
+        "--max-steps",
+        "8",
+        "--batch-size",
+        "32",
+        "--device",
+        "cpu",
+        "--seed",
+        "1",
+        "-q",
+        "--lr",
+        "0.05",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     one = tmp_path / "one"
     two = tmp_path / "two"
     subprocess.run(
         [sys.executable, "-m", "zoo.cli", "train", *common, "--run-dir", str(one)],
-        check=True, env=env, cwd=tmp_path, capture_output=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
     )
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--master_port", "29531", "-m", "zoo.cli", "train", *common, "--run-dir", str(two)],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29531",
+            "-m",
+            "zoo.cli",
+            "train",
+            *common,
+            "--run-dir",
+            str(two),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     a, b = _state(one), _state(two)

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -31,16 +30,26 @@ class Progress:
 
     def __init__(self, enabled: bool = True) -> None:
         from rich.progress import (
-            BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn,
+            BarColumn,
+            TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as RichProgress,
         )
 
         self.enabled = enabled
         self.bar = RichProgress(
-            TextColumn("[bold]{task.description}"), BarColumn(),
-            TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-            console=console, transient=False, disable=not enabled,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=console,
+            transient=False,
+            disable=not enabled,
         )
         self.task = None
 
@@ -49,9 +58,7 @@ class Progress:
         if kind == "start":
             self.bar.start()
         elif kind == "phase":
-            self.task = self.bar.add_task(
-                event["phase"], total=event.get("max_steps"), info=""
-            )
+            self.task = self.bar.add_task(event["phase"], total=event.get("max_steps"), info="")
         elif kind == "step" and self.task is not None:
             info = (
                 f"loss {event['loss']:.2f}  {event['bits_per_dim']:.3f} bits/dim  "
@@ -92,9 +99,16 @@ def cmd_info(a: argparse.Namespace) -> int:
 
     e = get_entry(a.name)
     info = {
-        "name": e.name, "class": e.cls_path, "family": e.family, "dataset": e.dataset,
-        "data": e.data, "hparams": e.hparams, "train": e.train, "paper": e.paper,
-        "suites": list(e.suites), "description": e.description,
+        "name": e.name,
+        "class": e.cls_path,
+        "family": e.family,
+        "dataset": e.dataset,
+        "data": e.data,
+        "hparams": e.hparams,
+        "train": e.train,
+        "paper": e.paper,
+        "suites": list(e.suites),
+        "description": e.description,
     }
     cls = e.model_class()
     info["estimate"] = cls.estimate
@@ -105,8 +119,12 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 def _train_overrides(a: argparse.Namespace) -> dict[str, Any]:
     return {
-        "max_steps": a.max_steps, "max_minutes": a.max_minutes, "device": a.device,
-        "seed": a.seed, "batch_size": a.batch_size, "lr": a.lr,
+        "max_steps": a.max_steps,
+        "max_minutes": a.max_minutes,
+        "device": a.device,
+        "seed": a.seed,
+        "batch_size": a.batch_size,
+        "lr": a.lr,
     }
 
 
@@ -132,8 +150,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not a.name:
             raise UsageError("train needs a model NAME (see `zoo list`) or --resume RUN")
         run = train_run(
-            a.name, dataset=a.dataset, run_dir=a.run_dir, train=_train_overrides(a),
-            hparams=_parse_kv(a.set, "--set"), data_options=_parse_kv(a.data, "--data"),
+            a.name,
+            dataset=a.dataset,
+            run_dir=a.run_dir,
+            train=_train_overrides(a),
+            hparams=_parse_kv(a.set, "--set"),
+            data_options=_parse_kv(a.data, "--data"),
             callback=progress,
         )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports the run
@@ -178,8 +200,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(a: argparse.Namespace) -> int:
-    from zoo.leaderboard import Leaderboard
-    from zoo.leaderboard import views
+    from zoo.leaderboard import Leaderboard, views
 
     rows = Leaderboard(a.db).rows(dataset=a.dataset, split=a.split, suite=a.suite)
     if a.format == "table":
@@ -199,11 +220,16 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from zoo.bench import run_suite
 
     report = run_suite(
-        a.suite, budget_minutes=a.budget_minutes, db=a.db, runs=a.runs, report=a.report,
-        only=a.only, device=a.device, log=lambda msg: console.log(msg),
+        a.suite,
+        budget_minutes=a.budget_minutes,
+        db=a.db,
+        runs=a.runs,
+        report=a.report,
+        only=a.only,
+        device=a.device,
+        log=lambda msg: console.log(msg),
     )
-    from zoo.leaderboard import Leaderboard
-    from zoo.leaderboard import views
+    from zoo.leaderboard import Leaderboard, views
 
     rows = Leaderboard(a.db).rows(suite=a.suite)
     out.print(views.render_rich(rows, title=f"zoo bench {a.suite}"))
@@ -283,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset")
     s.add_argument("--split")
     s.add_argument("--suite")
-    s.add_argument("--format", default="table",
-                   choices=("table", "markdown", "csv", "json", "matrix"))
+    s.add_argument(
+        "--format", default="table", choices=("table", "markdown", "csv", "json", "matrix")
+    )
     s.add_argument("--db")
     s.set_defaults(fn=cmd_leaderboard)
 
@@ -319,8 +346,14 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as e:
         console.print(f"[red]zoo: training diverged:[/red] {e}")
         return 1
-    except (UsageError, ValueError, KeyError, FileNotFoundError, FileExistsError,
-            DatasetNotFound) as e:
+    except (
+        UsageError,
+        ValueError,
+        KeyError,
+        FileNotFoundError,
+        FileExistsError,
+        DatasetNotFound,
+    ) as e:
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
         print(f"zoo: error: {msg}", file=sys.stderr)
         return 2

@@ -81,30 +81,37 @@ def run_suite(
                     shutil.rmtree(run)
                 log(f"{name}: training for up to {budget_minutes:g} min")
                 train_run(name, run_dir=run, train=train)
-            row = eval_run(run, db=db, suite=suite, max_examples=settings["max_eval"],
-                           device=device)
+            row = eval_run(
+                run, db=db, suite=suite, max_examples=settings["max_eval"], device=device
+            )
             try:
                 sample_run(run, settings["samples"], device=device)
             except NotImplementedError as e:
                 log(f"{name}: no samples ({e})")
             status[name] = {
-                "status": "ok", "run": str(run), "bits_per_dim": row["bits_per_dim"],
-                "estimate": row["estimate"], "seconds": time.perf_counter() - t0,
+                "status": "ok",
+                "run": str(run),
+                "bits_per_dim": row["bits_per_dim"],
+                "estimate": row["estimate"],
+                "seconds": time.perf_counter() - t0,
             }
-            log(f"{name}: {row['bits_per_dim']:.4f} bits/dim ({row['estimate']}) on "
-                f"{row['dataset']}")
+            log(
+                f"{name}: {row['bits_per_dim']:.4f} bits/dim ({row['estimate']}) on "
+                f"{row['dataset']}"
+            )
         except DatasetNotFound as e:
             status[name] = {"status": "skipped", "reason": str(e)}
             log(f"{name}: skipped, data set missing: {e}")
     summary = {
-        "suite": suite, "budget_minutes": budget_minutes, "entries": status,
+        "suite": suite,
+        "budget_minutes": budget_minutes,
+        "entries": status,
         "seconds": time.perf_counter() - t_suite,
     }
     atomic_write_json(runs_dir / "suite.json", summary)
     from zoo.bench.report import write_report
 
-    return write_report(suite, runs_dir, Path(report or f"reports/{suite}"), db=db,
-                        status=status)
+    return write_report(suite, runs_dir, Path(report or f"reports/{suite}"), db=db, status=status)
 
 
 def load_status(runs_dir: Path) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """The report folder of a suite: tables, the family x data matrix, plots, samples, index.html.
 
-    report/
-      index.html            links everything below
-      leaderboard.md|csv|json, matrix.md
-      curves_<dataset>.png  valid bits/dim against training time, one line per entry
-      samples/<entry>.png   sample grids (images), spectrograms (audio); text inline
+report/
+  index.html            links everything below
+  leaderboard.md|csv|json, matrix.md
+  curves_<dataset>.png  valid bits/dim against training time, one line per entry
+  samples/<entry>.png   sample grids (images), spectrograms (audio); text inline
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ def _curves(runs_dir: Path, rows: list[dict[str, Any]], out: Path) -> list[Path]
             if not metrics.exists():
                 continue
             points = [json.loads(line) for line in metrics.read_text().splitlines()]
-            pts = [(p["train_seconds"], p["valid_bits_per_dim"]) for p in points
-                   if "valid_bits_per_dim" in p and "train_seconds" in p]
+            pts = [
+                (p["train_seconds"], p["valid_bits_per_dim"])
+                for p in points
+                if "valid_bits_per_dim" in p and "train_seconds" in p
+            ]
             if not pts:
                 continue
             xs, ys = zip(*pts)
@@ -101,8 +104,13 @@ def write_report(
         elif (sdir / "sample_000.wav").exists():
             _spectrogram(sdir / "sample_000.wav", out / "samples" / f"{name}_spec.png")
             shutil.copyfile(sdir / "sample_000.wav", out / "samples" / f"{name}.wav")
-            samples.append((name, f'<img src="samples/{name}_spec.png" alt="{name} spectrogram">'
-                                  f'<br><audio controls src="samples/{name}.wav"></audio>'))
+            samples.append(
+                (
+                    name,
+                    f'<img src="samples/{name}_spec.png" alt="{name} spectrogram">'
+                    f'<br><audio controls src="samples/{name}.wav"></audio>',
+                )
+            )
         elif (sdir / "samples.txt").exists():
             text = (sdir / "samples.txt").read_text()[:600]
             samples.append((name, f"<pre>{html.escape(text)}</pre>"))
@@ -110,13 +118,19 @@ def write_report(
     families = sorted({f for f, _ in cells})
     matrix_html = "<tr><th>family</th>" + "".join(f"<th>{d}</th>" for d in datasets) + "</tr>"
     for f in families:
-        matrix_html += f"<tr><td>{f}</td>" + "".join(
-            f"<td>{cells.get((f, d), '—')}</td>" for d in datasets) + "</tr>"
+        matrix_html += (
+            f"<tr><td>{f}</td>"
+            + "".join(f"<td>{cells.get((f, d), '—')}</td>" for d in datasets)
+            + "</tr>"
+        )
     table_html = "<tr>" + "".join(f"<th>{h}</th>" for h in views.HEADERS) + "</tr>"
     for r, cells_row in zip(rows, views.table_rows(rows)):
         cls = "exact" if r["estimate"] == "exact" else "bound"
-        table_html += f'<tr class="{cls}">' + "".join(
-            f"<td>{html.escape(c)}</td>" for c in cells_row) + "</tr>"
+        table_html += (
+            f'<tr class="{cls}">'
+            + "".join(f"<td>{html.escape(c)}</td>" for c in cells_row)
+            + "</tr>"
+        )
     skipped = [(n, s["reason"]) for n, s in (status or {}).items() if s["status"] == "skipped"]
     skipped_html = "".join(f"<li><b>{n}</b>: {html.escape(reason)}</li>" for n, reason in skipped)
     page = f"""<!doctype html>

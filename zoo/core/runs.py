@@ -129,9 +129,11 @@ def eval_run(
     result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev)
     entry = get_entry(cfg["entry"])
     paper = entry.paper or {}
-    paper_applies = paper and paper.get("dataset", entry.dataset) == cfg["dataset"] and paper.get(
-        "split", "test"
-    ) == split
+    paper_applies = (
+        paper
+        and paper.get("dataset", entry.dataset) == cfg["dataset"]
+        and paper.get("split", "test") == split
+    )
     extra = dict(result.pop("extra", {}))
     for key in ("stream_perplexity", "stream_tokens", "eval_seconds"):
         if key in result:
@@ -165,8 +167,9 @@ def write_samples(x: torch.Tensor, spec: DataSpec, out: Path) -> list[Path]:
     if spec.modality == "image":
         import torchvision.utils as vutils
 
-        grid = vutils.make_grid(x.float() / (spec.levels - 1), nrow=int(len(x) ** 0.5) or 1,
-                                padding=1, pad_value=0.5)
+        grid = vutils.make_grid(
+            x.float() / (spec.levels - 1), nrow=int(len(x) ** 0.5) or 1, padding=1, pad_value=0.5
+        )
         path = out / "samples.png"
         vutils.save_image(grid, path)
         written.append(path)

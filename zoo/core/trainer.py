@@ -28,7 +28,6 @@ from zoo.core.checkpoint import (
     CHECKPOINT,
     append_jsonl,
     atomic_torch_save,
-    atomic_write_json,
     load_checkpoint,
 )
 from zoo.core.contract import LikelihoodModel
@@ -249,7 +248,8 @@ class Trainer:
             wrapped = objective
             if self.dist.enabled:
                 wrapped = nn.parallel.DistributedDataParallel(
-                    objective, device_ids=[self.device.index] if self.device.type == "cuda" else None
+                    objective,
+                    device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 )
             self._emit({"kind": "phase", "phase": phase, "max_steps": max_steps})
             t_window, n_window = time.perf_counter(), 0
@@ -337,15 +337,18 @@ class Trainer:
         self.model.eval()
         total, count = 0.0, 0
         for x, labels in split.subset(slice(0, n)).batches(256):
-            lp = self.model.log_prob(x.to(self.device), cond={
-                k: v.to(self.device) for k, v in labels.items()
-            } or None)
+            lp = self.model.log_prob(
+                x.to(self.device), cond={k: v.to(self.device) for k, v in labels.items()} or None
+            )
             total += float(lp.double().sum())
             count += len(x)
         self.model.train(was_training)
         bpd = -total / (count * self.model.spec.D * LN2)
         record = {
-            "kind": "valid", "step": self.step, "valid_bits_per_dim": bpd, "valid_n": count,
+            "kind": "valid",
+            "step": self.step,
+            "valid_bits_per_dim": bpd,
+            "valid_n": count,
             "train_seconds": self.train_seconds,
         }
         if self.dist.is_main:

@@ -28,10 +28,7 @@ from zoo.data.base import Dataset, DatasetNotFound, Split, data_root, split_indi
 
 def _split(x: torch.Tensor, y: torch.Tensor, seed: int, fractions=(0.7, 0.15, 0.15)):
     idx = split_indices(len(x), fractions, seed)
-    return {
-        name: Split(x[i], {"class": y[i]})
-        for name, i in zip(("train", "valid", "test"), idx)
-    }
+    return {name: Split(x[i], {"class": y[i]}) for name, i in zip(("train", "valid", "test"), idx)}
 
 
 def load_digits(seed: int = 0) -> Dataset:
@@ -78,7 +75,10 @@ def _find_idx(raw: Path, stem: str) -> Path | None:
 
 def _mnist_arrays(root: Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], str]:
     raw = root / "mnist" / "raw"
-    test_x, test_y = _find_idx(raw, "t10k-images-idx3-ubyte"), _find_idx(raw, "t10k-labels-idx1-ubyte")
+    test_x, test_y = (
+        _find_idx(raw, "t10k-images-idx3-ubyte"),
+        _find_idx(raw, "t10k-labels-idx1-ubyte"),
+    )
     if test_x is None or test_y is None:
         raise DatasetNotFound(
             f"MNIST not found: looked for t10k-images-idx3-ubyte(.gz) and t10k-labels-idx1-ubyte"
@@ -94,10 +94,17 @@ def _mnist_arrays(root: Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tenso
         )
 
     tx, ty = load(test_x, test_y)
-    train_x, train_y = _find_idx(raw, "train-images-idx3-ubyte"), _find_idx(raw, "train-labels-idx1-ubyte")
+    train_x, train_y = (
+        _find_idx(raw, "train-images-idx3-ubyte"),
+        _find_idx(raw, "train-labels-idx1-ubyte"),
+    )
     if train_x is not None and train_y is not None:
         x, y = load(train_x, train_y)
-        arrays = {"train": (x[:-5000], y[:-5000]), "valid": (x[-5000:], y[-5000:]), "test": (tx, ty)}
+        arrays = {
+            "train": (x[:-5000], y[:-5000]),
+            "valid": (x[-5000:], y[-5000:]),
+            "test": (tx, ty),
+        }
         return arrays, f"MNIST (official 60k/10k) from {raw}; last 5,000 train images as valid"
     idx = split_indices(len(tx), (0.8, 0.1, 0.1), seed=0)
     arrays = {n: (tx[i], ty[i]) for n, i in zip(("train", "valid", "test"), idx)}

@@ -234,9 +234,7 @@ def load_pydoc_word(seq_len: int = 64) -> Dataset:
     return _pydoc("word", seq_len)
 
 
-def load_textfile(
-    path: str, level: str = "char", seq_len: int = 128, unk: str = "map"
-) -> Dataset:
+def load_textfile(path: str, level: str = "char", seq_len: int = 128, unk: str = "map") -> Dataset:
     """Any UTF-8 text file, one sentence per line, split 90/5/5 by lines in order."""
     parts = _contiguous_split(read_lines(path))
     splits = {k: tokenize(v, level) for k, v in parts.items()}

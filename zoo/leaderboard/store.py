@@ -77,9 +77,10 @@ class Leaderboard:
         missing = [k for k in REQUIRED if row.get(k) is None]
         if missing:
             raise ValueError(f"leaderboard row lacks {missing}")
-        if not isinstance(row["bits_per_dim"], (int, float)) or row["bits_per_dim"] != row[
-            "bits_per_dim"
-        ]:
+        if (
+            not isinstance(row["bits_per_dim"], (int, float))
+            or row["bits_per_dim"] != row["bits_per_dim"]
+        ):
             raise ValueError(f"bits_per_dim must be a finite number, got {row['bits_per_dim']!r}")
         row = dict(row)
         extra = dict(row.pop("extra", None) or {})
@@ -109,7 +110,12 @@ class Leaderboard:
         """Rows, best bits/dim first; ``latest`` keeps the newest row per (model, data, split,
         estimate)."""
         where, args = [], []
-        for col, val in (("dataset", dataset), ("model", model), ("split", split), ("suite", suite)):
+        for col, val in (
+            ("dataset", dataset),
+            ("model", model),
+            ("split", split),
+            ("suite", suite),
+        ):
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)

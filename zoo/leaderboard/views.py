@@ -66,17 +66,34 @@ def _secondary(row: dict[str, Any]) -> str:
 
 
 HEADERS = [
-    "data set", "split", "model", "family", "estimate", "bits/dim", "also", "paper",
-    "params", "train s", "device",
+    "data set",
+    "split",
+    "model",
+    "family",
+    "estimate",
+    "bits/dim",
+    "also",
+    "paper",
+    "params",
+    "train s",
+    "device",
 ]
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [
         [
-            r["dataset"], r["split"], r["model"], r["family"], r["estimate"],
-            f"{r['bits_per_dim']:.4f}", _secondary(r), _paper(r),
-            _fmt(r.get("parameters")), _fmt(r.get("train_seconds"), 3), r.get("device") or "",
+            r["dataset"],
+            r["split"],
+            r["model"],
+            r["family"],
+            r["estimate"],
+            f"{r['bits_per_dim']:.4f}",
+            _secondary(r),
+            _paper(r),
+            _fmt(r.get("parameters")),
+            _fmt(r.get("train_seconds"), 3),
+            r.get("device") or "",
         ]
         for r in rows
     ]
@@ -96,14 +113,21 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     w = csv.DictWriter(buf, fieldnames=keys)
     w.writeheader()
     for r in rows:
-        w.writerow({**r, "paper_bits_per_dim": paper_bits_per_dim(r), "extra": json.dumps(r["extra"])})
+        w.writerow(
+            {**r, "paper_bits_per_dim": paper_bits_per_dim(r), "extra": json.dumps(r["extra"])}
+        )
     return buf.getvalue()
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(
-        [{**r, "paper_bits_per_dim": paper_bits_per_dim(r)} for r in rows], indent=2, default=str
-    ) + "\n"
+    return (
+        json.dumps(
+            [{**r, "paper_bits_per_dim": paper_bits_per_dim(r)} for r in rows],
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
 
 
 def matrix(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
@@ -127,7 +151,10 @@ def matrix_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| family | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
     for f in families:
         lines.append(f"| {f} | " + " | ".join(cells.get((f, d), "—") for d in datasets) + " |")
-    note = "\nBits/dim (lower is better); ≥ marks an upper bound on the true bits/dim (ELBO, IWAE, VQ).\n"
+    note = (
+        "\nBits/dim (lower is better); ≥ marks an upper bound on the true bits/dim "
+        "(ELBO, IWAE, VQ).\n"
+    )
     return "\n".join(lines) + "\n" + note
 
 
@@ -148,7 +175,10 @@ def render_matrix_rich(rows: list[dict[str, Any]]):
     from rich.table import Table
 
     families, datasets, cells = matrix(rows)
-    t = Table(title="best bits/dim per family and data set", caption="≥: a bound (upper bound on bits/dim)")
+    t = Table(
+        title="best bits/dim per family and data set",
+        caption="≥: a bound (upper bound on bits/dim)",
+    )
     t.add_column("family")
     for d in datasets:
         t.add_column(d, justify="right")

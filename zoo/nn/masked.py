@@ -18,9 +18,7 @@ from torch import nn
 def channel_groups(n: int, data_channels: int) -> torch.Tensor:
     """The colour group of each of ``n`` feature maps: contiguous blocks of n / C maps."""
     if data_channels > 1 and n % data_channels:
-        raise ValueError(
-            f"feature maps ({n}) must split evenly into {data_channels} colour groups"
-        )
+        raise ValueError(f"feature maps ({n}) must split evenly into {data_channels} colour groups")
     return torch.arange(n) * data_channels // n
 
 
