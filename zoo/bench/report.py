@@ -100,7 +100,9 @@ def write_report(
         name = r["model"]
         if (sdir / "samples.png").exists():
             shutil.copyfile(sdir / "samples.png", out / "samples" / f"{name}.png")
-            samples.append((name, f'<img src="samples/{name}.png" alt="{name} samples">'))
+            samples.append(
+                (name, f'<img class="samples" src="samples/{name}.png" alt="{name} samples">')
+            )
         elif (sdir / "sample_000.wav").exists():
             _spectrogram(sdir / "sample_000.wav", out / "samples" / f"{name}_spec.png")
             shutil.copyfile(sdir / "sample_000.wav", out / "samples" / f"{name}.wav")
@@ -137,7 +139,8 @@ def write_report(
 <html><head><meta charset="utf-8"><title>zoo bench {suite}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
-tr.bound td{{font-style:italic}}img{{max-width:100%}}.grid{{display:flex;flex-wrap:wrap;gap:1em}}
+tr.bound td{{font-style:italic}}img{{max-width:100%}}
+img.samples{{width:280px;image-rendering:pixelated}}.grid{{display:flex;flex-wrap:wrap;gap:1em}}
 .grid div{{width:300px}}</style></head><body>
 <h1>zoo bench {suite}</h1>
 <p>Bits per dimension on each data set's test split (lower is better). <i>Italic</i> rows are
@@ -155,3 +158,44 @@ bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exa
 """
     atomic_write_bytes(out / "index.html", page.encode())
     return out / "index.html"
+
+
+def image_references(index_html: Path) -> list[Path]:
+    """The files the page's <img> tags point to (relative to the page)."""
+    import re
+
+    page = index_html.read_text()
+    return [index_html.parent / src for src in re.findall(r'<img[^>]*src="([^"]+)"', page)]
+
+
+def screenshot(index_html: Path, png: Path, *, width: int = 1280, height: int = 2400) -> Path:
+    """Render the report in headless Chromium and save a screenshot (apt-get install chromium)."""
+    import shutil as sh
+    import subprocess
+
+    browser = next(
+        (b for b in ("chromium", "chromium-browser", "google-chrome") if sh.which(b)), None
+    )
+    if browser is None:
+        raise FileNotFoundError(
+            "no Chromium found for the report screenshot: install Debian's `chromium` "
+            "(apt-get install chromium) or put chromium on PATH"
+        )
+    png.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--window-size={width},{height}",
+            "--virtual-time-budget=5000",
+            f"--screenshot={png.resolve()}",
+            index_html.resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return png

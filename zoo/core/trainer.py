@@ -228,6 +228,8 @@ class Trainer:
         use_amp = c.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         objective: nn.Module = _Objective(self.model)
         valid: dict[str, Any] = {}
+        if self.step == 0:
+            valid = self._validate()  # the starting point of the learning curve
         phases = self.model.phases
         if self.phase_index == len(phases) and state is not None:
             # a finished run resumed with a larger budget re-opens its last phase

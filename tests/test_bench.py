@@ -1,0 +1,89 @@
+"""Suites: resumable, skip missing data with a reason, and write a report whose images load."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+
+import pytest
+
+import zoo.core.runs as runs_module
+from zoo.bench import run_suite
+from zoo.bench.report import image_references, screenshot
+from zoo.leaderboard import Leaderboard
+
+REGISTRY = textwrap.dedent(
+    """
+    models:
+      a_digits:
+        class: zoo.models.independent:Independent
+        family: independent
+        dataset: digits
+        train: {max_steps: 5, warmup_steps: 0}
+        suites: [quick]
+      b_pydoc:
+        class: zoo.models.independent:Independent
+        family: independent
+        dataset: pydoc_char
+        hparams: {shared: true}
+        train: {max_steps: 5, warmup_steps: 0}
+        suites: [quick]
+      c_mnist:
+        class: zoo.models.independent:Independent
+        family: independent
+        dataset: mnist
+        train: {max_steps: 5}
+        suites: [quick]
+    """
+)
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    path = tmp_path / "registry.yaml"
+    path.write_text(REGISTRY)
+    monkeypatch.setenv("ZOO_REGISTRY", str(path))
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "no-data-here"))
+    return path
+
+
+def test_interrupted_suite_finishes_without_repeating_or_losing_rows(
+    registry, tmp_path, monkeypatch
+):
+    db, runs, report = tmp_path / "lb.db", tmp_path / "runs", tmp_path / "report"
+    real_eval = runs_module.eval_run
+
+    def interrupted(run, **kw):
+        if "b_pydoc" in str(run):
+            raise KeyboardInterrupt  # the user pressed Ctrl-C during b's evaluation
+        return real_eval(run, **kw)
+
+    monkeypatch.setattr(runs_module, "eval_run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_suite("quick", db=str(db), runs=str(runs), report=str(report), device="cpu")
+    assert Leaderboard(db).count() == 1
+    a_checkpoint = (runs / "a_digits" / "checkpoints" / "last.pt").stat().st_mtime_ns
+
+    monkeypatch.setattr(runs_module, "eval_run", real_eval)
+    index = run_suite("quick", db=str(db), runs=str(runs), report=str(report), device="cpu")
+    rows = Leaderboard(db).rows(latest=False)
+    assert sorted(r["model"] for r in rows) == ["a_digits", "b_pydoc"]  # no repeat, no loss
+    assert (runs / "a_digits" / "checkpoints" / "last.pt").stat().st_mtime_ns == a_checkpoint
+
+    # the entry whose data set is missing was skipped with the reason, the rest ran
+    page = index.read_text()
+    assert "c_mnist" in page and "MNIST not found" in page
+    for image in image_references(index):
+        assert image.exists(), f"report links a missing image {image}"
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any("samples/a_digits.png" in str(p) for p in image_references(index))
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_report_renders_in_headless_chromium(registry, tmp_path):
+    index = run_suite(
+        "quick", db=str(tmp_path / "lb.db"), runs=str(tmp_path / "runs"),
+        report=str(tmp_path / "report"), only="a_*", device="cpu",
+    )
+    png = screenshot(index, tmp_path / "shot.png", height=1200)
+    assert png.stat().st_size > 10_000  # a rendered page, not a blank one
