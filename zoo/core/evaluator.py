@@ -82,8 +82,8 @@ def evaluate(
         result["bits_per_second"] = bits_per_second(bpd, spec.sample_rate)
     stream = dataset.meta.get("streams", {}).get(split)
     if stream is not None and hasattr(model, "stream_log_prob"):
-        total_nats, count = model.stream_log_prob(stream)
-        result["stream_perplexity"] = math.exp(total_nats / count)
+        total_log_prob, count = model.stream_log_prob(stream)  # ln p of the whole stream
+        result["stream_perplexity"] = math.exp(-total_log_prob / count)
         result["stream_tokens"] = count
     first = data.subset(slice(0, EXTRA_BATCH))
     cond = {k_: v.long().to(device) for k_, v in first.labels.items() if k_ in spec.labels}

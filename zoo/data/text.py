@@ -36,7 +36,11 @@ EOS, UNK = "</s>", "<unk>"
 
 
 def read_lines(path: str | Path) -> list[str]:
-    """The lines of a UTF-8 text file; a decoding error names the file, line and byte."""
+    """The lines of a UTF-8 text file; a decoding error names the file, line and byte.
+
+    Blank lines at the end of the file are dropped (PTB's character files end in a line
+    holding one space, which KenLM does not count as a sentence); blank lines elsewhere are
+    sentences of length 0 (one ``</s>``)."""
     p = Path(path)
     if not p.exists():
         raise DatasetNotFound(f"text file not found: {p}")
@@ -49,7 +53,10 @@ def read_lines(path: str | Path) -> list[str]:
             f"{p}: not valid UTF-8 at line {line} (byte {e.start}: {e.reason}); "
             f"convert the file to UTF-8 first (e.g. iconv -t utf-8)"
         ) from None
-    return text.splitlines()
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():  # blank lines at the very end are not sentences
+        lines.pop()
+    return lines
 
 
 def tokenize(lines: Sequence[str], level: str, *, spaced: bool = False) -> list[list[str]]:
