@@ -32,9 +32,7 @@ def unit_to_levels(u: torch.Tensor, levels: int) -> torch.Tensor:
 
 def log1mexp(d: torch.Tensor) -> torch.Tensor:
     """``log(1 - exp(-d))`` for d > 0, stable for small and large d (Maechler 2012)."""
-    return torch.where(
-        d < math.log(2.0), torch.log(-torch.expm1(-d)), torch.log1p(-torch.exp(-d))
-    )
+    return torch.where(d < math.log(2.0), torch.log(-torch.expm1(-d)), torch.log1p(-torch.exp(-d)))
 
 
 def discretized_logistic_log_prob(
@@ -92,14 +90,16 @@ def sample_discretized_logistic(
 
 
 def sample_categorical(
-    logits: torch.Tensor, dim: int = -1, generator: torch.Generator | None = None,
+    logits: torch.Tensor,
+    dim: int = -1,
+    generator: torch.Generator | None = None,
     temperature: float = 1.0,
 ) -> torch.Tensor:
     """Draw indices from ``softmax(logits / temperature)`` along ``dim`` (Gumbel-max)."""
     if temperature <= 0:
         return logits.argmax(dim=dim)
     u = torch.rand(logits.shape, generator=generator, device=logits.device)
-    gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1.0)).clamp_min(1e-20))
+    gumbel = -torch.log((-torch.log(u.clamp(1e-20, 1.0))).clamp_min(1e-20))
     return (logits / temperature + gumbel).argmax(dim=dim)
 
 
@@ -111,3 +111,25 @@ def categorical_log_prob(logits: torch.Tensor, x: torch.Tensor, dim: int = 1) ->
 def bernoulli_log_prob(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Elementwise log P(x) for x in {0, 1} under Bernoulli(sigmoid(logits))."""
     return -F.binary_cross_entropy_with_logits(logits, x.to(logits.dtype), reduction="none")
+
+
+# ---------------------------------------------------------------------- inverse-CDF draws
+# Samplers that take their uniform noise from the caller, one number per drawn value, so two
+# code paths (e.g. naive and cached autoregressive generation) that consume the same pre-drawn
+# noise in the same order produce the same samples.
+
+
+def categorical_from_uniform(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw from ``softmax(logits)`` over the last dim; ``u`` has the other dims."""
+    cdf = torch.softmax(logits.float(), dim=-1).cumsum(dim=-1)
+    idx = (cdf < u.unsqueeze(-1)).sum(dim=-1)
+    return idx.clamp_(max=logits.shape[-1] - 1)
+
+
+def logistic_from_uniform(
+    mean: torch.Tensor, log_scale: torch.Tensor, u: torch.Tensor, levels: int
+) -> torch.Tensor:
+    """Inverse-CDF draw from a logistic discretised to ``levels`` bins (edges take the tails)."""
+    u = u.clamp(1e-5, 1.0 - 1e-5)
+    z = mean + torch.exp(log_scale.clamp(min=MIN_LOG_SCALE)) * (torch.log(u) - torch.log1p(-u))
+    return unit_to_levels(z, levels)

@@ -1,0 +1,123 @@
+"""The output heads of the image models: normalised, hand-checked, and sampled faithfully."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zoo.nn.pixel_heads import (
+    BernoulliHead,
+    CategoricalHead,
+    LogisticMixtureHead,
+    make_head,
+)
+
+
+def _all_pixels(C: int, K: int) -> torch.Tensor:
+    """Every pixel value of C colours with K levels, ``[K^C, C, 1, 1]``."""
+    return torch.tensor(list(itertools.product(range(K), repeat=C))).view(-1, C, 1, 1)
+
+
+def _joint_log_prob(head, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """log P(pixel) for ``x: [N, C, 1, 1]`` under one parameter vector ``params: [P]``."""
+    p = params.view(1, -1, 1, 1).expand(x.shape[0], -1, 1, 1)
+    return head.log_prob(p, x).flatten(1).sum(1)
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "categorical", "logistic_mixture"])
+@given(
+    C=st.sampled_from([1, 2, 3]),
+    K=st.sampled_from([2, 3, 5, 17]),
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.1, 5.0),
+)
+def test_head_sums_to_one_over_every_pixel_value(name, C, K, seed, scale):
+    if name == "bernoulli" and K != 2:
+        return
+    if K**C > 5000:
+        return
+    head = make_head(name, C, K, mixtures=3)
+    params = torch.randn(head.maps, generator=torch.Generator().manual_seed(seed)) * scale
+    total = _joint_log_prob(head, params.double(), _all_pixels(C, K)).exp().sum()
+    assert float(total) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_bernoulli_head_matches_hand_value():
+    head = BernoulliHead(1, 2)
+    lp = head.log_prob(
+        torch.tensor([0.3]).view(1, 1, 1, 1), torch.ones(1, 1, 1, 1, dtype=torch.long)
+    )
+    assert float(lp) == pytest.approx(math.log(1 / (1 + math.exp(-0.3))), rel=1e-6)
+
+
+def test_categorical_head_matches_hand_value():
+    head = CategoricalHead(2, 3)
+    logits = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, math.log(2.0)]])  # colour 0, colour 1
+    x = torch.tensor([2, 1]).view(1, 2, 1, 1)
+    lp = head.log_prob(logits.view(1, 6, 1, 1), x).flatten()
+    e = math.exp
+    assert float(lp[0]) == pytest.approx(math.log(e(3) / (e(1) + e(2) + e(3))), rel=1e-6)
+    assert float(lp[1]) == pytest.approx(math.log(1 / 4), rel=1e-6)
+
+
+def _sigmoid(t: float) -> float:
+    return 1 / (1 + math.exp(-t))
+
+
+def test_logistic_mixture_matches_hand_value_with_coupled_means():
+    """Two colours, K = 3, one component: P(x0 = 1) * P(x1 = 2 | x0 = 1) by hand."""
+    K, head = 3, LogisticMixtureHead(2, 3, mixtures=1)
+    # layout: logit | means (c0, c1) | log-scales (c0, c1) | coefficient (1 <- 0)
+    mu0, mu1, ls0, ls1, raw = 0.2, -0.1, math.log(0.5), math.log(0.8), 0.4
+    params = torch.tensor([0.0, mu0, mu1, ls0, ls1, raw], dtype=torch.float64)
+    x = torch.tensor([1, 2]).view(1, 2, 1, 1)
+    lp = float(_joint_log_prob(head, params, x))
+    half = 1 / (K - 1)
+    x0 = 2 * 1 / (K - 1) - 1  # level 1 -> 0.0
+    p0 = _sigmoid((x0 + half - mu0) / 0.5) - _sigmoid((x0 - half - mu0) / 0.5)
+    mu1c = mu1 + math.tanh(raw) * x0
+    x1 = 1.0  # level 2 (top): the bin reaches +inf
+    p1 = 1 - _sigmoid((x1 - half - mu1c) / 0.8)
+    assert lp == pytest.approx(math.log(p0 * p1), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name,C,K",
+    [
+        ("bernoulli", 1, 2),
+        ("categorical", 2, 3),
+        ("logistic_mixture", 2, 3),
+        ("logistic_mixture", 3, 2),
+    ],
+)
+def test_head_samples_follow_its_own_log_prob(name, C, K):
+    """Draws from pre-drawn uniforms have the frequencies exp(log_prob) says (n = 40,000)."""
+    torch.manual_seed(0)
+    head = make_head(name, C, K, mixtures=2)
+    params = torch.randn(head.maps)
+    n = 40_000
+    u = torch.rand(n, head.noise_channels)
+    p = params.expand(n, -1)
+    if head.grouped:
+        x = torch.zeros(n, C, dtype=torch.long)
+        for c in range(C):  # a grouped head's colours are independent given its params
+            x[:, c] = head.sample_channel(p, u, c)
+    else:
+        x = head.sample_pixel(p, u)
+    values = _all_pixels(C, K)
+    expected = _joint_log_prob(head, params.double(), values).exp()
+    codes = (x * (K ** torch.arange(C - 1, -1, -1))).sum(1)
+    freq = torch.bincount(codes, minlength=K**C).double() / n
+    assert torch.allclose(freq, expected, atol=0.012), (freq, expected)
+
+
+def test_bernoulli_head_rejects_more_than_two_levels():
+    with pytest.raises(ValueError, match="levels=2"):
+        make_head("bernoulli", 1, 3)
+    with pytest.raises(ValueError, match="head must be one of"):
+        make_head("softmax", 1, 3)
