@@ -1,0 +1,338 @@
+"""PixelCNN and Gated PixelCNN (van den Oord et al. 2016a, 2016b).
+
+- :class:`PixelCNN`: a 7x7 mask-A convolution, residual blocks (1x1 -> masked 3x3 -> 1x1,
+  ReLU, mask B), and a 1x1 output stack. Its receptive field has the blind spot of the paper.
+- :class:`GatedPixelCNN`: a vertical stack (all rows above, shifted down one row before it
+  reaches the current row) and a horizontal stack (the current row, left of the pixel), joined
+  by gated tanh x sigmoid units: no blind spot. Optional class conditioning.
+
+Both sample in two ways: ``fast=False`` runs the whole network once per drawn value;
+``fast=True`` (default) keeps per-layer caches and computes every layer at the one new
+pixel only (the vertical stack once per row), which draws the same images.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from zoo.core.spec import DataSpec
+from zoo.nn.masked import MaskedConv2d, channel_groups
+from zoo.nn.pixel_model import AutoregressiveImageModel, Stepper
+
+
+def masked_weight(conv: nn.Conv2d) -> torch.Tensor:
+    """The effective kernel of a (masked) convolution."""
+    mask = getattr(conv, "mask", None)
+    return conv.weight if mask is None else conv.weight * mask
+
+
+def gate(t: torch.Tensor, groups: int) -> torch.Tensor:
+    """tanh(a) * sigmoid(b) with maps laid out ``(g two m)``: each colour group keeps its own
+    halves, so the colour masks of the convolution that made ``t`` stay valid."""
+    a, b = rearrange(t, "b (g two m) ... -> two b (g m) ...", g=groups, two=2)
+    return torch.tanh(a) * torch.sigmoid(b)
+
+
+# ---------------------------------------------------------------------- PixelCNN
+class ResidualBlock(nn.Module):
+    """ReLU, 1x1 (2h -> h), ReLU, masked 3x3 (h -> h), ReLU, 1x1 (h -> 2h), plus the input."""
+
+    def __init__(self, h: int, groups: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.inp = MaskedConv2d(2 * h, h, 1, "B", groups)
+        self.conv = MaskedConv2d(h, h, kernel, "B", groups)
+        self.out = MaskedConv2d(h, 2 * h, 1, "B", groups)
+
+    def forward(self, z: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        a = self.conv(F.relu(self.inp(F.relu(z))))
+        if bias is not None:
+            a = a + bias[:, :, None, None]
+        return z + self.out(F.relu(a))
+
+
+class PixelCNN(AutoregressiveImageModel):
+    """PixelCNN with residual blocks (van den Oord et al. 2016a, Table 1 / Fig. 5).
+
+    Hyper-parameters:
+        channels: h; the residual stream has 2h maps.
+        blocks: residual blocks after the first layer.
+        kernel: size of the first (mask A) convolution.
+        head_channels: maps of the hidden 1x1 output layer (default 32, rounded up to a
+            multiple of the colours).
+        (head, mixtures, embed, conditional: see AutoregressiveImageModel.)
+    """
+
+    family = "pixelcnn"
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        channels: int = 16,
+        blocks: int = 15,
+        kernel: int = 7,
+        head_channels: int | None = None,
+        **common,
+    ) -> None:
+        super().__init__(spec, **common)
+        head_channels = head_channels or -(-32 // self.groups) * self.groups
+        for name, v in (
+            ("channels", channels),
+            ("blocks", blocks),
+            ("head_channels", head_channels),
+        ):
+            if v < (0 if name == "blocks" else 1):
+                raise ValueError(f"{name} must be positive, got {v}")
+        self.check_divisible("channels", channels, self.groups)
+        self.check_divisible("head_channels", head_channels, self.groups)
+        g, h = self.groups, channels
+        self.stem = MaskedConv2d(self.in_maps, 2 * h, kernel, "A", g)
+        self.blocks = nn.ModuleList(ResidualBlock(h, g) for _ in range(blocks))
+        self.hidden = MaskedConv2d(2 * h, head_channels, 1, "B", g)
+        self.output = MaskedConv2d(head_channels, self.head.maps, 1, "B", g)
+        self.class_bias = nn.Embedding(self.n_classes, blocks * h) if self.conditional else None
+
+    def _biases(self, y: torch.Tensor | None) -> list[torch.Tensor | None]:
+        if y is None or self.class_bias is None:
+            return [None] * len(self.blocks)
+        return list(self.class_bias(y).chunk(len(self.blocks), dim=1)) if self.blocks else []
+
+    def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        # h: [B, in_maps, H, W] -> [B, P, H, W]
+        z = self.stem(h)
+        for block, bias in zip(self.blocks, self._biases(y)):
+            z = block(z, bias)
+        return self.output(F.relu(self.hidden(F.relu(z))))
+
+    def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
+        """Per-layer caches: each new pixel costs one window product per layer.
+
+        Every layer's output at pixel p depends only on the layer below at pixels <= p, all
+        final by the time p is drawn, so computing each layer at p alone is exact.
+        """
+        dev, H, W = self.device, self.H, self.W
+        ks = self.stem.kernel_size[0]
+        ps = ks // 2
+        stem_w = masked_weight(self.stem)[:, :, : ps + 1].flatten(1)  # rows above + own row
+        h_buf = torch.zeros(n, self.in_maps, H + ps, W + 2 * ps, device=dev)
+        blocks = []
+        for block, bias in zip(self.blocks, self._biases(y)):
+            kb = block.conv.kernel_size[0]
+            pb = kb // 2
+            blocks.append(
+                (
+                    masked_weight(block.inp)[:, :, 0, 0],
+                    block.inp.bias,
+                    masked_weight(block.conv)[:, :, : pb + 1].flatten(1),
+                    block.conv.bias if bias is None else block.conv.bias + bias,  # [h] | [n, h]
+                    masked_weight(block.out)[:, :, 0, 0],
+                    block.out.bias,
+                    pb,
+                    torch.zeros(n, block.conv.in_channels, H + pb, W + 2 * pb, device=dev),
+                )
+            )
+        hid_w, out_w = (
+            masked_weight(self.hidden)[:, :, 0, 0],
+            masked_weight(self.output)[:, :, 0, 0],
+        )
+
+        def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
+            # the previous pixel is final now; the current one may hold earlier colours
+            for q, c in self.last_and_current(r, j):
+                h_buf[:, :, q + ps, c + ps] = self.pixel_inputs(x, q, c)
+            win = h_buf[:, :, r : r + ps + 1, j : j + ks]
+            z = F.linear(win.flatten(1), stem_w, self.stem.bias)
+            for w1, b1, wc, bc, w2, b2, pb, buf in blocks:
+                buf[:, :, r + pb, j + pb] = F.relu(F.linear(F.relu(z), w1, b1))
+                a = F.linear(buf[:, :, r : r + pb + 1, j : j + 2 * pb + 1].flatten(1), wc) + bc
+                z = z + F.linear(F.relu(a), w2, b2)
+            return F.linear(
+                F.relu(F.linear(F.relu(z), hid_w, self.hidden.bias)), out_w, self.output.bias
+            )
+
+        return step
+
+
+# ---------------------------------------------------------------------- Gated PixelCNN
+def _horizontal_mask(out_maps: int, in_maps: int, width: int, mask_type: str, groups: int):
+    """``[out, in, 1, width]`` mask of a horizontal-stack kernel whose last column is the
+    current pixel: earlier columns are free, the current one is colour-masked (A or B)."""
+    mask = torch.ones(out_maps, in_maps, 1, width)
+    g_out = channel_groups(out_maps, groups)[:, None]
+    g_in = channel_groups(in_maps, groups)[None, :]
+    centre = (g_in < g_out) if mask_type == "A" else (g_in <= g_out)
+    mask[:, :, 0, -1] = centre.float()
+    return mask
+
+
+class GatedLayer(nn.Module):
+    """One gated layer of both stacks (van den Oord et al. 2016b, Fig. 2).
+
+    Vertical: a (k//2+1) x k convolution over rows <= r. Horizontal: a 1 x (k//2+1)
+    convolution over columns <= j of row r (the current pixel colour-masked, mask A in the
+    first layer), plus a 1x1 map of the vertical stack shifted down by one row.
+    """
+
+    def __init__(
+        self, in_maps: int, maps: int, kernel: int, groups: int, first: bool, n_classes: int
+    ) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ValueError(f"gated layers need an odd kernel size, got {kernel}")
+        self.k, self.groups, self.first = kernel, groups, first
+        half = kernel // 2
+        self.vertical = nn.Conv2d(in_maps, 2 * maps, (half + 1, kernel))
+        self.horizontal = nn.Conv2d(in_maps, 2 * maps, (1, half + 1))
+        self.register_buffer(
+            "h_mask",
+            _horizontal_mask(2 * maps, in_maps, half + 1, "A" if first else "B", groups),
+            persistent=False,
+        )
+        self.v_to_h = nn.Conv2d(2 * maps, 2 * maps, 1)
+        self.h_out = MaskedConv2d(maps, maps, 1, "B", groups)
+        self.class_bias = nn.Embedding(n_classes, 2 * maps) if n_classes else None
+
+    def forward(
+        self, v: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        half = self.k // 2
+        v_pre = self.vertical(F.pad(v, (half, half, half, 0)))  # rows r-half .. r
+        v_down = F.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]  # rows < r only
+        h_pre = F.conv2d(F.pad(h, (half, 0, 0, 0)), self.horizontal.weight * self.h_mask)
+        h_pre = h_pre + self.horizontal.bias[:, None, None] + self.v_to_h(v_down)
+        if self.class_bias is not None and y is not None:
+            bias = self.class_bias(y)[:, :, None, None]
+            v_pre, h_pre = v_pre + bias, h_pre + bias
+        h_new = self.h_out(gate(h_pre, self.groups))
+        return gate(v_pre, self.groups), h_new if self.first else h + h_new
+
+
+class GatedPixelCNN(AutoregressiveImageModel):
+    """Gated PixelCNN (van den Oord et al. 2016b): vertical + horizontal stacks, no blind spot.
+
+    Hyper-parameters:
+        channels: maps of both stacks.
+        layers: gated layers (the first has kernel ``kernel``, the rest ``layer_kernel``).
+        kernel: first-layer kernel size (7); layer_kernel: later layers' (3; the paper: 5).
+        head_channels: maps of the hidden 1x1 output layer (default 32, rounded up to a
+            multiple of the colours).
+        conditional: class-conditional gates (h = one-hot class through a learned bias).
+    """
+
+    family = "pixelcnn"
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        channels: int = 128,
+        layers: int = 10,
+        kernel: int = 7,
+        layer_kernel: int = 3,
+        head_channels: int | None = None,
+        **common,
+    ) -> None:
+        super().__init__(spec, **common)
+        head_channels = head_channels or -(-32 // self.groups) * self.groups
+        if layers < 1 or channels < 1 or head_channels < 1:
+            raise ValueError(
+                f"layers, channels, head_channels must be >= 1, got {layers}, {channels}, "
+                f"{head_channels}"
+            )
+        g = self.groups
+        self.check_divisible("channels", channels, g)
+        self.check_divisible("head_channels", head_channels, g)
+        self.layers = nn.ModuleList(
+            GatedLayer(
+                self.in_maps if i == 0 else channels,
+                channels,
+                kernel if i == 0 else layer_kernel,
+                g,
+                i == 0,
+                self.n_classes,
+            )
+            for i in range(layers)
+        )
+        self.hidden = MaskedConv2d(channels, head_channels, 1, "B", g)
+        self.output = MaskedConv2d(head_channels, self.head.maps, 1, "B", g)
+
+    def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        # h: [B, in_maps, H, W] -> [B, P, H, W]
+        v = h
+        for layer in self.layers:
+            v, h = layer(v, h, y)
+        return self.output(F.relu(self.hidden(F.relu(h))))
+
+    def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
+        """Vertical stacks once per row (rows above are final), horizontal per pixel."""
+        dev, H, W = self.device, self.H, self.W
+        layers = []
+        for layer in self.layers:
+            half = layer.k // 2
+            bias = layer.class_bias(y) if layer.class_bias is not None and y is not None else None
+            layers.append(
+                dict(
+                    layer=layer,
+                    half=half,
+                    # this layer's input, vertical and horizontal, padded for its kernels
+                    v_in=torch.zeros(
+                        n, layer.vertical.in_channels, H + half, W + 2 * half, device=dev
+                    ),
+                    h_in=torch.zeros(n, layer.vertical.in_channels, W + half, device=dev),
+                    h_w=(layer.horizontal.weight * layer.h_mask).flatten(1),
+                    h_b=layer.horizontal.bias if bias is None else layer.horizontal.bias + bias,
+                    v_bias=bias,
+                    out_w=masked_weight(layer.h_out)[:, :, 0, 0],
+                    row_term=None,  # v_to_h of the shifted vertical stack, [n, 2m, W]
+                )
+            )
+        hid_w, out_w = (
+            masked_weight(self.hidden)[:, :, 0, 0],
+            masked_weight(self.output)[:, :, 0, 0],
+        )
+        for L, nxt in zip(layers, layers[1:] + [None]):
+            L["next"] = nxt
+        state = {"row": -1}
+
+        def new_row(r: int) -> None:
+            # The vertical stacks at row r-1 are final: run them once for the whole row.
+            for L in layers:
+                layer, half, nxt = L["layer"], L["half"], L["next"]
+                if r == 0:  # nothing above: the shifted vertical stack is zero
+                    L["row_term"] = layer.v_to_h.bias[None, :, None].expand(n, -1, W)
+                    continue
+                v_pre = layer.vertical(L["v_in"][:, :, r - 1 : r + half])  # [n, 2m, 1, W]
+                L["row_term"] = layer.v_to_h(v_pre)[:, :, 0]
+                if nxt is not None:  # this layer's vertical output is the next one's input
+                    if L["v_bias"] is not None:
+                        v_pre = v_pre + L["v_bias"][:, :, None, None]
+                    nh = nxt["half"]
+                    nxt["v_in"][:, :, r - 1 + nh, nh : nh + W] = gate(v_pre, self.groups)[:, :, 0]
+
+        def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
+            first, fh = layers[0], layers[0]["half"]
+            for q, c in self.last_and_current(r, j):
+                first["v_in"][:, :, q + fh, c + fh] = self.pixel_inputs(x, q, c)
+            if state["row"] != r:
+                state["row"] = r
+                new_row(r)
+            for q, c in self.last_and_current(r, j):
+                if q == r:
+                    first["h_in"][:, :, c + fh] = self.pixel_inputs(x, q, c)
+            h = None
+            for L in layers:
+                half = L["half"]
+                win = L["h_in"][:, :, j : j + half + 1].flatten(1)
+                pre = F.linear(win, L["h_w"]) + L["h_b"] + L["row_term"][:, :, j]
+                h_new = F.linear(gate(pre, self.groups), L["out_w"], L["layer"].h_out.bias)
+                h = h_new if h is None else h + h_new  # no residual into the first layer
+                if L["next"] is not None:
+                    L["next"]["h_in"][:, :, j + L["next"]["half"]] = h
+            return F.linear(
+                F.relu(F.linear(F.relu(h), hid_w, self.hidden.bias)), out_w, self.output.bias
+            )
+
+        return step

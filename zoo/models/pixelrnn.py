@@ -1,0 +1,384 @@
+"""PixelRNN: Row LSTM and Diagonal BiLSTM (van den Oord, Kalchbrenner & Kavukcuoglu 2016).
+
+Both start with a 7x7 mask-A convolution, stack LSTM layers with residual connections
+(2h maps in the residual stream, h LSTM units), and end with two 1x1 mask-B layers and the
+output head. Gate maps are laid out ``(g four m)``, one block per colour group, so the
+colour masks of the input-to-state convolutions carry through the elementwise LSTM.
+
+- Row LSTM: rows one at a time; input-to-state is a masked 1 x k convolution along the row,
+  state-to-state a k-wide 1-D convolution of the previous row's hidden state. Triangular
+  receptive field.
+- Diagonal BiLSTM: the map is skewed (row i shifted right by i) so each column of the skewed
+  map is a diagonal; the LSTM runs over those columns with a 2 x 1 state-to-state kernel
+  (the pixel above and the pixel to the left). A second LSTM runs right-to-left on the
+  mirrored map; its output is shifted down one row before being added, so the sum sees the
+  whole context above and to the left.
+
+Class conditioning (``conditional=True``) adds a learned per-class bias to every LSTM's gates.
+
+Sampling: ``fast=True`` carries the LSTM states: every new pixel costs one LSTM step per layer
+(the Diagonal BiLSTM's right-to-left pass runs once per finished row); ``fast=False`` reruns
+the whole network per drawn value. Both draw the same images.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from zoo.core.spec import DataSpec
+from zoo.models.pixelcnn import masked_weight
+from zoo.nn.masked import MaskedConv2d, channel_groups
+from zoo.nn.pixel_model import AutoregressiveImageModel, Stepper
+
+
+def lstm_update(
+    gates: torch.Tensor, c_prev: torch.Tensor, groups: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step from pre-activations ``[B, 4h, ...]`` laid out ``(g four m)``."""
+    i, f, o, g = rearrange(gates, "b (g four m) ... -> four b (g m) ...", g=groups, four=4)
+    c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+def _row_mask(out_maps: int, in_maps: int, width: int, groups: int) -> torch.Tensor:
+    """``[out, in, 1, width]`` mask B of a 1 x width convolution along the row."""
+    mask = torch.zeros(out_maps, in_maps, 1, width)
+    centre = width // 2
+    mask[..., :centre] = 1
+    g_out = channel_groups(out_maps, groups)[:, None]
+    g_in = channel_groups(in_maps, groups)[None, :]
+    mask[:, :, 0, centre] = (g_in <= g_out).float()
+    return mask
+
+
+class _PixelRNN(AutoregressiveImageModel):
+    """Shared stem (7x7 mask A) and output stack of the two PixelRNNs."""
+
+    family = "pixelrnn"
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        channels: int = 16,
+        layers: int = 7,
+        kernel: int = 7,
+        head_channels: int | None = None,
+        **common,
+    ) -> None:
+        super().__init__(spec, **common)
+        if channels < 1 or layers < 1:
+            raise ValueError(f"channels and layers must be >= 1, got {channels}, {layers}")
+        g = self.groups
+        head_channels = head_channels or -(-32 // g) * g
+        self.check_divisible("channels", channels, g)
+        self.check_divisible("head_channels", head_channels, g)
+        self.h = channels
+        self.stem = MaskedConv2d(self.in_maps, 2 * channels, kernel, "A", g)
+        self.hidden = MaskedConv2d(2 * channels, head_channels, 1, "B", g)
+        self.output = MaskedConv2d(head_channels, self.head.maps, 1, "B", g)
+
+    def head_out(self, z: torch.Tensor) -> torch.Tensor:
+        return self.output(F.relu(self.hidden(F.relu(z))))
+
+    def _cached_stem_and_head(self, n: int):
+        """Helpers for the steppers: stem at one pixel, head at one pixel."""
+        dev, H, W = self.device, self.H, self.W
+        ks = self.stem.kernel_size[0]
+        ps = ks // 2
+        stem_w = masked_weight(self.stem)[:, :, : ps + 1].flatten(1)
+        buf = torch.zeros(n, self.in_maps, H + ps, W + 2 * ps, device=dev)
+        hid_w = masked_weight(self.hidden)[:, :, 0, 0]
+        out_w = masked_weight(self.output)[:, :, 0, 0]
+
+        def stem(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
+            for q, c in self.last_and_current(r, j):
+                buf[:, :, q + ps, c + ps] = self.pixel_inputs(x, q, c)
+            return F.linear(
+                buf[:, :, r : r + ps + 1, j : j + ks].flatten(1), stem_w, self.stem.bias
+            )
+
+        def head(z: torch.Tensor) -> torch.Tensor:
+            hid = F.relu(F.linear(F.relu(z), hid_w, self.hidden.bias))
+            return F.linear(hid, out_w, self.output.bias)
+
+        return stem, head
+
+
+# ---------------------------------------------------------------------- Row LSTM
+class RowLSTMLayer(nn.Module):
+    def __init__(self, h: int, groups: int, kernel: int = 3, n_classes: int = 0) -> None:
+        super().__init__()
+        self.class_bias = nn.Embedding(n_classes, 4 * h) if n_classes else None
+        if kernel % 2 == 0:
+            raise ValueError(f"Row LSTM needs an odd kernel, got {kernel}")
+        self.h, self.groups, self.k = h, groups, kernel
+        self.input_to_state = nn.Conv2d(2 * h, 4 * h, (1, kernel))
+        self.register_buffer("mask", _row_mask(4 * h, 2 * h, kernel, groups), persistent=False)
+        self.state_to_state = nn.Conv1d(h, 4 * h, kernel, padding=kernel // 2)
+        self.out = MaskedConv2d(h, 2 * h, 1, "B", groups)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        # z: [B, 2h, H, W] -> [B, 2h, H, W]
+        B, _, H, W = z.shape
+        pad = self.k // 2
+        pre = F.conv2d(
+            F.pad(z, (pad, pad, 0, 0)),
+            self.input_to_state.weight * self.mask,
+            self.input_to_state.bias,
+        )
+        if self.class_bias is not None and y is not None:
+            pre = pre + self.class_bias(y)[:, :, None, None]
+        h = z.new_zeros(B, self.h, W)
+        c = z.new_zeros(B, self.h, W)
+        rows = []
+        for r in range(H):
+            h, c = lstm_update(pre[:, :, r] + self.state_to_state(h), c, self.groups)
+            rows.append(h)
+        return z + self.out(torch.stack(rows, dim=2))
+
+
+class RowLSTM(_PixelRNN):
+    """PixelRNN with Row LSTM layers (van den Oord et al. 2016, section 3.1).
+
+    Hyper-parameters: channels (h, LSTM units), layers, kernel (first layer), row_kernel (k of
+    the input-to-state and state-to-state convolutions), head_channels; see also
+    AutoregressiveImageModel.
+    """
+
+    def __init__(self, spec: DataSpec, *, row_kernel: int = 3, **kw) -> None:
+        layers = kw.pop("layers", 7)
+        super().__init__(spec, layers=layers, **kw)
+        self.layers = nn.ModuleList(
+            RowLSTMLayer(self.h, self.groups, row_kernel, self.n_classes) for _ in range(layers)
+        )
+
+    def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        z = self.stem(h)
+        for layer in self.layers:
+            z = layer(z, y)
+        return self.head_out(z)
+
+    def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
+        """Carry each layer's LSTM state along the row; state-to-state once per row."""
+        dev, W = self.device, self.W
+        stem, head = self._cached_stem_and_head(n)
+        states = []
+        for layer in self.layers:
+            p = layer.k // 2
+            states.append(
+                dict(
+                    layer=layer,
+                    p=p,
+                    w_is=(layer.input_to_state.weight * layer.mask).flatten(1),
+                    w_out=masked_weight(layer.out)[:, :, 0, 0],
+                    z_row=torch.zeros(n, 2 * layer.h, W + 2 * p, device=dev),
+                    h=torch.zeros(n, layer.h, W, device=dev),  # row being drawn
+                    c=torch.zeros(n, layer.h, W, device=dev),
+                    c_prev=torch.zeros(n, layer.h, W, device=dev),
+                    ss=None,
+                    bias=layer.input_to_state.bias
+                    + (
+                        layer.class_bias(y) if layer.class_bias is not None and y is not None else 0
+                    ),
+                )
+            )
+        row = {"r": -1}
+
+        def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
+            if row["r"] != r:
+                row["r"] = r
+                for S in states:  # the finished row becomes the previous one
+                    h_prev = S["h"] if r else torch.zeros_like(S["h"])
+                    S["ss"] = S["layer"].state_to_state(h_prev)
+                    S["c_prev"] = S["c"].clone() if r else torch.zeros_like(S["c"])
+            z = stem(x, r, j)
+            for S in states:
+                layer, p = S["layer"], S["p"]
+                S["z_row"][:, :, j + p] = z
+                pre = F.linear(S["z_row"][:, :, j : j + 2 * p + 1].flatten(1), S["w_is"])
+                pre = pre + S["bias"] + S["ss"][:, :, j]
+                h, c = lstm_update(pre, S["c_prev"][:, :, j], layer.groups)
+                S["h"][:, :, j], S["c"][:, :, j] = h, c
+                z = z + F.linear(h, S["w_out"], layer.out.bias)
+            return head(z)
+
+        return step
+
+
+# ---------------------------------------------------------------------- Diagonal BiLSTM
+def skew(x: torch.Tensor) -> torch.Tensor:
+    """``[B, C, H, W] -> [B, C, H, H + W - 1]``: row i shifted right by i."""
+    B, C, H, W = x.shape
+    out = x.new_zeros(B, C, H, H + W - 1)
+    for i in range(H):
+        out[:, :, i, i : i + W] = x[:, :, i]
+    return out
+
+
+def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.stack([x[:, :, i, i : i + width] for i in range(x.shape[2])], dim=2)
+
+
+class DiagonalLSTM(nn.Module):
+    """A Diagonal LSTM over precomputed input-to-state maps (left-to-right along diagonals)."""
+
+    def __init__(self, h: int, groups: int) -> None:
+        super().__init__()
+        self.h, self.groups = h, groups
+        # tap 0: the pixel above, tap 1: the pixel to the left (rows i-1, i of the skewed
+        # previous column)
+        self.state_to_state = nn.Conv1d(h, 4 * h, 2)
+
+    def forward(self, pre: torch.Tensor) -> torch.Tensor:
+        # pre: [B, 4h, H, W] -> hidden [B, h, H, W]
+        B, _, H, W = pre.shape
+        s = skew(pre)  # [B, 4h, H, H+W-1]
+        cols = torch.arange(H + W - 1, device=pre.device)
+        rows = torch.arange(H, device=pre.device)[:, None]
+        valid = ((cols >= rows) & (cols < rows + W)).to(pre.dtype)  # [H, H+W-1]
+        h = pre.new_zeros(B, self.h, H)
+        c = pre.new_zeros(B, self.h, H)
+        out = []
+        for col in range(H + W - 1):
+            gates = s[:, :, :, col] + self.state_to_state(F.pad(h, (1, 0)))
+            h, c = lstm_update(gates, c, self.groups)
+            # positions left of the image hold no pixel: keep their state at zero
+            h, c = h * valid[:, col], c * valid[:, col]
+            out.append(h)
+        return unskew(torch.stack(out, dim=3), W)
+
+
+class DiagonalBiLSTMLayer(nn.Module):
+    def __init__(self, h: int, groups: int, n_classes: int = 0) -> None:
+        super().__init__()
+        self.class_bias = nn.Embedding(n_classes, 8 * h) if n_classes else None
+        self.h, self.groups = h, groups
+        self.fwd_in = MaskedConv2d(2 * h, 4 * h, 1, "B", groups)
+        self.fwd = DiagonalLSTM(h, groups)
+        self.bwd_in = nn.Conv2d(2 * h, 4 * h, 1)  # seen only one row later: no colour mask
+        self.bwd = DiagonalLSTM(h, groups)
+        self.out = MaskedConv2d(h, 2 * h, 1, "B", groups)
+
+    def biases(self, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Class biases of the two directions' gates, ``[B, 4h]`` each."""
+        if self.class_bias is None or y is None:
+            return None
+        return self.class_bias(y).chunk(2, dim=1)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        # z: [B, 2h, H, W] -> [B, 2h, H, W]
+        pre_f, pre_b = self.fwd_in(z), self.bwd_in(z)
+        biases = self.biases(y)
+        if biases is not None:
+            pre_f = pre_f + biases[0][:, :, None, None]
+            pre_b = pre_b + biases[1][:, :, None, None]
+        fwd = self.fwd(pre_f)
+        bwd = self.bwd(pre_b.flip(3)).flip(3)
+        bwd = F.pad(bwd, (0, 0, 1, 0))[:, :, :-1]  # down one row: only rows above count
+        return z + self.out(fwd + bwd)
+
+
+class DiagonalBiLSTM(_PixelRNN):
+    """PixelRNN with Diagonal BiLSTM layers (van den Oord et al. 2016, section 3.2).
+
+    Hyper-parameters: channels (h, LSTM units per direction), layers, kernel (first layer),
+    head_channels; see also AutoregressiveImageModel.
+    """
+
+    def __init__(self, spec: DataSpec, **kw) -> None:
+        layers = kw.pop("layers", 7)
+        super().__init__(spec, layers=layers, **kw)
+        self.layers = nn.ModuleList(
+            DiagonalBiLSTMLayer(self.h, self.groups, self.n_classes) for _ in range(layers)
+        )
+
+    def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        z = self.stem(h)
+        for layer in self.layers:
+            z = layer(z, y)
+        return self.head_out(z)
+
+    def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
+        """Left-to-right LSTM one pixel at a time; right-to-left once per finished row."""
+        dev, H, W = self.device, self.H, self.W
+        stem, head = self._cached_stem_and_head(n)
+        states = []
+        for layer in self.layers:
+            h = layer.h
+
+            def grid(maps: int) -> torch.Tensor:
+                return torch.zeros(n, maps, H, W, device=dev)
+
+            ws_f = layer.fwd.state_to_state.weight  # [4h, h, 2]
+            ws_b = layer.bwd.state_to_state.weight
+            biases = layer.biases(y)
+            states.append(
+                dict(
+                    layer=layer,
+                    w_fin=masked_weight(layer.fwd_in)[:, :, 0, 0],
+                    w_bin=layer.bwd_in.weight[:, :, 0, 0],
+                    f_up=ws_f[:, :, 0],
+                    f_left=ws_f[:, :, 1],
+                    b_up=ws_b[:, :, 0],
+                    b_right=ws_b[:, :, 1],
+                    w_out=masked_weight(layer.out)[:, :, 0, 0],
+                    z=grid(2 * h),
+                    hf=grid(h),
+                    cf=grid(h),
+                    hb=grid(h),
+                    cb=grid(h),
+                    f_bias=layer.fwd_in.bias
+                    + layer.fwd.state_to_state.bias
+                    + (0 if biases is None else biases[0]),
+                    b_bias=layer.bwd_in.bias
+                    + layer.bwd.state_to_state.bias
+                    + (0 if biases is None else biases[1]),
+                )
+            )
+        row = {"r": -1}
+
+        def backward_row(S: dict, q: int) -> None:
+            """Right-to-left LSTM over the finished row q, from column W-1 down to 0."""
+            layer = S["layer"]
+            pre_row = F.linear(S["z"][:, :, q].transpose(1, 2), S["w_bin"])  # [n, W, 4h]
+            for j in range(W - 1, -1, -1):
+                pre = pre_row[:, j] + S["b_bias"]
+                if q:
+                    pre = pre + F.linear(S["hb"][:, :, q - 1, j], S["b_up"])
+                c_prev = (
+                    S["cb"][:, :, q, j + 1] if j + 1 < W else torch.zeros_like(S["cb"][:, :, q, j])
+                )
+                if j + 1 < W:
+                    pre = pre + F.linear(S["hb"][:, :, q, j + 1], S["b_right"])
+                S["hb"][:, :, q, j], S["cb"][:, :, q, j] = lstm_update(pre, c_prev, layer.groups)
+
+        def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
+            if row["r"] != r:
+                row["r"] = r
+                if r:
+                    for S in states:
+                        backward_row(S, r - 1)
+            z = stem(x, r, j)
+            for S in states:
+                layer = S["layer"]
+                S["z"][:, :, r, j] = z
+                pre = F.linear(z, S["w_fin"]) + S["f_bias"]
+                if r:
+                    pre = pre + F.linear(S["hf"][:, :, r - 1, j], S["f_up"])
+                if j:
+                    pre = pre + F.linear(S["hf"][:, :, r, j - 1], S["f_left"])
+                    c_prev = S["cf"][:, :, r, j - 1]
+                else:
+                    c_prev = torch.zeros_like(S["cf"][:, :, r, j])
+                h, c = lstm_update(pre, c_prev, layer.groups)
+                S["hf"][:, :, r, j], S["cf"][:, :, r, j] = h, c
+                if r:
+                    h = h + S["hb"][:, :, r - 1, j]
+                z = z + F.linear(h, S["w_out"], layer.out.bias)
+            return head(z)
+
+        return step
