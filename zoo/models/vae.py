@@ -1,0 +1,544 @@
+"""Variational autoencoders: a Gaussian latent, the ELBO and the IWAE bound.
+
+The model (Kingma & Welling 2014): ``z ~ N(0, I)``, ``x | z ~ p(x|z)`` factorised over the
+data's values and discretised to its ``K`` levels (:mod:`zoo.nn.discretized`), and an encoder
+``q(z|x) = N(mu(x), diag exp(logvar(x)))``. ``log p(x) = log E_p(z)[p(x|z)]`` has no closed form,
+so ``log_prob`` returns a lower bound (``estimate = "elbo"``):
+
+    k = 1:  ELBO(x)   = E_q[log p(x|z)] - KL(q(z|x) || p(z))        (KL in closed form)
+    k > 1:  IWAE-k(x) = E[log (1/k) sum_i p(x, z_i) / q(z_i|x)],  z_i ~ q(z|x) i.i.d.
+
+Both are unbiased one-draw estimates of bounds with ``ELBO <= E[IWAE-k] <= E[IWAE-(k+1)] <=
+log p(x)`` (Burda, Grosse, Salakhutdinov 2015, Theorem 1); ``log p(x) - ELBO = KL(q(z|x) ||
+p(z|x))``. IWAE-k is computed ``iwae_batch`` decoder evaluations at a time with a running
+logsumexp, so k = 5000 runs in bounded memory.
+
+Architectures (``encoder=``):
+
+- ``"mlp"``: any shape. Burda et al.'s one-stochastic-layer network: ``hidden=(200, 200)``
+  ``tanh`` layers, ``latent_dim=50``, the decoder mirrored. Latent: ``[B, latent_dim]``.
+- ``"conv"``: images (2-D) and sequences (1-D, e.g. audio chunks ``[B, T]``). ``stages``
+  stride-2 stages, each ``conv4x4/2 -> residual stack -> conv3x3`` in the encoder and
+  ``conv3x3 -> residual stack -> convT4x4/2`` in the decoder (pytorch-generative's VAE with
+  ``strides=[2, 2, 2, 2]``: ``channels=64``, ``res_channels=32``, ``res_blocks=2``,
+  ``latent_channels=16``). Inputs are zero-padded to a multiple of ``2^stages`` and outputs
+  cropped back, so any size works (28x28 MNIST is seen as 32x32, as the peer resizes it).
+  Latent: ``[B, latent_channels, *size / 2^stages]``.
+
+Decoder heads (``decoder_head=``): ``"bernoulli"`` (K = 2), ``"categorical"`` (K logits per
+value), ``"logistic"`` (discretised logistic; ``mixtures > 1``: a mixture shared across the
+channels of a position, PixelCNN++'s likelihood without the channel coupling). ``"auto"``:
+Bernoulli for K = 2, categorical for text or K <= 64, logistic otherwise.
+
+Training (``_loss``): ``objective="elbo"`` minimises ``-E_q[log p(x|z)] + beta_t * KL`` with
+``beta_t = beta * min(1, step / kl_warmup)`` (KL warm-up; the trainer calls :meth:`VAE.set_step`)
+and free bits (Kingma et al. 2016): the KL of each latent group (a latent dimension for the MLP,
+a latent channel for the conv net), averaged over the batch, is floored at ``free_bits`` nats.
+``objective="iwae"`` minimises ``-IWAE-train_k`` (Burda et al.), with no KL shaping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from zoo.core.contract import Cond, LikelihoodModel
+from zoo.core.spec import DataSpec
+from zoo.nn.discretized import (
+    bernoulli_log_prob,
+    categorical_log_prob,
+    discretized_logistic_log_prob,
+    discretized_logistic_mixture_log_prob,
+    levels_to_unit,
+    sample_categorical,
+    sample_discretized_logistic,
+)
+from zoo.nn.gaussian import (
+    RunningLogMeanExp,
+    diag_gaussian_log_prob,
+    gaussian_kl,
+    log_mean_exp,
+    reparameterize,
+    standard_normal_log_prob,
+)
+
+LN2 = math.log(2.0)
+ENCODERS = ("mlp", "conv")
+HEADS = ("auto", "bernoulli", "categorical", "logistic")
+OBJECTIVES = ("elbo", "iwae")
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. 2015, Section 5.2: Cov_x(E_q[z_u]) > 1e-2
+LOGVAR_RANGE = (-20.0, 10.0)  # keeps exp(logvar) finite; a bound on the encoder's output
+
+
+# ---------------------------------------------------------------------- decoder heads
+def _full_precision(t: torch.Tensor) -> torch.Tensor:
+    """Likelihoods in float32 at least (mixed precision hands us bfloat16 parameters)."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
+class DecoderHead:
+    """``p(x|z)`` factorised over values: parameters ``[N, P, *S]`` -> log-probs, samples.
+
+    ``x`` is handled as ``[N, C, *S]`` (C data channels at each of the positions S).
+    """
+
+    def __init__(self, kind: str, levels: int, channels: int, mixtures: int = 1) -> None:
+        self.kind, self.levels, self.channels, self.mixtures = kind, levels, channels, mixtures
+        c, k, m = channels, levels, mixtures
+        if kind == "bernoulli":
+            self.params_per_position = c
+        elif kind == "categorical":
+            self.params_per_position = c * k
+        elif m == 1:
+            self.params_per_position = 2 * c
+        else:
+            self.params_per_position = m + 2 * m * c
+
+    def log_prob(self, params: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
+        """``params: [N, P, *S]``, ``xs: [N, C, *S]`` int -> ``[N]`` nats (summed over values)."""
+        k, c = self.levels, self.channels
+        params = _full_precision(params)
+        if self.kind == "bernoulli":
+            lp = bernoulli_log_prob(params, xs)
+        elif self.kind == "categorical":
+            lp = categorical_log_prob(rearrange(params, "n (k c) ... -> n k c ...", k=k), xs, 1)
+        elif self.mixtures == 1:
+            mean, log_scale = params[:, :c], params[:, c:]
+            lp = discretized_logistic_log_prob(xs, mean, log_scale, k)
+        else:
+            logits, means, log_scales = self._mixture(params)
+            lp = discretized_logistic_mixture_log_prob(xs, logits, means, log_scales, k)
+        return lp.flatten(1).sum(1)
+
+    def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """``params: [N, P, *S]`` -> ``[N, C, *S]`` int64 levels."""
+        k, c = self.levels, self.channels
+        params = _full_precision(params)
+        if self.kind == "bernoulli":
+            u = torch.rand(params.shape, generator=generator, device=params.device)
+            return (u < torch.sigmoid(params)).long()
+        if self.kind == "categorical":
+            logits = rearrange(params, "n (k c) ... -> n k c ...", k=k)
+            return sample_categorical(logits, dim=1, generator=generator)
+        if self.mixtures == 1:
+            return sample_discretized_logistic(params[:, :c], params[:, c:], k, generator)
+        logits, means, log_scales = self._mixture(params)
+        pick = sample_categorical(logits, dim=1, generator=generator)  # [N, *S]
+        idx = pick[:, None, None].expand(-1, 1, c, *pick.shape[1:])
+        mean, log_scale = means.gather(1, idx)[:, 0], log_scales.gather(1, idx)[:, 0]
+        return sample_discretized_logistic(mean, log_scale, k, generator)
+
+    def _mixture(self, params: torch.Tensor):
+        m, c = self.mixtures, self.channels
+        logits = params[:, :m]
+        rest = rearrange(params[:, m:], "n (two m c) ... -> two n m c ...", two=2, m=m, c=c)
+        return logits, rest[0], rest[1]
+
+
+# ---------------------------------------------------------------------- conv building blocks
+def _conv(dims: int) -> type[nn.Module]:
+    return nn.Conv2d if dims == 2 else nn.Conv1d
+
+
+class ResidualBlock(nn.Module):
+    """``x + conv1x1(relu(conv3x3(relu(x))))``."""
+
+    def __init__(self, dims: int, channels: int, hidden: int) -> None:
+        super().__init__()
+        conv = _conv(dims)
+        self.net = nn.Sequential(
+            nn.ReLU(),
+            conv(channels, hidden, 3, padding=1),
+            nn.ReLU(),
+            conv(hidden, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+def _residual_stack(dims: int, channels: int, hidden: int, blocks: int) -> list[nn.Module]:
+    return [*(ResidualBlock(dims, channels, hidden) for _ in range(blocks)), nn.ReLU()]
+
+
+def _conv_encoder(
+    dims: int, in_ch: int, out_ch: int, stages: int, channels: int, res_ch: int, blocks: int
+) -> nn.Sequential:
+    """``stages`` x (conv4x4 stride 2 -> ReLU -> residual stack -> conv3x3); halves each size."""
+    conv, layers = _conv(dims), []
+    for i in range(stages):
+        last = i == stages - 1
+        layers += [
+            conv(in_ch if i == 0 else channels, channels, 4, stride=2, padding=1),
+            nn.ReLU(),
+            *_residual_stack(dims, channels, res_ch, blocks),
+            conv(channels, out_ch if last else channels, 3, padding=1),
+        ]
+    return nn.Sequential(*layers)
+
+
+def _conv_decoder(
+    dims: int, in_ch: int, out_ch: int, stages: int, channels: int, res_ch: int, blocks: int
+) -> nn.Sequential:
+    """``stages`` x (conv3x3 -> residual stack -> convT4x4 stride 2); doubles each size."""
+    conv = _conv(dims)
+    conv_t = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose1d
+    layers: list[nn.Module] = []
+    for i in range(stages):
+        last = i == stages - 1
+        layers += [
+            conv(in_ch if i == 0 else channels, channels, 3, padding=1),
+            *_residual_stack(dims, channels, res_ch, blocks),
+            conv_t(channels, out_ch if last else channels, 4, stride=2, padding=1),
+        ]
+    return nn.Sequential(*layers)
+
+
+def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
+    """Linear layers through ``sizes`` with ``activation`` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+def _positive_int(name: str, v: Any, minimum: int = 1) -> int:
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise ValueError(f"VAE: {name} must be an int >= {minimum}, got {v!r}")
+    return v
+
+
+# ---------------------------------------------------------------------- the model
+class VAE(LikelihoodModel):
+    """Gaussian-latent VAE over images, audio chunks or token sequences (see module doc).
+
+    Hyper-parameters:
+        encoder: "mlp" (any shape) or "conv" (2-D for images, 1-D for sequences).
+        latent_dim, hidden, activation: the MLP's latent size, hidden sizes, nonlinearity.
+        stages, channels, res_channels, res_blocks, latent_channels: the conv net's stride-2
+            stages, hidden channels, residual-block hidden channels, blocks per stack and
+            latent channels per position.
+        decoder_head, mixtures: the output distribution (see module doc).
+        embed: width of the token embedding that feeds the encoder for text (other
+            modalities feed pixel/sample values scaled to [-1, 1]).
+        objective, train_k: "elbo" or "iwae" (with ``train_k`` importance samples).
+        beta, kl_warmup, free_bits: KL weight, its linear warm-up in steps, and the floor in
+            nats on each latent group's batch-mean KL (objective "elbo" only).
+        iwae_batch: decoder evaluations per pass when computing IWAE-k (bounds memory).
+        metrics_k: importance samples of the IWAE figure in :meth:`extra_metrics` (0: none).
+    """
+
+    family = "vae"
+    estimate = "elbo"
+    modalities = ("image", "audio", "text")
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        encoder: str = "mlp",
+        latent_dim: int = 50,
+        hidden: Sequence[int] = (200, 200),
+        activation: str = "tanh",
+        stages: int = 4,
+        channels: int = 64,
+        res_channels: int = 32,
+        res_blocks: int = 2,
+        latent_channels: int = 16,
+        decoder_head: str = "auto",
+        mixtures: int = 1,
+        embed: int = 16,
+        objective: str = "elbo",
+        train_k: int = 1,
+        beta: float = 1.0,
+        kl_warmup: int = 0,
+        free_bits: float = 0.0,
+        iwae_batch: int = 1024,
+        metrics_k: int = 50,
+    ) -> None:
+        super().__init__(spec)
+        if encoder not in ENCODERS:
+            raise ValueError(f"VAE: encoder must be one of {ENCODERS}, got {encoder!r}")
+        if decoder_head not in HEADS:
+            raise ValueError(f"VAE: decoder_head must be one of {HEADS}, got {decoder_head!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"VAE: objective must be one of {OBJECTIVES}, got {objective!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"VAE: activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}"
+            )
+        hidden = tuple(hidden)
+        for h in hidden:
+            _positive_int("each hidden size", h)
+        for name, v in (
+            ("stages", stages),
+            ("channels", channels),
+            ("res_channels", res_channels),
+            ("mixtures", mixtures),
+            ("embed", embed),
+            ("train_k", train_k),
+            ("iwae_batch", iwae_batch),
+        ):
+            _positive_int(name, v)
+        _positive_int("res_blocks", res_blocks, 0)
+        _positive_int("kl_warmup", kl_warmup, 0)
+        _positive_int("metrics_k", metrics_k, 0)
+        latent = latent_dim if encoder == "mlp" else latent_channels
+        if not isinstance(latent, int) or isinstance(latent, bool) or latent < 1:
+            which = "latent_dim" if encoder == "mlp" else "latent_channels"
+            raise ValueError(
+                f"VAE: the latent size ({which}) must be an int >= 1, got {latent!r}; "
+                "a VAE without latent variables is an independent model"
+            )
+        if not beta >= 0 or not free_bits >= 0:
+            raise ValueError(f"VAE: beta and free_bits must be >= 0, got {beta}, {free_bits}")
+        if objective == "iwae" and (beta != 1.0 or kl_warmup or free_bits):
+            raise ValueError(
+                "VAE: beta, kl_warmup and free_bits shape the ELBO's KL term; the IWAE "
+                f"objective has none (got beta={beta}, kl_warmup={kl_warmup}, "
+                f"free_bits={free_bits}). Use objective='elbo' or drop them."
+            )
+        k = spec.levels
+        if decoder_head == "auto":
+            if k == 2:
+                decoder_head = "bernoulli"
+            elif spec.modality == "text" or k <= 64:
+                decoder_head = "categorical"
+            else:
+                decoder_head = "logistic"
+        if decoder_head == "bernoulli" and k != 2:
+            raise ValueError(
+                f"VAE: decoder_head='bernoulli' models 2 levels, the spec has {k} "
+                f"({spec!r}); use 'categorical' or 'logistic'"
+            )
+        self.head_kind, self.objective, self.train_k = decoder_head, objective, train_k
+        self.beta, self.kl_warmup, self.free_bits = float(beta), kl_warmup, float(free_bits)
+        self.iwae_batch, self.metrics_k = iwae_batch, metrics_k
+        self._step = 0
+
+        # x as [B, C, *S]: images keep their channels; sequences have one channel.
+        if spec.modality == "image":
+            self.data_channels, self.positions = spec.shape[0], spec.shape[1:]
+        else:
+            self.data_channels, self.positions = 1, spec.shape
+        self.head = DecoderHead(decoder_head, k, self.data_channels, mixtures)
+        p_out = self.head.params_per_position
+        self.embedding = nn.Embedding(k, embed) if spec.modality == "text" else None
+        in_ch = embed if self.embedding is not None else self.data_channels
+
+        self.encoder_kind = encoder
+        if encoder == "mlp":
+            n_in, n_pos = in_ch * math.prod(self.positions), math.prod(self.positions)
+            self.encoder = _mlp([n_in, *hidden, 2 * latent_dim], activation)
+            self.decoder = _mlp([latent_dim, *reversed(hidden), p_out * n_pos], activation)
+            self.latent_shape: tuple[int, ...] = (latent_dim,)
+            self._pad: list[int] = []
+        else:
+            dims, factor = len(self.positions), 2**stages
+            padded = [math.ceil(s / factor) * factor for s in self.positions]
+            # F.pad order: last dim first, (left, right) per dim
+            self._pad = []
+            for s, ps in zip(reversed(self.positions), reversed(padded)):
+                self._pad += [(ps - s) // 2, ps - s - (ps - s) // 2]
+            blocks = (stages, channels, res_channels, res_blocks)
+            self.encoder = _conv_encoder(dims, in_ch, 2 * latent_channels, *blocks)
+            self.decoder = _conv_decoder(dims, latent_channels, p_out, *blocks)
+            self.latent_shape = (latent_channels, *(ps // factor for ps in padded))
+
+    # ------------------------------------------------------------------ warm-up
+    def set_step(self, step: int) -> None:
+        """The trainer's global step, which drives the KL warm-up (``beta_t``)."""
+        self._step = int(step)
+
+    def kl_weight(self) -> float:
+        """``beta_t = beta * min(1, step / kl_warmup)`` (``beta`` without warm-up)."""
+        if self.kl_warmup == 0:
+            return self.beta
+        return self.beta * min(1.0, self._step / self.kl_warmup)
+
+    # ------------------------------------------------------------------ encode / decode
+    def _as_channels(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [B, *spec.shape] int64 -> xs: [B, C, *S]
+        return x if self.spec.modality == "image" else x.unsqueeze(1)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [B, *spec.shape] int64 -> [B, C_in, *S] float
+        if self.embedding is not None:
+            return rearrange(self.embedding(x), "b t e -> b e t")
+        dtype = next(self.parameters()).dtype
+        return levels_to_unit(self._as_channels(x), self.spec.levels).to(dtype)
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self._features(x)
+        if self.encoder_kind == "mlp":
+            out = self.encoder(h.flatten(1))
+        else:
+            out = self.encoder(F.pad(h, self._pad))
+        mu, logvar = _full_precision(out).chunk(2, dim=1)  # KL and log q in float32 under AMP
+        return mu, logvar.clamp(*LOGVAR_RANGE)
+
+    def _decode(self, z: torch.Tensor) -> torch.Tensor:
+        # z: [N, *latent_shape] -> params: [N, P, *S]
+        n = z.shape[0]
+        if self.encoder_kind == "mlp":
+            return self.decoder(z).reshape(n, -1, *self.positions)
+        out = self.decoder(z)
+        if len(self.positions) == 2:
+            (_, _, top, _), (h, w) = self._pad, self.positions
+            left = self._pad[0]
+            return out[:, :, top : top + h, left : left + w]
+        return out[:, :, self._pad[0] : self._pad[0] + self.positions[0]]
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``q(z|x)``: ``x: [B, *spec.shape]`` int -> ``(mu, logvar)``, each
+        ``[B, *latent_shape]``."""
+        self.spec.validate(x)
+        return self._encode(x.long())
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``p(x|z)``'s parameters: ``z: [N, *latent_shape]`` -> ``[N, P, *positions]``."""
+        if tuple(z.shape[1:]) != self.latent_shape:
+            want = ", ".join(map(str, self.latent_shape))
+            raise ValueError(f"z must have shape [N, {want}], got {list(z.shape)}")
+        return self._decode(z)
+
+    def recon_log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``log p(x|z)``, ``[N]`` nats: decoder parameters ``[N, P, *S]``, ``x: [N, *shape]``."""
+        return self.head.log_prob(params, self._as_channels(x))
+
+    # ------------------------------------------------------------------ bounds
+    def _log_weights(
+        self,
+        x: torch.Tensor,
+        mu: torch.Tensor,
+        logvar: torch.Tensor,
+        n: int,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """``log p(x, z_i) - log q(z_i|x)`` for ``n`` draws ``z_i ~ q(z|x)``: ``[n, B]`` nats."""
+        b = x.shape[0]
+        z = reparameterize(mu, logvar, n, generator)  # [n, B, *latent]
+        log_q = diag_gaussian_log_prob(z, mu, logvar).flatten(2).sum(2)
+        log_prior = standard_normal_log_prob(z).flatten(2).sum(2)
+        params = self._decode(z.flatten(0, 1))  # [n B, P, *S]
+        xs = self._as_channels(x).expand(n, *x.shape[:1], *self._as_channels(x).shape[1:])
+        log_lik = self.head.log_prob(params, xs.flatten(0, 1)).reshape(n, b)
+        return log_lik + log_prior - log_q
+
+    def iwae_bound(
+        self, x: torch.Tensor, k: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """One draw of the IWAE-k bound, ``[B]`` nats, ``iwae_batch`` decoder passes at a time.
+
+        ``x`` is assumed valid (``log_prob(x, k=k)`` validates and calls this).
+        """
+        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+            raise ValueError(f"k (importance samples) must be an int >= 1, got {k!r}")
+        mu, logvar = self._encode(x)
+        per_chunk = max(1, self.iwae_batch // max(1, x.shape[0]))
+        running = RunningLogMeanExp()
+        for start in range(0, k, per_chunk):
+            n = min(per_chunk, k - start)
+            running.update(self._log_weights(x, mu, logvar, n, generator))
+        return running.value()
+
+    def elbo_parts(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """One-sample ELBO and its parts for valid ``x``: ``log_lik [B]`` (= log p(x|z)),
+        ``kl [B, *latent_shape]`` (closed form), ``elbo [B]``, ``mu``, ``logvar``."""
+        mu, logvar = self._encode(x)
+        z = reparameterize(mu, logvar, generator=generator)
+        log_lik = self.recon_log_prob(self._decode(z), x)
+        kl = gaussian_kl(mu, logvar)
+        return {
+            "log_lik": log_lik,
+            "kl": kl,
+            "elbo": log_lik - kl.flatten(1).sum(1),
+            "mu": mu,
+            "logvar": logvar,
+        }
+
+    def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
+        # x: [B, *spec.shape] int64 in [0, K) -> [B] nats (ELBO for k = 1, IWAE-k otherwise)
+        if k == 1:
+            return self.elbo_parts(x)["elbo"]
+        return self.iwae_bound(x, k)
+
+    # ------------------------------------------------------------------ training
+    def _loss(self, x: torch.Tensor, *, cond: Cond) -> tuple[torch.Tensor, dict]:
+        if self.objective == "iwae":
+            mu, logvar = self._encode(x)
+            bound = log_mean_exp(self._log_weights(x, mu, logvar, self.train_k), dim=0)
+            loss = -bound.mean()
+            return loss, {"nll_bound": loss.detach()}
+        parts = self.elbo_parts(x)
+        kl = parts["kl"]
+        groups = kl.flatten(2).sum(2) if kl.dim() > 2 else kl  # [B, G]: channels or dims
+        group_kl = groups.mean(0)
+        kl_term = group_kl.clamp(min=self.free_bits).sum() if self.free_bits else group_kl.sum()
+        beta = self.kl_weight()
+        recon = -parts["log_lik"].mean()
+        loss = recon + beta * kl_term
+        if self.training:
+            self._step += 1  # the trainer's set_step overrides this count when it drives us
+        return loss, {
+            "nll_bound": -parts["elbo"].mean().detach(),
+            "recon": recon.detach(),
+            "kl": group_kl.sum().detach(),
+            "beta": torch.tensor(beta),
+        }
+
+    # ------------------------------------------------------------------ sampling
+    def _sample(
+        self, n: int, *, cond: Cond, generator: torch.Generator | None, **kw: Any
+    ) -> torch.Tensor:
+        if kw:
+            raise ValueError(f"VAE.sample takes no options, got {sorted(kw)}")
+        dtype = next(self.parameters()).dtype
+        z = torch.randn(
+            (n, *self.latent_shape), generator=generator, device=self.device, dtype=dtype
+        )
+        xs = self.head.sample(self._decode(z), generator)  # [n, C, *S]
+        return xs.reshape(n, *self.spec.shape)
+
+    # ------------------------------------------------------------------ diagnostics
+    @torch.no_grad()
+    def extra_metrics(self, x: torch.Tensor, *, cond: Cond = None) -> dict[str, float]:
+        """ELBO, its reconstruction and KL terms (nats and bits), active units, IWAE-k.
+
+        ``active_units``: latent units whose posterior mean varies across the batch,
+        ``Var_x(E_q[z_u]) > 1e-2`` (Burda et al. 2015); few of ``latent_units`` means posterior
+        collapse. ``iwae{k}_nats``: one IWAE-``metrics_k`` draw, on the first 256 examples.
+        """
+        self.spec.validate(x)
+        x = x.long()
+        parts = self.elbo_parts(x)
+        kl = parts["kl"].flatten(1).sum(1)
+        d = self.spec.D
+        mu = parts["mu"].flatten(1)
+        var_mu = mu.var(0) if mu.shape[0] > 1 else torch.zeros_like(mu[0])
+        out = {
+            "elbo_nats": float(parts["elbo"].mean()),
+            "elbo_bits_per_dim": float(-parts["elbo"].mean() / (d * LN2)),
+            "recon_nats": float(-parts["log_lik"].mean()),
+            "kl_nats": float(kl.mean()),
+            "kl_bits": float(kl.mean() / LN2),
+            "active_units": float((var_mu > ACTIVE_UNIT_THRESHOLD).sum()),
+            "latent_units": float(mu.shape[1]),
+        }
+        if self.metrics_k:
+            sub = x[:256]
+            iwae = self.iwae_bound(sub, self.metrics_k)
+            out[f"iwae{self.metrics_k}_nats"] = float(iwae.mean())
+            out[f"iwae{self.metrics_k}_bits_per_dim"] = float(-iwae.mean() / (d * LN2))
+        return out
