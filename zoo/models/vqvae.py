@@ -1,0 +1,524 @@
+"""VQ-VAE: discrete latents and a likelihood bound (van den Oord et al. 2017).
+
+An encoder maps the example to a grid of vectors (images: ``[h, w]``; audio: a sequence of
+``L`` steps), each vector is rounded to the nearest of ``num_codes`` prototypes
+(:class:`~zoo.nn.quantizer.VectorQuantizer`), and a decoder maps the prototypes back to a
+distribution over the data's ``K`` levels, factorised over values (Bernoulli for K=2, a
+categorical or a discretised logistic otherwise; :mod:`zoo.nn.discretized`).
+
+The likelihood (``estimate = "bound"``). For any prior ``p(z)`` over code grids and the codes
+``z*(x)`` the encoder picks, ``p(x) = sum_z p(x|z) p(z) >= p(x|z*) p(z*)``, so
+
+    log p(x) >= log p(x | z*(x)) + log p(z*(x))
+
+- ``prior="uniform"``: ``log p(z*) = -L log num_codes`` (the paper's bound, L latents);
+- ``prior=<registry name>``: an exact autoregressive model over the code grid (a PixelCNN over
+  the latent grid, an LSTM or WaveNet over code sequences), trained in a second phase on the
+  codes of the frozen autoencoder; its exact NLL replaces ``L log num_codes``.
+
+Both figures are in :meth:`VQVAE.extra_metrics`. Because each ``x`` is charged one ``z*(x)``,
+summing ``exp(log_prob)`` over every possible ``x`` gives at most 1.
+
+Two-stage training from one command: ``phases = ("autoencoder", "prior")`` (just
+``("autoencoder",)`` with the uniform prior); the trainer calls ``set_phase`` before each.
+
+This file also holds :class:`LSTMPrior`, a small exact autoregressive model over token
+sequences (code grids are read in raster order), so the VQ-VAE has a learned prior that needs
+no other family: registry entry ``vqvae_lstm_prior``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from zoo.core.contract import Cond, LikelihoodModel
+from zoo.core.spec import DataSpec
+from zoo.nn.discretized import (
+    bernoulli_log_prob,
+    categorical_log_prob,
+    discretized_logistic_log_prob,
+    levels_to_unit,
+    sample_categorical,
+    sample_discretized_logistic,
+)
+from zoo.nn.quantizer import VectorQuantizer, code_perplexity
+
+LIKELIHOODS = ("auto", "bernoulli", "categorical", "logistic")
+PARAMS_PER_VALUE = {"bernoulli": 1, "logistic": 2}  # categorical: K
+
+
+# ---------------------------------------------------------------------- building blocks
+def _conv(dims: int) -> type[nn.Module]:
+    return nn.Conv2d if dims == 2 else nn.Conv1d
+
+
+def _conv_t(dims: int) -> type[nn.Module]:
+    return nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose1d
+
+
+class ResidualBlock(nn.Module):
+    """``x + conv1x1(relu(conv3x3(relu(x))))`` (the paper's residual block)."""
+
+    def __init__(self, dims: int, channels: int, hidden: int) -> None:
+        super().__init__()
+        conv = _conv(dims)
+        self.net = nn.Sequential(
+            nn.ReLU(),
+            conv(channels, hidden, 3, padding=1),
+            nn.ReLU(),
+            conv(hidden, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+def residual_stack(dims: int, channels: int, hidden: int, blocks: int) -> nn.Sequential:
+    return nn.Sequential(*[ResidualBlock(dims, channels, hidden) for _ in range(blocks)], nn.ReLU())
+
+
+class Encoder(nn.Sequential):
+    """``[B, C, *S]`` on [-1, 1] -> ``[B, code_dim, *S / 2^downsample]``.
+
+    ``downsample`` stride-2 convolutions (kernel 4), a 3x3 convolution, a residual stack,
+    a 3x3 convolution and a 1x1 projection to the code dimension.
+    """
+
+    def __init__(
+        self,
+        dims: int,
+        in_ch: int,
+        hidden: int,
+        res_ch: int,
+        res_blocks: int,
+        down: int,
+        code_dim: int,
+    ) -> None:
+        conv = _conv(dims)
+        layers: list[nn.Module] = []
+        chans = [in_ch] + [max(hidden // 2, 1)] * (down - 1) + [hidden]
+        for i in range(down):
+            layers += [conv(chans[i], chans[i + 1], 4, stride=2, padding=1), nn.ReLU()]
+        if down == 0:
+            layers += [conv(in_ch, hidden, 3, padding=1), nn.ReLU()]
+        layers += [
+            residual_stack(dims, hidden, res_ch, res_blocks),
+            conv(hidden, hidden, 3, padding=1),
+            conv(hidden, code_dim, 1),
+        ]
+        super().__init__(*layers)
+
+
+class Decoder(nn.Sequential):
+    """``[B, code_dim, *s]`` -> ``[B, out_ch, *s * 2^downsample]`` (the encoder mirrored).
+
+    A wide output (e.g. 256 categorical logits per audio sample) comes from a 1x1 convolution
+    after the last upsampling rather than from the transposed convolution itself, which would
+    cost ``2^dims`` times more at full resolution.
+    """
+
+    def __init__(
+        self,
+        dims: int,
+        code_dim: int,
+        hidden: int,
+        res_ch: int,
+        res_blocks: int,
+        down: int,
+        out_ch: int,
+    ) -> None:
+        conv, conv_t = _conv(dims), _conv_t(dims)
+        layers: list[nn.Module] = [
+            conv(code_dim, hidden, 3, padding=1),
+            residual_stack(dims, hidden, res_ch, res_blocks),
+        ]
+        half = max(hidden // 2, 1)
+        wide = out_ch > hidden
+        for i in range(down):
+            last = i == down - 1
+            out = out_ch if last and not wide else half
+            layers.append(conv_t(hidden if i == 0 else half, out, 4, stride=2, padding=1))
+            if not last:
+                layers.append(nn.ReLU())
+        if down == 0:
+            layers.append(conv(hidden, half if wide else out_ch, 3, padding=1))
+        if wide:
+            layers += [nn.ReLU(), conv(half, out_ch, 1)]
+        super().__init__(*layers)
+
+
+# ---------------------------------------------------------------------- a prior over codes
+class LSTMPrior(LikelihoodModel):
+    """An exact autoregressive model over token sequences: embedding -> LSTM -> softmax.
+
+    Any spec is read as one sequence in raster order (images: C, H, W), so it serves as a
+    prior over VQ-VAE code grids and code sequences. ``log_prob`` is exact:
+    ``sum_t log p(x_t | x_<t)``, the first token conditioned on a learned start symbol.
+
+    Hyper-parameters: ``embed`` (token embedding size), ``hidden`` (LSTM width), ``layers``.
+    """
+
+    family = "lstm"
+    estimate = "exact"
+    modalities = ("image", "text", "audio")
+
+    def __init__(self, spec: DataSpec, embed: int = 64, hidden: int = 128, layers: int = 1):
+        super().__init__(spec)
+        for name, v in (("embed", embed), ("hidden", hidden), ("layers", layers)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"LSTMPrior: {name} must be an int >= 1, got {v!r}")
+        k = spec.levels
+        self.embed = nn.Embedding(k + 1, embed)  # token k is the start symbol
+        self.lstm = nn.LSTM(embed, hidden, layers, batch_first=True)
+        self.head = nn.Linear(hidden, k)
+
+    def _logits(self, seq: torch.Tensor) -> torch.Tensor:
+        # seq: [B, L] int64 -> logits [B, L, K] for p(seq_t | seq_<t)
+        start = torch.full_like(seq[:, :1], self.spec.levels)
+        h, _ = self.lstm(self.embed(torch.cat([start, seq[:, :-1]], dim=1)))
+        return self.head(h)
+
+    def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
+        seq = x.reshape(x.shape[0], -1)
+        return categorical_log_prob(self._logits(seq), seq, dim=-1).sum(dim=1)
+
+    def _sample(
+        self, n: int, *, cond: Cond, generator: torch.Generator | None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        tok = torch.full((n, 1), self.spec.levels, dtype=torch.long, device=self.device)
+        state, out = None, []
+        for _ in range(self.spec.D):
+            h, state = self.lstm(self.embed(tok), state)
+            tok = sample_categorical(
+                self.head(h), dim=-1, generator=generator, temperature=temperature
+            )
+            out.append(tok)
+        return torch.cat(out, dim=1).reshape(n, *self.spec.shape)
+
+
+# ---------------------------------------------------------------------- the VQ-VAE
+class VQVAE(LikelihoodModel):
+    """VQ-VAE for images ``[B, C, H, W]`` (2-D latent grid) and audio ``[B, T]`` (1-D codes).
+
+    Args:
+        spec: the data (image or audio, any number of levels K >= 2).
+        num_codes: codebook size (paper: 512).
+        code_dim: dimension of each code vector (paper: 64).
+        hidden: channels of the convolutional trunk; res_channels / res_blocks: the residual
+            stack (paper: 128, 32, 2).
+        downsample: stride-2 stages; each latent covers ``2^downsample`` values per spatial
+            axis. Inputs are padded up to a multiple of ``2^downsample`` and outputs cropped,
+            so any shape works; the grid is ``ceil(size / 2^downsample)`` per axis.
+        beta, ema, decay, dead_code_threshold: the quantiser's (see VectorQuantizer).
+        likelihood: the decoder's distribution per value: "bernoulli" (K=2), "categorical",
+            "logistic" (discretised logistic) or "auto" (Bernoulli for K=2, logistic for
+            images with K > 64, categorical otherwise).
+        prior: "uniform" or the registry name of an exact autoregressive model to fit over the
+            codes in the second phase (e.g. "pixelcnn_prior", "wavenet_prior",
+            "vqvae_lstm_prior"); prior_hparams override its hyper-parameters.
+        phase_fractions: the training budget split between "autoencoder" and "prior".
+
+    The objective of phase "autoencoder" is ``-log p(x|z_q) + vq`` where ``vq`` is the
+    quantiser's loss summed over the latent elements of one example (codebook + beta * commitment);
+    phase "prior" trains the prior on the codes of the frozen encoder.
+    """
+
+    family = "vqvae"
+    estimate = "bound"
+    modalities = ("image", "audio")
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        num_codes: int = 512,
+        code_dim: int = 64,
+        hidden: int = 128,
+        res_channels: int = 32,
+        res_blocks: int = 2,
+        downsample: int = 2,
+        beta: float = 0.25,
+        ema: bool = False,
+        decay: float = 0.99,
+        dead_code_threshold: float = 1.0,
+        likelihood: str = "auto",
+        prior: str = "uniform",
+        prior_hparams: dict[str, Any] | None = None,
+        phase_fractions: tuple[float, float] | list[float] = (0.7, 0.3),
+    ) -> None:
+        super().__init__(spec)
+        self.phase = "autoencoder"
+        for name, v, lo in (
+            ("hidden", hidden, 2),
+            ("res_channels", res_channels, 1),
+            ("res_blocks", res_blocks, 0),
+            ("downsample", downsample, 0),
+            ("code_dim", code_dim, 1),
+        ):
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise ValueError(f"VQVAE: {name} must be an int >= {lo}, got {v!r}")
+        if not isinstance(num_codes, int) or num_codes < 2:
+            raise ValueError(
+                f"VQVAE: num_codes (codebook size K) must be an int >= 2, got {num_codes!r}"
+            )
+        self.likelihood = self._pick_likelihood(likelihood)
+        self.num_codes, self.code_dim, self.downsample = num_codes, code_dim, downsample
+
+        # Images [B, C, H, W] and audio [B, T] (seen as [B, 1, T]) share one code path.
+        self.dims = 2 if spec.modality == "image" else 1
+        self.channels = spec.channels
+        self.spatial = tuple(spec.shape[1:]) if self.dims == 2 else tuple(spec.shape)
+        stride = 2**downsample
+        self.grid = tuple(-(-s // stride) for s in self.spatial)  # ceil(s / 2^downsample)
+        self.num_latents = math.prod(self.grid)
+        n_params = PARAMS_PER_VALUE.get(self.likelihood, spec.levels)
+        self.params_per_value = n_params
+
+        self.encoder = Encoder(
+            self.dims, self.channels, hidden, res_channels, res_blocks, downsample, code_dim
+        )
+        self.quantizer = VectorQuantizer(
+            num_codes,
+            code_dim,
+            beta=beta,
+            ema=ema,
+            decay=decay,
+            dead_code_threshold=dead_code_threshold,
+        )
+        self.decoder = Decoder(
+            self.dims,
+            code_dim,
+            hidden,
+            res_channels,
+            res_blocks,
+            downsample,
+            n_params * self.channels,
+        )
+
+        self.prior_name = prior
+        self.prior = self._build_prior(prior, prior_hparams or {})
+        fractions = tuple(float(f) for f in phase_fractions)
+        if len(fractions) != 2 or min(fractions) <= 0 or abs(sum(fractions) - 1.0) > 1e-6:
+            raise ValueError(
+                f"VQVAE: phase_fractions must be two positive numbers summing to 1 "
+                f"(autoencoder, prior), got {phase_fractions!r}"
+            )
+        if self.prior is None:
+            self.phases, self.phase_fractions = ("autoencoder",), (1.0,)
+        else:
+            self.phases, self.phase_fractions = ("autoencoder", "prior"), fractions
+
+    # ------------------------------------------------------------------ construction
+    def _pick_likelihood(self, likelihood: str) -> str:
+        k = self.spec.levels
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"VQVAE: likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+        if likelihood == "auto":
+            if k == 2:
+                return "bernoulli"
+            return "logistic" if self.spec.modality == "image" and k > 64 else "categorical"
+        if likelihood == "bernoulli" and k != 2:
+            raise ValueError(
+                f"VQVAE: likelihood='bernoulli' needs 2 levels, the data have {k}; "
+                "use 'categorical' or 'logistic'"
+            )
+        return likelihood
+
+    def code_spec(self, modality: str | None = None) -> DataSpec:
+        """The DataSpec of the code grid, the data a learned prior models.
+
+        Images: ``("image", (1, h, w))``; audio: a sequence ``(L,)`` of modality ``modality``
+        ("text" by default: codes are token ids; "audio" where the prior needs it).
+        """
+        if self.dims == 2:
+            return DataSpec("image", (1, *self.grid), levels=self.num_codes, name="vq_codes")
+        modality = modality or "text"
+        rate = max(1, (self.spec.sample_rate or 1) // 2**self.downsample)
+        return DataSpec(
+            modality,
+            self.grid,
+            levels=self.num_codes,
+            name="vq_codes",
+            sample_rate=rate if modality == "audio" else None,
+        )
+
+    def _build_prior(self, prior: str, hparams: dict[str, Any]) -> LikelihoodModel | None:
+        if prior == "uniform":
+            return None  # prior_hparams, if any, belong to a learned prior: ignored
+        from zoo.core.registry import create_model, get_entry
+
+        if not isinstance(prior, str):
+            raise ValueError(f"VQVAE: prior must be 'uniform' or a registry name, got {prior!r}")
+        cls = get_entry(prior).model_class()  # UnknownModelError names the closest entries
+        if cls.estimate != "exact" or cls.count_based:
+            raise ValueError(
+                f"VQVAE: the prior {prior!r} must be an exact, gradient-trained model (its NLL "
+                f"replaces L log K in the bound); it is {cls.estimate!r}"
+                + (", count-based" if cls.count_based else "")
+            )
+        modality = None
+        if self.dims == 1:
+            modality = "text" if "text" in cls.modalities else "audio"
+        return create_model(prior, self.code_spec(modality), **hparams)
+
+    # ------------------------------------------------------------------ phases
+    def set_phase(self, phase: str) -> None:
+        """ "autoencoder": train encoder, codebook and decoder; "prior": train only the prior."""
+        super().set_phase(phase)
+        self.phase = phase
+        for module in (self.encoder, self.quantizer, self.decoder):
+            module.requires_grad_(phase == "autoencoder")
+        if self.prior is not None:
+            self.prior.requires_grad_(phase == "prior")
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> VQVAE:
+        super().train(mode)
+        if self.phase == "prior":  # the frozen autoencoder stays in eval mode (no EMA, no restarts)
+            for module in (self.encoder, self.quantizer, self.decoder):
+                module.eval()
+        return self
+
+    def num_parameters(self) -> int:
+        """Every parameter of autoencoder and prior (and an EMA codebook), whatever the phase."""
+        n = sum(p.numel() for p in self.parameters())
+        return n + (self.quantizer.codebook.numel() if self.quantizer.ema else 0)
+
+    # ------------------------------------------------------------------ encode / decode
+    def _to_unit(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [B, *spec.shape] int -> [B, C, *padded spatial] float on [-1, 1]
+        u = levels_to_unit(x, self.spec.levels).reshape(x.shape[0], self.channels, *self.spatial)
+        pad: list[int] = []
+        for s, g in zip(reversed(self.spatial), reversed(self.grid)):
+            pad += [0, g * 2**self.downsample - s]
+        return nn.functional.pad(u, pad) if any(pad) else u
+
+    def _params(self, z_q: torch.Tensor) -> torch.Tensor:
+        # z_q: [B, code_dim, *grid] -> decoder parameters [B, P, *spec.shape]
+        h = self.decoder(z_q)
+        h = h[(..., *(slice(0, s) for s in self.spatial))]  # crop the padding
+        h = rearrange(h, "b (p c) ... -> b p c ...", p=self.params_per_value)
+        return h.reshape(h.shape[0], self.params_per_value, *self.spec.shape)
+
+    def _recon_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        # log p(x | z): x [B, *spec.shape], params [B, P, *spec.shape] -> [B] nats
+        if self.likelihood == "bernoulli":
+            lp = bernoulli_log_prob(params[:, 0], x)
+        elif self.likelihood == "categorical":
+            lp = categorical_log_prob(params, x, dim=1)
+        else:
+            lp = discretized_logistic_log_prob(x, params[:, 0], params[:, 1], self.spec.levels)
+        return lp.reshape(x.shape[0], -1).sum(dim=1)
+
+    def _codes(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [B, *spec.shape] -> codes [B, *grid]; no codebook updates
+        z_e = self.encoder(self._to_unit(x))
+        flat = z_e.movedim(1, -1).reshape(-1, self.code_dim)
+        return self.quantizer.nearest(flat).reshape(x.shape[0], *self.grid)
+
+    def _check_codes(self, codes: torch.Tensor) -> None:
+        if not isinstance(codes, torch.Tensor) or codes.is_floating_point():
+            raise ValueError("codes must be an integer tensor [B, *grid]")
+        if tuple(codes.shape[1:]) != self.grid:
+            raise ValueError(
+                f"codes must have shape [B, {', '.join(map(str, self.grid))}] for this model, "
+                f"got {list(codes.shape)}"
+            )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Token ids of ``x: [B, *spec.shape]`` -> ``[B, *grid]`` int64 in [0, num_codes)."""
+        self.spec.validate(x)
+        return self._codes(x.long())
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Decoder parameters for ``codes: [B, *grid]`` -> ``[B, P, *spec.shape]``.
+
+        P is 1 (Bernoulli logits), K (categorical logits) or 2 (logistic mean on [-1, 1] and
+        log-scale), as ``self.likelihood`` says.
+        """
+        self._check_codes(codes)
+        return self._params(self.quantizer.lookup(codes))
+
+    def _prior_log_prob(self, codes: torch.Tensor) -> torch.Tensor:
+        # codes: [B, *grid] -> [B] nats under the prior
+        if self.prior is None:
+            return codes.new_full(
+                (codes.shape[0],), -self.num_latents * math.log(self.num_codes), dtype=torch.float32
+            )
+        return self.prior.log_prob(codes.reshape(codes.shape[0], *self.prior.spec.shape))
+
+    # ------------------------------------------------------------------ contract hooks
+    def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
+        """``log p(x | z*(x)) + log p(z*(x))`` (k is ignored: the encoder is deterministic)."""
+        codes = self._codes(x)
+        recon = self._recon_log_prob(x, self._params(self.quantizer.lookup(codes)))
+        return recon + self._prior_log_prob(codes)
+
+    def _loss(self, x: torch.Tensor, *, cond: Cond) -> tuple[torch.Tensor, dict]:
+        if self.phase == "prior":
+            with torch.no_grad():
+                codes = self._codes(x)
+            loss, parts = self.prior.loss(codes.reshape(x.shape[0], *self.prior.spec.shape))
+            return loss, {"prior_" + k: v for k, v in parts.items()}
+        q = self.quantizer(self.encoder(self._to_unit(x)))
+        recon = -self._recon_log_prob(x, self._params(q.z_q)).mean()
+        vq = q.loss * (self.code_dim * self.num_latents)  # per example, like the NLL
+        return recon + vq, {
+            "recon_nll": recon.detach(),
+            "vq": vq.detach(),
+            "perplexity": q.perplexity.detach(),
+        }
+
+    def _sample(
+        self, n: int, *, cond: Cond, generator: torch.Generator | None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Codes from the prior (uniform or learned), decoded, then values drawn per position."""
+        device = self.device
+        if self.prior is None:
+            codes = torch.randint(
+                self.num_codes, (n, *self.grid), generator=generator, device=device
+            )
+        else:
+            codes = self.prior.sample(n, generator=generator).reshape(n, *self.grid)
+        params = self.decode(codes)
+        if self.likelihood == "bernoulli":
+            u = torch.rand(params[:, 0].shape, generator=generator, device=device)
+            return (u < torch.sigmoid(params[:, 0] / temperature)).long()
+        if self.likelihood == "categorical":
+            return sample_categorical(params, dim=1, generator=generator, temperature=temperature)
+        log_scale = params[:, 1] + math.log(max(temperature, 1e-6))
+        return sample_discretized_logistic(params[:, 0], log_scale, self.spec.levels, generator)
+
+    # ------------------------------------------------------------------ diagnostics
+    @torch.no_grad()
+    def extra_metrics(self, x: torch.Tensor, *, cond: Cond = None) -> dict[str, float]:
+        """Both bounds in bits/dim, reconstruction NLL, codebook use on the batch ``x``.
+
+        - ``bits_per_dim_uniform``: ``(-log p(x|z) + L log K) / (D ln 2)``;
+        - ``bits_per_dim_prior``: with the learned prior's NLL (only with a learned prior);
+        - ``recon_bits_per_dim``: ``-log p(x|z) / (D ln 2)`` (not a bound on its own);
+        - ``prior_bits_per_code``: the learned prior's NLL per latent, vs ``log2 K`` uniform;
+        - ``codebook_perplexity``, ``codes_used``: over the batch's codes.
+        """
+        self.spec.validate(x)
+        x = x.long()
+        codes = self._codes(x)
+        recon = self._recon_log_prob(x, self._params(self.quantizer.lookup(codes)))
+        denom = self.spec.D * math.log(2.0)
+        uniform = self.num_latents * math.log(self.num_codes)
+        out = {
+            "recon_bits_per_dim": float(-recon.double().mean()) / denom,
+            "bits_per_dim_uniform": (float(-recon.double().mean()) + uniform) / denom,
+            "codebook_perplexity": float(code_perplexity(codes, self.num_codes)),
+            "codes_used": float(torch.unique(codes).numel()),
+            "latents": float(self.num_latents),
+        }
+        if self.prior is not None:
+            prior_nll = -self._prior_log_prob(codes).double().mean()
+            out["bits_per_dim_prior"] = (float(-recon.double().mean()) + float(prior_nll)) / denom
+            out["prior_bits_per_code"] = float(prior_nll) / (self.num_latents * math.log(2.0))
+        return out
