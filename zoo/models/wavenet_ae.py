@@ -1,0 +1,570 @@
+"""The WaveNet autoencoder of Chorowski et al. 2019 ("Unsupervised speech representation
+learning using WaveNet autoencoders", IEEE/ACM TASLP 27(12)).
+
+An encoder reads the whole recording and emits latent vectors ``z`` at a low rate (24-50 Hz);
+a WaveNet decoder predicts every sample from the past samples, the latents upsampled to the
+sample rate and the speaker's identity. Because the decoder already has the past and the
+speaker, the encoder is pushed to transmit in ``z`` only what they do not give: the content.
+
+    x [B, T] levels -> mu-law decode -> features (MFCC + deltas | log-mel | learned framing)
+      -> conv stack at the frame rate -> strided conv to the latent rate ........ "encoder"
+      -> 1x1 projection into the bottleneck .................................... "projection"
+      -> bottleneck: ae | vae | vq ............................................. "bottleneck"
+      -> time jitter (training only) -> conditioning conv, kernel 3 .......... "conditioning"
+      -> upsampled by repetition to the sample rate -> WaveNet(local=..., cond={"speaker"})
+
+(the quoted names are the four probe points, :meth:`WaveNetAutoencoder.representations`).
+
+What ``log_prob`` returns, per bottleneck (every figure is a lower bound on ``log p(x)`` under a
+generative model that first draws latents from a stated prior, then ``x`` from the decoder):
+
+- ``"vq"``: ``log p(x | z_q(x)) - L log K`` (estimate ``"bound"``). The codes are uniform
+  a priori and the encoder is deterministic, so the ELBO is the decoder's log-likelihood minus
+  the cost of sending L codes of log2 K bits each (the VQ-VAE convention).
+- ``"vae"``: the ELBO ``E_q log p(x | z) - KL(q(z | x) || N(0, I))`` (estimate ``"elbo"``; one
+  sample of z, the KL in closed form; ``k > 1`` gives the IWAE-k bound).
+- ``"ae"`` (dimensionality reduction): a deterministic bottleneck has no likelihood of its
+  own (``log p(x | z(x))`` is no bound on ``log p(x)``: z was computed from x). So the
+  projection is bounded by tanh and rounded to ``ae_bits`` bits per dimension (straight-through
+  in training), and ``log_prob`` charges the cost of sending those numbers with a uniform code:
+  ``log p(x | z_q(x)) - L D ae_bits ln 2`` (estimate ``"bound"``). The decoder's conditional
+  figure is reported apart, as ``decoder_bits_per_dim`` in :meth:`extra_metrics` and by
+  :meth:`conditional_log_prob` for every bottleneck.
+
+The latent rate is ``sample_rate / hop``; ``hop = downsample * frame_hop`` with ``frame_hop =
+round(sample_rate / (latent_rate * downsample))``, so the actual rate (``self.latent_rate``) can
+differ a little from the one asked for when the division is not exact. A sequence of T samples
+has ``L = ceil(T / hop)`` latents (the encoder pads the waveform with silence to ``L * hop``).
+
+Sampling draws the latents from the bound's prior (uniform codes for VQ, N(0, I) for VAE,
+uniform grid values for AE), or takes them from ``latents=`` (e.g. :meth:`encode` of a real
+recording: a reconstruction, or a voice conversion with another speaker in ``cond``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import torchaudio
+from torch import nn
+
+from zoo.core.contract import Cond, LikelihoodModel
+from zoo.core.metrics import LN2, vq_bitrate
+from zoo.core.spec import DataSpec
+from zoo.models.wavenet import WaveNet
+from zoo.nn.quantizer import VectorQuantizer
+
+BOTTLENECKS = ("ae", "vae", "vq")
+FEATURES = ("mfcc", "mel", "waveform")
+PROBE_POINTS = ("encoder", "projection", "bottleneck", "conditioning")
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, exp(logvar)) || N(0, 1))`` elementwise, nats."""
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
+
+
+def jitter_indices(
+    batch: int,
+    length: int,
+    p: float,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Time-jitter source indices ``[batch, length]`` (Chorowski et al. 2019, sec. III-C).
+
+    Latent ``l`` is replaced by its left neighbour with probability ``p / 2``, by its right
+    neighbour with probability ``p / 2``, and kept otherwise; at the ends the missing neighbour
+    is the latent itself. No latent moves by more than one step; the length is unchanged.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"jitter probability must lie in [0, 1], got {p}")
+    u = torch.rand(batch, length, generator=generator, device=device)
+    step = (u < p / 2).long() * -1 + (u > 1.0 - p / 2).long()  # -1, 0, +1
+    return (torch.arange(length, device=device) + step).clamp(0, length - 1)
+
+
+def time_jitter(
+    z: torch.Tensor, p: float, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``z: [B, D, L]`` with each latent replaced by a neighbour as in :func:`jitter_indices`."""
+    B, D, L = z.shape
+    idx = jitter_indices(B, L, p, generator=generator, device=z.device)
+    return z.gather(2, idx[:, None, :].expand(B, D, L))
+
+
+class _ResBlock(nn.Module):
+    """``h + conv1x1(relu(conv3(relu(h))))`` at a fixed time resolution."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels, channels, 3, padding=1)
+        self.mix = nn.Conv1d(channels, channels, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.mix(F.relu(self.conv(F.relu(h))))
+
+
+class WaveNetAutoencoder(LikelihoodModel):
+    """Encoder -> bottleneck (ae | vae | vq) -> WaveNet decoder with speaker conditioning.
+
+    Args:
+        spec: an audio DataSpec (shape ``(T,)``, mu-law ``levels``, ``sample_rate``).
+        bottleneck: "ae" (tanh projection rounded to ``ae_bits``), "vae" (Gaussian, KL to
+            N(0, I)) or "vq" (``num_codes`` prototypes, :class:`zoo.nn.quantizer.VectorQuantizer`).
+        features: encoder input computed inside the model from the mu-law-decoded waveform:
+            "mfcc" (``n_mfcc`` coefficients + deltas + delta-deltas), "mel" (log
+            ``n_mels``-band filterbank) or "waveform" (a learned strided framing).
+        latent_rate: latents per second asked for (24-50 Hz in the paper); see the module doc.
+        downsample: the strided convolution's factor from the frame rate to the latent rate.
+        encoder_channels, encoder_blocks: width and number of residual blocks before (and one
+            after) the strided convolution.
+        latent_dim: D, channels of z (the VQ code dimension).
+        num_codes, beta, ema: the VQ codebook (K), commitment weight, EMA codebook updates.
+        ae_bits: precision of the AE bottleneck, bits per latent dimension.
+        free_bits: VAE only, training only: KL below this many nats per latent channel and
+            example is not penalised (Kingma et al. 2016); ``log_prob`` always charges all of it.
+        jitter: probability that a latent is replaced by a neighbour in training (0.12 in the
+            paper).
+        cond_channels: output channels of the conditioning convolution (kernel 3) that mixes
+            neighbouring latents before upsampling.
+        speaker_conditioning: condition the decoder on ``cond["speaker"]`` when the spec has a
+            "speaker" label (a global embedding of ``global_dim``).
+        layers, stacks, kernel_size, residual_channels, gate_channels, skip_channels, output:
+            the WaveNet decoder (:class:`zoo.models.wavenet.WaveNet`).
+    """
+
+    family = "wavenet_ae"
+    estimate = "bound"  # per instance: "elbo" for the VAE bottleneck (see the module doc)
+    modalities = ("audio",)
+
+    def __init__(
+        self,
+        spec: DataSpec,
+        *,
+        bottleneck: str = "vq",
+        features: str = "mfcc",
+        latent_rate: float = 50.0,
+        downsample: int = 2,
+        n_mels: int = 40,
+        n_mfcc: int = 13,
+        encoder_channels: int = 64,
+        encoder_blocks: int = 2,
+        latent_dim: int = 16,
+        num_codes: int = 64,
+        beta: float = 0.25,
+        ema: bool = True,
+        ae_bits: int = 4,
+        free_bits: float = 0.0,
+        jitter: float = 0.12,
+        cond_channels: int = 64,
+        speaker_conditioning: bool = True,
+        global_dim: int = 16,
+        layers: int = 8,
+        stacks: int = 2,
+        kernel_size: int = 2,
+        residual_channels: int = 32,
+        gate_channels: int = 64,
+        skip_channels: int = 64,
+        output: str = "categorical",
+    ) -> None:
+        super().__init__(spec)
+        if bottleneck not in BOTTLENECKS:
+            raise ValueError(f"bottleneck must be one of {BOTTLENECKS}, got {bottleneck!r}")
+        if features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
+        for name, v, lo in (
+            ("downsample", downsample, 1),
+            ("n_mels", n_mels, 1),
+            ("n_mfcc", n_mfcc, 1),
+            ("encoder_channels", encoder_channels, 1),
+            ("encoder_blocks", encoder_blocks, 0),
+            ("latent_dim", latent_dim, 1),
+            ("ae_bits", ae_bits, 1),
+            ("cond_channels", cond_channels, 1),
+        ):
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise ValueError(f"WaveNetAutoencoder {name} must be an int >= {lo}, got {v!r}")
+        if features == "mfcc" and n_mfcc > n_mels:
+            raise ValueError(f"n_mfcc ({n_mfcc}) cannot exceed n_mels ({n_mels})")
+        sr = int(spec.sample_rate)
+        if not 0 < latent_rate <= sr / downsample:
+            raise ValueError(
+                f"latent_rate must lie in (0, sample_rate / downsample] = (0, {sr / downsample}]"
+                f" Hz, got {latent_rate}"
+            )
+        if not 0.0 <= jitter <= 1.0:
+            raise ValueError(f"jitter probability must lie in [0, 1], got {jitter}")
+        if free_bits < 0:
+            raise ValueError(f"free_bits must be >= 0, got {free_bits}")
+        self.estimate = "elbo" if bottleneck == "vae" else "bound"
+        self.bottleneck, self.features = bottleneck, features
+        self.frame_hop = max(1, round(sr / (latent_rate * downsample)))
+        self.hop = self.frame_hop * downsample
+        self.latent_rate = sr / self.hop  # the exact rate (latents per second)
+        self.latent_dim, self.ae_bits, self.free_bits = latent_dim, ae_bits, float(free_bits)
+        self.jitter = float(jitter)
+        self.levels = spec.levels
+
+        # ---- features at the frame rate: [B, T_pad] waveform -> [B, F, T_pad / frame_hop]
+        win = max(2, round(0.025 * sr))
+        n_fft = 1 << (win - 1).bit_length()
+        mel = dict(
+            n_fft=n_fft,
+            win_length=win,
+            hop_length=self.frame_hop,
+            n_mels=n_mels,
+            center=True,
+            pad_mode="constant",
+        )
+        if features == "mfcc":
+            self.frontend = torchaudio.transforms.MFCC(sr, n_mfcc=n_mfcc, melkwargs=mel)
+            n_feat = 3 * n_mfcc
+        elif features == "mel":
+            self.frontend = torchaudio.transforms.MelSpectrogram(sr, **mel)
+            n_feat = n_mels
+        else:
+            self.frontend = nn.Conv1d(1, encoder_channels, 2 * self.frame_hop, self.frame_hop)
+            n_feat = encoder_channels
+        self.feat_norm = nn.BatchNorm1d(n_feat)
+
+        # ---- encoder: frame rate -> latent rate
+        C = encoder_channels
+        self.enc_in = nn.Conv1d(n_feat, C, 3, padding=1)
+        self.enc_frames = nn.Sequential(*[_ResBlock(C) for _ in range(encoder_blocks)])
+        self.enc_down = nn.Conv1d(C, C, 2 * downsample, stride=downsample)
+        self.enc_latent = _ResBlock(C)
+        self.downsample = downsample
+
+        # ---- bottleneck
+        D = latent_dim
+        self.project = nn.Conv1d(C, 2 * D if bottleneck == "vae" else D, 1)
+        self.quantizer = (
+            VectorQuantizer(num_codes, D, beta=beta, ema=ema) if bottleneck == "vq" else None
+        )
+        self.num_codes = num_codes if bottleneck == "vq" else None
+
+        # ---- conditioning: mixes neighbouring latents, then upsampled by repetition
+        self.cond_conv = nn.Conv1d(D, cond_channels, 3, padding=1)
+        speaker = speaker_conditioning and "speaker" in spec.labels
+        self.decoder = WaveNet(
+            spec,
+            layers=layers,
+            stacks=stacks,
+            kernel_size=kernel_size,
+            residual_channels=residual_channels,
+            gate_channels=gate_channels,
+            skip_channels=skip_channels,
+            output=output,
+            local_channels=cond_channels,
+            global_labels=("speaker",) if speaker else (),
+            global_dim=global_dim,
+        )
+
+    # ------------------------------------------------------------------ shape facts
+    @property
+    def cond_labels(self) -> tuple[str, ...]:
+        return self.decoder.cond_labels
+
+    @property
+    def receptive_field(self) -> int:
+        """Past samples the decoder sees (the latents add the whole recording's content)."""
+        return self.decoder.receptive_field
+
+    def num_latents(self, T: int | None = None) -> int:
+        """L = ceil(T / hop) latents for T samples (default: the spec's length)."""
+        T = self.spec.length if T is None else T
+        return -(-T // self.hop)
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second the bottleneck sends with its uniform prior code (VAE: nan).
+
+        VQ: ``latent_rate * log2 K``; AE: ``latent_rate * D * ae_bits``. The VAE's rate is its
+        KL, which depends on the data: see :meth:`extra_metrics`.
+        """
+        if self.bottleneck == "vq":
+            return vq_bitrate(self.latent_rate, self.num_codes)
+        if self.bottleneck == "ae":
+            return self.latent_rate * self.latent_dim * self.ae_bits
+        return math.nan
+
+    def check_sample_rate(self, sample_rate: int) -> None:
+        """Raise ValueError unless audio at ``sample_rate`` is what this model was built for.
+
+        The model never resamples silently: resampling changes the data the likelihood is
+        about. Resample first (``zoo.data.speech.quantize_waveform(..., target_rate=...)``).
+        """
+        if int(sample_rate) != int(self.spec.sample_rate):
+            raise ValueError(
+                f"this model was built for {self.spec.sample_rate} Hz audio, got "
+                f"{sample_rate} Hz; resample first, e.g. zoo.data.speech.quantize_waveform("
+                f"wave, {sample_rate}, target_rate={self.spec.sample_rate}, "
+                f"levels={self.levels})"
+            )
+
+    # ------------------------------------------------------------------ the encoder
+    def _check_x(self, x: torch.Tensor, sample_rate: int | None) -> torch.Tensor:
+        if sample_rate is not None:
+            self.check_sample_rate(sample_rate)
+        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.is_floating_point():
+            raise ValueError(
+                f"x must be an integer tensor [B, T] of mu-law levels in [0, {self.levels}), "
+                f"got {getattr(x, 'dtype', type(x).__name__)} {list(getattr(x, 'shape', []))}"
+            )
+        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.levels):
+            raise ValueError(
+                f"x values must lie in [0, {self.levels}), got min {int(x.min())}, "
+                f"max {int(x.max())}"
+            )
+        return x.long()
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [B, T]`` levels -> ``[B, F, L * downsample]`` normalised features."""
+        B, T = x.shape
+        L = self.num_latents(T)
+        wave = torchaudio.functional.mu_law_decoding(x, self.levels).clamp(-1.0, 1.0)
+        wave = F.pad(wave, (0, L * self.hop - T))  # silence to a whole number of latents
+        n_frames = L * self.downsample
+        if self.features == "waveform":
+            left = self.frame_hop // 2
+            w = F.pad(wave, (left, self.frame_hop - left))[:, None]
+            f = self.frontend(w)
+        else:
+            f = self.frontend(wave)
+            if self.features == "mel":
+                f = torch.log(f.clamp_min(1e-5))
+            else:
+                d1 = torchaudio.functional.compute_deltas(f)
+                f = torch.cat([f, d1, torchaudio.functional.compute_deltas(d1)], 1)
+        return self.feat_norm(f[:, :, :n_frames])
+
+    def _encode_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, T]`` -> encoder output ``[B, C, L]`` (probe point "encoder")."""
+        h = self.enc_frames(self.enc_in(self._features(x)))
+        pad = self.downsample // 2
+        h = self.enc_down(F.pad(F.relu(h), (pad, self.downsample - pad)))
+        return self.enc_latent(h)
+
+    def _bottleneck(
+        self, proj: torch.Tensor, *, sample: bool, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Projection ``[B, P, L]`` -> (z ``[B, D, L]``, parts). ``sample``: VAE draws z."""
+        if self.bottleneck == "vq":
+            out = self.quantizer(proj)
+            return out.z_q, {"vq_loss": out.loss, "codes": out.codes, "perplexity": out.perplexity}
+        if self.bottleneck == "vae":
+            mu, logvar = proj.chunk(2, dim=1)
+            logvar = logvar.clamp(-12.0, 8.0)
+            if not sample:
+                return mu, {"mu": mu, "logvar": logvar}
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + eps * (0.5 * logvar).exp()
+            return z, {"mu": mu, "logvar": logvar}
+        n = (1 << self.ae_bits) - 1  # 2**bits grid points on [-1, 1]
+        u = torch.tanh(proj)
+        grid = torch.round((u + 1.0) * (n / 2.0)) * (2.0 / n) - 1.0
+        return u + (grid - u).detach(), {}  # straight-through rounding
+
+    def _condition(self, z: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latents ``[B, D, L]`` -> (conditioning ``[B, C, L]``, upsampled ``[B, C, T]``)."""
+        if self.training and self.jitter > 0:
+            z = time_jitter(z, self.jitter)
+        c = self.cond_conv(z)
+        return c, c.repeat_interleave(self.hop, dim=2)[:, :, :T]
+
+    def representations(
+        self, x: torch.Tensor, cond: Cond = None, *, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The four probe points, each ``[B, channels, L]`` at the latent rate, no jitter.
+
+        "encoder": before the bottleneck. "projection": the VQ's z_e, the VAE's mean, the AE's
+        pre-tanh projection. "bottleneck": what the decoder is sent: z_q, a sample
+        ``z ~ q(z | x)`` (drawn with ``generator``), the rounded AE latent. "conditioning": the
+        kernel-3 conditioning convolution's output, what the WaveNet receives (before
+        upsampling by repetition, which adds nothing).
+        """
+        x = self._check_x(x, None)
+        h = self._encode_hidden(x)
+        proj = self.project(h)
+        z, _ = self._bottleneck(proj, sample=True, generator=generator)
+        c = self.cond_conv(z)
+        p = proj.chunk(2, dim=1)[0] if self.bottleneck == "vae" else proj
+        return {"encoder": h, "projection": p, "bottleneck": z, "conditioning": c}
+
+    def encode(self, x: torch.Tensor, *, sample_rate: int | None = None) -> torch.Tensor:
+        """Latents of ``x: [B, T]``: VQ codes ``[B, L]`` int64, else z ``[B, D, L]`` (VAE: mean)."""
+        x = self._check_x(x, sample_rate)
+        z, parts = self._bottleneck(self.project(self._encode_hidden(x)), sample=False)
+        return parts["codes"] if self.bottleneck == "vq" else z
+
+    def _latents_to_z(self, latents: torch.Tensor) -> torch.Tensor:
+        if self.bottleneck == "vq":
+            return self.quantizer.lookup(latents)
+        if latents.dim() != 3 or latents.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"latents must be [B, {self.latent_dim}, L] floats, got {list(latents.shape)}"
+            )
+        return latents.float()
+
+    # ------------------------------------------------------------------ likelihoods
+    def _rate_nats(self, L: int) -> float:
+        """Nats to send L latents with the uniform prior code (VQ / AE)."""
+        if self.bottleneck == "vq":
+            return L * math.log(self.num_codes)
+        return L * self.latent_dim * self.ae_bits * LN2
+
+    def _forward(self, x: torch.Tensor, cond: Cond, *, sample: bool) -> dict[str, Any]:
+        T = x.shape[1]
+        proj = self.project(self._encode_hidden(x))
+        z, parts = self._bottleneck(proj, sample=sample)
+        _, local = self._condition(z, T)
+        parts["recon"] = self.decoder.log_prob_given(x, local, cond)  # [B] nats
+        parts["z"] = z
+        return parts
+
+    def conditional_log_prob(self, x: torch.Tensor, *, cond: Cond = None) -> torch.Tensor:
+        """``log p(x | z(x), speaker)``, ``[B]`` nats: the decoder's figure, no bound on p(x).
+
+        z is the bottleneck's output for x itself (the VAE's mean), so this is a
+        reconstruction figure, not a likelihood of x: compare models with :meth:`log_prob`.
+        """
+        x = self._check_x(x, None)
+        self.spec.validate_cond(cond, x.shape[0])
+        return self._forward(x, cond, sample=False)["recon"]
+
+    def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
+        if self.bottleneck != "vae":  # deterministic encoders: k samples would all agree
+            parts = self._forward(x, cond, sample=False)
+            return parts["recon"] - self._rate_nats(parts["z"].shape[2])
+        if k == 1:
+            parts = self._forward(x, cond, sample=True)
+            kl = gaussian_kl(parts["mu"], parts["logvar"]).sum((1, 2))
+            return parts["recon"] - kl
+        h = self._encode_hidden(x)
+        mu, logvar = self.project(h).chunk(2, dim=1)
+        logvar = logvar.clamp(-12.0, 8.0)
+        std = (0.5 * logvar).exp()
+        terms = []
+        for _ in range(k):
+            eps = torch.randn_like(mu)
+            z = mu + eps * std
+            _, local = self._condition(z, x.shape[1])
+            log_pz = (-0.5 * z.square()).sum((1, 2))
+            log_qz = (-0.5 * eps.square() - 0.5 * logvar).sum((1, 2))  # 2 pi terms cancel
+            terms.append(self.decoder.log_prob_given(x, local, cond) + log_pz - log_qz)
+        return torch.logsumexp(torch.stack(terms), 0) - math.log(k)
+
+    def _loss(self, x: torch.Tensor, *, cond: Cond) -> tuple[torch.Tensor, dict]:
+        parts = self._forward(x, cond, sample=True)
+        recon = -parts["recon"].mean()
+        L = parts["z"].shape[2]
+        out = {"recon": recon.detach()}
+        if self.bottleneck == "vq":
+            vq = parts["vq_loss"] * (self.latent_dim * L)  # per-element mean -> per example
+            out.update(vq=vq.detach(), perplexity=parts["perplexity"].detach())
+            loss = recon + vq + self._rate_nats(L)
+        elif self.bottleneck == "vae":
+            kl_ch = gaussian_kl(parts["mu"], parts["logvar"]).sum(2)  # [B, D]
+            kl = kl_ch.sum(1).mean()
+            kl_train = kl_ch.clamp_min(self.free_bits).sum(1).mean() if self.free_bits else kl
+            out["kl"] = kl.detach()
+            loss = recon + kl_train
+        else:
+            loss = recon + self._rate_nats(L)
+        return loss, out
+
+    # ------------------------------------------------------------------ diagnostics
+    @torch.no_grad()
+    def extra_metrics(self, x: torch.Tensor, *, cond: Cond = None) -> dict[str, float]:
+        """Decoder bits/dim, bottleneck and waveform bitrates (bits/s), latent rate.
+
+        ``decoder_bits_per_dim``: ``-log2 p(x | z(x)) / T`` (not a bound on p(x));
+        ``bottleneck_bits_per_s``: VQ ``rate * log2 K``, AE ``rate * D * ae_bits``, VAE the
+        mean KL in bits per second of audio; ``waveform_bits_per_s``: ``sample_rate *
+        log2(levels)``, the raw stream's rate for comparison.
+        """
+        x = self._check_x(x, None)
+        self.spec.validate_cond(cond, x.shape[0])
+        T = x.shape[1]
+        parts = self._forward(x, cond, sample=False)
+        seconds = T / self.spec.sample_rate
+        m = {
+            "decoder_bits_per_dim": float(-parts["recon"].mean() / (T * LN2)),
+            "latent_rate_hz": self.latent_rate,
+            "waveform_bits_per_s": self.spec.sample_rate * math.log2(self.levels),
+        }
+        if self.bottleneck == "vae":
+            kl = gaussian_kl(parts["mu"], parts["logvar"]).sum((1, 2)).mean()
+            m["kl_nats"] = float(kl)
+            m["bottleneck_bits_per_s"] = float(kl) / LN2 / seconds
+            m["active_units"] = float((parts["mu"].var(dim=0).mean(-1) > 0.01).sum())
+        else:
+            m["bottleneck_bits_per_s"] = self.bitrate
+        if self.bottleneck == "vq":
+            m["code_perplexity"] = float(parts["perplexity"])
+            m["codes_used"] = float(parts["codes"].unique().numel())
+        return m
+
+    # ------------------------------------------------------------------ sampling
+    def prior_latents(
+        self, n: int, L: int, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Latents from the bound's prior: uniform codes ``[n, L]`` (VQ), N(0, I) ``[n, D, L]``
+        (VAE), uniform grid values ``[n, D, L]`` (AE)."""
+        dev = self.device
+        if self.bottleneck == "vq":
+            return torch.randint(self.num_codes, (n, L), generator=generator, device=dev)
+        if self.bottleneck == "vae":
+            return torch.randn(n, self.latent_dim, L, generator=generator, device=dev)
+        m = (1 << self.ae_bits) - 1
+        g = torch.randint(m + 1, (n, self.latent_dim, L), generator=generator, device=dev)
+        return g * (2.0 / m) - 1.0
+
+    def _sample(
+        self,
+        n: int,
+        *,
+        cond: Cond,
+        generator: torch.Generator | None,
+        latents: torch.Tensor | None = None,
+        fast: bool = True,
+        temperature: float = 1.0,
+        **kw: Any,
+    ) -> torch.Tensor:
+        T = self.spec.length
+        L = self.num_latents(T)
+        if latents is None:
+            latents = self.prior_latents(n, L, generator=generator)
+        if latents.shape[0] != n or latents.shape[-1] != L:
+            raise ValueError(
+                f"latents must hold {n} examples of {L} latents (last dimension), got "
+                f"{list(latents.shape)}"
+            )
+        z = self._latents_to_z(latents.to(self.device))
+        was = self.training
+        self.eval()  # no jitter when generating
+        try:
+            _, local = self._condition(z, T)
+        finally:
+            self.train(was)
+        return self.decoder.sample_given(
+            n, T, local=local, cond=cond, generator=generator, fast=fast, temperature=temperature
+        )
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        x: torch.Tensor,
+        *,
+        cond: Cond = None,
+        generator: torch.Generator | None = None,
+        fast: bool = True,
+    ) -> torch.Tensor:
+        """Resynthesise ``x: [B, T]`` from its own latents (and ``cond``'s speaker)."""
+        lat = self.encode(x)
+        return self.sample(x.shape[0], cond=cond, generator=generator, latents=lat, fast=fast)
