@@ -82,8 +82,12 @@ def test_interrupted_suite_finishes_without_repeating_or_losing_rows(
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
 def test_report_renders_in_headless_chromium(registry, tmp_path):
     index = run_suite(
-        "quick", db=str(tmp_path / "lb.db"), runs=str(tmp_path / "runs"),
-        report=str(tmp_path / "report"), only="a_*", device="cpu",
+        "quick",
+        db=str(tmp_path / "lb.db"),
+        runs=str(tmp_path / "runs"),
+        report=str(tmp_path / "report"),
+        only="a_*",
+        device="cpu",
     )
     png = screenshot(index, tmp_path / "shot.png", height=1200)
     assert png.stat().st_size > 10_000  # a rendered page, not a blank one

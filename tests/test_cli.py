@@ -72,3 +72,22 @@ def test_list_and_info(capsys):
     code, out, _ = run(capsys, "info", "independent_digits")
     info = json.loads(out)
     assert info["estimate"] == "exact" and info["dataset"] == "digits"
+
+
+def test_conditional_model_samples_every_class_when_no_label_is_given(tmp_path, capsys):
+    """`zoo sample` on a class-conditional run without --cond cycles through the classes."""
+    import torch
+
+    from zoo.core.runs import load_model
+
+    run_dir = tmp_path / "gated"
+    code, _, _ = run(
+        capsys, "train", "pixelcnn_gated_digits", "--max-steps", "1",
+        "--run-dir", str(run_dir), "--device", "cpu", "-q",
+    )  # fmt: skip
+    assert code == 0
+    model = load_model(run_dir)
+    assert model.cond_labels == ("class",)
+    assert torch.equal(model.default_cond(12)["class"], torch.arange(12) % 10)
+    code, _, _ = run(capsys, "sample", str(run_dir), "-n", "4", "--out", str(tmp_path / "s"))
+    assert code == 0 and (tmp_path / "s" / "samples.png").exists()

@@ -123,6 +123,23 @@ class LikelihoodModel(nn.Module):
 
     # ------------------------------------------------------------------ helpers
     @property
+    def cond_labels(self) -> tuple[str, ...]:
+        """Names of the labels ``log_prob`` and ``sample`` need in ``cond`` (class,
+        speaker...); empty for an unconditional model."""
+        return ()
+
+    def default_cond(self, n: int) -> Cond:
+        """Labels for ``n`` samples of a conditional model when the caller gives none: each
+        label cycles through its values (``0, 1, ..., K-1, 0, ...``), so a grid of samples
+        shows every class or speaker in turn. None for unconditional models."""
+        if not self.cond_labels:
+            return None
+        return {
+            name: torch.arange(n, device=self.device) % self.spec.labels[name]
+            for name in self.cond_labels
+        }
+
+    @property
     def device(self) -> torch.device:
         for t in self.parameters():
             return t.device

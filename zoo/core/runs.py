@@ -209,6 +209,8 @@ def sample_run(
     dev = resolve_device(device)
     model = load_model(run, map_location=dev)
     g = torch.Generator(device=dev).manual_seed(seed)
+    if cond is None:
+        cond = model.default_cond(n)  # a conditional model: every class / speaker in turn
     x = model.sample(n, cond=cond, generator=g)
     model.spec.validate(x, what="samples")
     return write_samples(x, model.spec, Path(out) if out else run / "samples")
