@@ -1,0 +1,151 @@
+"""WaveNet generation speed: 1 s of 16 kHz mu-law audio, fast (queued) vs naive (issue 9).
+
+The peer (r9y9/wavenet_vocoder @ a35fff7, REFERENCE_FIGURES.md, 2026-11-25): an untrained,
+unconditional 2 x 10-layer WaveNet, 64 residual / 128 gate / 64 skip channels, 256-way mu-law
+output, 2 threads. Its cached path (``incremental_forward``) draws 16,000 samples in 27.7 s
+(kernel 2) and 28.7 s (kernel 3); its naive path (a full forward over the last receptive-field
+window per sample, 100 steps timed and extrapolated) needs 47.9 / 85.4 ms per sample.
+
+This runs the same configuration with ``zoo``: the fast path (``sample_given(fast=True)``)
+over all 16,000 samples, the naive path timed over ``--naive-steps`` steps at a full
+receptive-field window and extrapolated to 16,000 (as the peer's figure was), and checks
+that both paths give identical samples over the first ``--check-steps`` steps for one seed.
+
+    python -m benchmarks.wavenet_generation [--seconds 1] [--kernels 2 3] [--naive-steps 100]
+        [--check-steps 300] [--threads 2] [--device cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from zoo.core.spec import DataSpec
+from zoo.models.wavenet import WaveNet, _draw
+
+SAMPLE_RATE = 16000
+PEER_CACHED_S = {2: 27.7, 3: 28.7}  # 16,000 samples, REFERENCE_FIGURES.md (2026-11-25)
+PEER_NAIVE_MS = {2: 47.9, 3: 85.4}  # per sample at a full window
+CONFIG = dict(layers=10, stacks=2, residual_channels=64, gate_channels=128, skip_channels=64)
+RESULTS = Path(__file__).resolve().parent / "results" / "wavenet_generation.json"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fast(model: WaveNet, T: int, device: torch.device) -> float:
+    g = torch.Generator(device=device).manual_seed(0)
+    model.sample_given(1, 64, generator=g)  # warm-up (allocator, kernels)
+    sync(device)
+    t0 = time.perf_counter()
+    model.sample_given(1, T, generator=g)
+    sync(device)
+    return time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def time_naive_per_step(model: WaveNet, steps: int, device: torch.device) -> float:
+    """Seconds per naive step with a full receptive-field window (what most steps cost)."""
+    rf = model.receptive_field
+    x = torch.randint(0, model.levels, (1, rf + steps), device=device)
+    noise = torch.zeros(1, model.levels, device=device)
+    model._window_params(x, rf, None, None)  # warm-up
+    sync(device)
+    t0 = time.perf_counter()
+    for t in range(rf, rf + steps):
+        x[:, t] = _draw(model, model._window_params(x, t, None, None), noise)
+    sync(device)
+    return (time.perf_counter() - t0) / steps
+
+
+def check_identical(model: WaveNet, T: int, device: torch.device) -> bool:
+    def draw(fast: bool) -> torch.Tensor:
+        g = torch.Generator(device=device).manual_seed(1234)
+        return model.sample_given(1, T, generator=g, fast=fast)
+
+    return bool(torch.equal(draw(True), draw(False)))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=1.0, help="audio to generate (16 kHz)")
+    p.add_argument("--kernels", type=int, nargs="+", default=[2, 3])
+    p.add_argument("--naive-steps", type=int, default=100)
+    p.add_argument("--check-steps", type=int, default=300)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    T = round(args.seconds * SAMPLE_RATE)
+    spec = DataSpec("audio", (T,), levels=256, sample_rate=SAMPLE_RATE)
+    rows = []
+    for k in args.kernels:
+        torch.manual_seed(0)
+        model = WaveNet(spec, kernel_size=k, **CONFIG).to(device).eval()
+        fast_s = time_fast(model, T, device)
+        naive_step = time_naive_per_step(model, args.naive_steps, device)
+        same = check_identical(model, args.check_steps, device)
+        naive_s = naive_step * T
+        peer = PEER_CACHED_S[k] * T / 16000
+        row = {
+            "kernel": k,
+            "receptive_field": model.receptive_field,
+            "samples": T,
+            "fast_s": round(fast_s, 3),
+            "fast_us_per_sample": round(fast_s / T * 1e6, 1),
+            "real_time_factor": round(fast_s / args.seconds, 3),
+            "naive_ms_per_sample": round(naive_step * 1e3, 2),
+            "naive_s_extrapolated": round(naive_s, 1),
+            "speedup_over_naive": round(naive_s / fast_s, 1),
+            "peer_cached_s": peer,
+            "peer_naive_ms_per_sample": PEER_NAIVE_MS[k],
+            "ratio_peer_over_ours": round(peer / fast_s, 2),
+            "identical_samples": same,
+            "check_steps": args.check_steps,
+        }
+        rows.append(row)
+        print(
+            f"kernel {k} (RF {row['receptive_field']}): fast {fast_s:.2f} s for {T} samples "
+            f"({row['fast_us_per_sample']} us/sample, real-time factor "
+            f"{row['real_time_factor']}); naive {row['naive_ms_per_sample']} ms/sample -> "
+            f"~{naive_s:.0f} s (peer naive {PEER_NAIVE_MS[k]} ms); speedup "
+            f"{row['speedup_over_naive']}x; wavenet_vocoder cached {peer:.1f} s -> ours "
+            f"{row['ratio_peer_over_ours']}x faster; identical samples over {args.check_steps} "
+            f"steps: {same}"
+        )
+    result = {
+        "benchmark": "wavenet_generation",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "config": CONFIG,
+        "peer": "r9y9/wavenet_vocoder @ a35fff7 (REFERENCE_FIGURES.md, 2026-11-25)",
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    summary = "; ".join(
+        f"k={r['kernel']}: ours {r['fast_s']:.2f} s vs wavenet_vocoder {r['peer_cached_s']:.1f} s "
+        f"({r['ratio_peer_over_ours']}x), {r['speedup_over_naive']}x over naive, "
+        f"identical={r['identical_samples']}"
+        for r in rows
+    )
+    print(f"WaveNet 1 s @16 kHz generation [{device}]: {summary}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
