@@ -262,7 +262,7 @@ def main() -> None:
             f"148.28/141.19 (ratio {w3['ppl_ratio']:.5f}/{w5['ppl_ratio']:.5f}); order-5 fit "
             f"{w5['fit_s']:.2f} s = {w5['fit_s'] / 1.65:.2f}-{w5['fit_s'] / 1.39:.2f}x lmplz; "
             f"scoring {w5['score_tokens_per_s'] / 1e6:.2f} M tokens/s; peak "
-            f"{w5['peak_mb']:.0f} MB (machine shared: timings noisy)"
+            f"{w5['peak_mb']:.0f} MB"
         )
 
 

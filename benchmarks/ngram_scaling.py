@@ -112,8 +112,7 @@ def main() -> None:
     )
     print(
         f"SUMMARY order-{args.order} MKN: {head}scoring >= {slowest / 1e6:.2f} M tokens/s on "
-        f"every set; fit time per token grows at most {worst:.2f}x from the smallest set "
-        f"(machine shared: timings noisy)"
+        f"every set; fit time per token grows at most {worst:.2f}x from the smallest set"
     )
 
 

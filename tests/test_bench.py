@@ -91,3 +91,6 @@ def test_report_renders_in_headless_chromium(registry, tmp_path):
     )
     png = screenshot(index, tmp_path / "shot.png", height=1200)
     assert png.stat().st_size > 10_000  # a rendered page, not a blank one
+    # the suite leaves its own screenshot beside the page
+    shot = index.parent / "screenshot.png"
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -109,9 +110,15 @@ def run_suite(
         "seconds": time.perf_counter() - t_suite,
     }
     atomic_write_json(runs_dir / "suite.json", summary)
-    from zoo.bench.report import write_report
+    from zoo.bench.report import screenshot, write_report
 
-    return write_report(suite, runs_dir, Path(report or f"reports/{suite}"), db=db, status=status)
+    index = write_report(suite, runs_dir, Path(report or f"reports/{suite}"), db=db, status=status)
+    try:  # the report as a browser shows it, beside index.html
+        shot = screenshot(index, index.parent / "screenshot.png")
+        log(f"report rendered in headless Chromium: {shot}")
+    except (FileNotFoundError, OSError, subprocess.SubprocessError) as e:
+        log(f"no report screenshot: {e}")
+    return index
 
 
 def load_status(runs_dir: Path) -> dict[str, Any]:
