@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
+from benchmarks.timing import train_images_per_second
 from zoo import DataSpec
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pixelcnn_throughput.json"
@@ -85,19 +86,6 @@ class ReferencePixelCNN(nn.Module):
         )
 
 
-def images_per_second(loss_fn, params, batch: int, steps: int, warmup: int) -> float:
-    opt = torch.optim.AdamW(params, lr=1e-3)
-    x = (torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0)) < 0.13).long()
-    for i in range(warmup + steps):
-        if i == warmup:
-            t0 = time.perf_counter()
-        loss = loss_fn(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return batch * steps / (time.perf_counter() - t0)
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=10)
@@ -113,13 +101,15 @@ def main(argv: list[str] | None = None) -> dict:
     for kind, batch in runs:
         torch.manual_seed(0)
         model = zoo.create_model(ENTRIES[kind], spec)
-        ours = images_per_second(
-            lambda x, m=model: m.loss(x)[0], model.parameters(), batch, args.steps, args.warmup
+        x = (torch.rand(batch, 1, 28, 28, generator=torch.Generator().manual_seed(0)) < 0.13).long()
+        timing = dict(steps=args.steps, warmup=args.warmup, optimizer=torch.optim.AdamW)
+        ours = train_images_per_second(
+            lambda x, m=model: m.loss(x)[0], model.parameters(), x, **timing
         )
         ref = None
         if kind == "small":
             r = ReferencePixelCNN()
-            ref = images_per_second(r.loss, r.parameters(), batch, args.steps, args.warmup)
+            ref = train_images_per_second(r.loss, r.parameters(), x, **timing)
         lo, hi = PEER[(kind, batch)]
         rows.append(
             dict(

@@ -28,8 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.timing import train_images_per_second
 from zoo.core.spec import DataSpec
-from zoo.models.vae import VAE, ResidualBlock
+from zoo.models.vae import VAE
+from zoo.nn.conv import ResidualBlock
 
 PEER = {128: (260.8, 337.0), 32: (278.0, 318.0)}  # images/s: (first run, best of second run)
 PEER_PARAMS = 974_241
@@ -72,21 +74,6 @@ class ReferenceVAE(nn.Module):
         return (recon.sum((1, 2, 3)) + kl.sum((1, 2, 3))).mean()
 
 
-def images_per_second(loss_fn, params, batch: int, steps: int, warmup: int) -> float:
-    opt = torch.optim.Adam(params, lr=5e-4)
-    x = torch.randint(0, 2, (batch, 1, 32, 32), generator=torch.Generator().manual_seed(0))
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        loss = loss_fn(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return batch / (sum(times) / len(times))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 32])
@@ -106,19 +93,13 @@ def main() -> None:
 
     rows = []
     for batch in args.batch_sizes:
+        x = torch.randint(0, 2, (batch, 1, 32, 32), generator=torch.Generator().manual_seed(0))
+        timing = dict(steps=args.steps, warmup=args.warmup, lr=5e-4)
         ours_runs, ref_runs = [], []
         for _ in range(args.rounds):  # interleaved, best of rounds: less noise from neighbours
-            ref_runs.append(
-                images_per_second(ref.loss, list(ref.parameters()), batch, args.steps, args.warmup)
-            )
+            ref_runs.append(train_images_per_second(ref.loss, ref.parameters(), x, **timing))
             ours_runs.append(
-                images_per_second(
-                    lambda x: ours.loss(x)[0],
-                    list(ours.parameters()),
-                    batch,
-                    args.steps,
-                    args.warmup,
-                )
+                train_images_per_second(lambda x: ours.loss(x)[0], ours.parameters(), x, **timing)
             )
         ours_ips, ref_ips = max(ours_runs), max(ref_runs)
         row = {

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.timing import train_images_per_second
 from zoo.core.spec import DataSpec
 from zoo.models.vqvae import VQVAE, Decoder, Encoder
 
@@ -62,22 +63,6 @@ class ReferenceVQVAE(nn.Module):
         return F.mse_loss(self.decoder(q), u) + vq
 
 
-def images_per_second(loss_fn, params, batch: int, steps: int, warmup: int) -> float:
-    opt = torch.optim.Adam(params, lr=2e-4)
-    g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (batch, 3, 32, 32), generator=g)
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        loss = loss_fn(x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return batch / (sum(times) / len(times))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[128, 32])
@@ -97,11 +82,11 @@ def main() -> None:
 
     rows = []
     for batch in args.batch_sizes:
-        ref_ips = images_per_second(
-            ref.loss, list(ref.parameters()), batch, args.steps, args.warmup
-        )
-        ours_ips = images_per_second(
-            lambda x: ours.loss(x)[0], list(ours.parameters()), batch, args.steps, args.warmup
+        x = torch.randint(0, 256, (batch, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+        timing = dict(steps=args.steps, warmup=args.warmup, lr=2e-4)
+        ref_ips = train_images_per_second(ref.loss, ref.parameters(), x, **timing)
+        ours_ips = train_images_per_second(
+            lambda x: ours.loss(x)[0], ours.parameters(), x, **timing
         )
         row = {
             "batch_size": batch,

@@ -108,49 +108,72 @@ class PixelCNN(AutoregressiveImageModel):
         return self.output(F.relu(self.hidden(F.relu(z))))
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
-        """Per-layer caches: each new pixel costs one window product per layer.
+        """Per-layer caches: each new pixel costs a few small products per layer.
 
         Every layer's output at pixel p depends only on the layer below at pixels <= p, all
-        final by the time p is drawn, so computing each layer at p alone is exact.
+        final by the time p is drawn, so computing each layer at p alone is exact. The caches
+        are channels-last (``[n, rows, cols, maps]``), so the part of a masked kernel's window
+        that lies in one row is a view, not a copy: a k x k mask-A/B convolution at (r, j) is
+        one product per row above plus one for the current row's left part and centre.
         """
         dev, H, W = self.device, self.H, self.W
-        ks = self.stem.kernel_size[0]
-        ps = ks // 2
-        stem_w = masked_weight(self.stem)[:, :, : ps + 1].flatten(1)  # rows above + own row
-        h_buf = torch.zeros(n, self.in_maps, H + ps, W + 2 * ps, device=dev)
+
+        def row_matrices(conv: nn.Conv2d) -> tuple[list[torch.Tensor], torch.Tensor]:
+            # [out, in, k, k] -> per row above: [k * in, out]; current row: [(k//2+1) * in, out]
+            w, p = masked_weight(conv), conv.kernel_size[0] // 2
+            mats = [rearrange(w[:, :, a], "o i k -> (k i) o").contiguous() for a in range(p + 1)]
+            return mats[:p], mats[p][: (p + 1) * w.shape[1]]
+
+        def windowed(conv: nn.Conv2d, buf: torch.Tensor, bias: torch.Tensor):
+            above, current = row_matrices(conv)
+            k, p = conv.kernel_size[0], conv.kernel_size[0] // 2
+
+            def apply(r: int, j: int) -> torch.Tensor:
+                # buf row r + a holds image row r - p + a; column c + p holds image column c
+                out = torch.addmm(bias, buf[:, r + p, j : j + p + 1].flatten(1), current)
+                for a, m in enumerate(above):
+                    out = out.addmm_(buf[:, r + a, j : j + k].flatten(1), m)
+                return out
+
+            return apply
+
+        def cache(conv: nn.Conv2d) -> torch.Tensor:
+            p = conv.kernel_size[0] // 2
+            return torch.zeros(n, H + p, W + 2 * p, conv.in_channels, device=dev)
+
+        def one_by_one(conv: nn.Conv2d) -> torch.Tensor:
+            return masked_weight(conv)[:, :, 0, 0].t().contiguous()
+
+        ps = self.stem.kernel_size[0] // 2
+        h_buf = cache(self.stem)
+        stem = windowed(self.stem, h_buf, self.stem.bias)
         blocks = []
         for block, bias in zip(self.blocks, self._biases(y)):
-            kb = block.conv.kernel_size[0]
-            pb = kb // 2
+            buf = cache(block.conv)
+            conv_bias = block.conv.bias if bias is None else block.conv.bias + bias  # [h] | [n, h]
             blocks.append(
                 (
-                    masked_weight(block.inp)[:, :, 0, 0],
+                    one_by_one(block.inp),
                     block.inp.bias,
-                    masked_weight(block.conv)[:, :, : pb + 1].flatten(1),
-                    block.conv.bias if bias is None else block.conv.bias + bias,  # [h] | [n, h]
-                    masked_weight(block.out)[:, :, 0, 0],
+                    windowed(block.conv, buf, conv_bias),
+                    one_by_one(block.out),
                     block.out.bias,
-                    pb,
-                    torch.zeros(n, block.conv.in_channels, H + pb, W + 2 * pb, device=dev),
+                    block.conv.kernel_size[0] // 2,
+                    buf,
                 )
             )
-        hid_w, out_w = (
-            masked_weight(self.hidden)[:, :, 0, 0],
-            masked_weight(self.output)[:, :, 0, 0],
-        )
+        hid_w, out_w = one_by_one(self.hidden), one_by_one(self.output)
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
             # the previous pixel is final now; the current one may hold earlier colours
             for q, c in self.last_and_current(r, j):
-                h_buf[:, :, q + ps, c + ps] = self.pixel_inputs(x, q, c)
-            win = h_buf[:, :, r : r + ps + 1, j : j + ks]
-            z = F.linear(win.flatten(1), stem_w, self.stem.bias)
-            for w1, b1, wc, bc, w2, b2, pb, buf in blocks:
-                buf[:, :, r + pb, j + pb] = F.relu(F.linear(F.relu(z), w1, b1))
-                a = F.linear(buf[:, :, r : r + pb + 1, j : j + 2 * pb + 1].flatten(1), wc) + bc
-                z = z + F.linear(F.relu(a), w2, b2)
-            return F.linear(
-                F.relu(F.linear(F.relu(z), hid_w, self.hidden.bias)), out_w, self.output.bias
+                h_buf[:, q + ps, c + ps] = self.pixel_inputs(x, q, c)
+            z = stem(r, j)
+            for w1, b1, conv, w2, b2, pb, buf in blocks:
+                buf[:, r + pb, j + pb] = torch.addmm(b1, z.relu(), w1).relu_()
+                z = torch.addmm(b2, conv(r, j).relu_(), w2).add_(z)
+            return torch.addmm(
+                self.output.bias, torch.addmm(self.hidden.bias, z.relu(), hid_w).relu_(), out_w
             )
 
         return step

@@ -50,6 +50,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import (
     bernoulli_log_prob,
     categorical_log_prob,
@@ -142,43 +143,18 @@ class DecoderHead:
         return logits, rest[0], rest[1]
 
 
-# ---------------------------------------------------------------------- conv building blocks
-def _conv(dims: int) -> type[nn.Module]:
-    return nn.Conv2d if dims == 2 else nn.Conv1d
-
-
-class ResidualBlock(nn.Module):
-    """``x + conv1x1(relu(conv3x3(relu(x))))``."""
-
-    def __init__(self, dims: int, channels: int, hidden: int) -> None:
-        super().__init__()
-        conv = _conv(dims)
-        self.net = nn.Sequential(
-            nn.ReLU(),
-            conv(channels, hidden, 3, padding=1),
-            nn.ReLU(),
-            conv(hidden, channels, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.net(x)
-
-
-def _residual_stack(dims: int, channels: int, hidden: int, blocks: int) -> list[nn.Module]:
-    return [*(ResidualBlock(dims, channels, hidden) for _ in range(blocks)), nn.ReLU()]
-
-
+# ---------------------------------------------------------------------- conv stacks
 def _conv_encoder(
     dims: int, in_ch: int, out_ch: int, stages: int, channels: int, res_ch: int, blocks: int
 ) -> nn.Sequential:
     """``stages`` x (conv4x4 stride 2 -> ReLU -> residual stack -> conv3x3); halves each size."""
-    conv, layers = _conv(dims), []
+    conv, layers = conv_nd(dims), []
     for i in range(stages):
         last = i == stages - 1
         layers += [
             conv(in_ch if i == 0 else channels, channels, 4, stride=2, padding=1),
             nn.ReLU(),
-            *_residual_stack(dims, channels, res_ch, blocks),
+            residual_stack(dims, channels, res_ch, blocks),
             conv(channels, out_ch if last else channels, 3, padding=1),
         ]
     return nn.Sequential(*layers)
@@ -188,14 +164,13 @@ def _conv_decoder(
     dims: int, in_ch: int, out_ch: int, stages: int, channels: int, res_ch: int, blocks: int
 ) -> nn.Sequential:
     """``stages`` x (conv3x3 -> residual stack -> convT4x4 stride 2); doubles each size."""
-    conv = _conv(dims)
-    conv_t = nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose1d
+    conv, conv_t = conv_nd(dims), conv_transpose_nd(dims)
     layers: list[nn.Module] = []
     for i in range(stages):
         last = i == stages - 1
         layers += [
             conv(in_ch if i == 0 else channels, channels, 3, padding=1),
-            *_residual_stack(dims, channels, res_ch, blocks),
+            residual_stack(dims, channels, res_ch, blocks),
             conv_t(channels, out_ch if last else channels, 4, stride=2, padding=1),
         ]
     return nn.Sequential(*layers)

@@ -38,6 +38,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import (
     bernoulli_log_prob,
     categorical_log_prob,
@@ -52,36 +53,7 @@ LIKELIHOODS = ("auto", "bernoulli", "categorical", "logistic")
 PARAMS_PER_VALUE = {"bernoulli": 1, "logistic": 2}  # categorical: K
 
 
-# ---------------------------------------------------------------------- building blocks
-def _conv(dims: int) -> type[nn.Module]:
-    return nn.Conv2d if dims == 2 else nn.Conv1d
-
-
-def _conv_t(dims: int) -> type[nn.Module]:
-    return nn.ConvTranspose2d if dims == 2 else nn.ConvTranspose1d
-
-
-class ResidualBlock(nn.Module):
-    """``x + conv1x1(relu(conv3x3(relu(x))))`` (the paper's residual block)."""
-
-    def __init__(self, dims: int, channels: int, hidden: int) -> None:
-        super().__init__()
-        conv = _conv(dims)
-        self.net = nn.Sequential(
-            nn.ReLU(),
-            conv(channels, hidden, 3, padding=1),
-            nn.ReLU(),
-            conv(hidden, channels, 1),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.net(x)
-
-
-def residual_stack(dims: int, channels: int, hidden: int, blocks: int) -> nn.Sequential:
-    return nn.Sequential(*[ResidualBlock(dims, channels, hidden) for _ in range(blocks)], nn.ReLU())
-
-
+# ---------------------------------------------------------------------- encoder, decoder
 class Encoder(nn.Sequential):
     """``[B, C, *S]`` on [-1, 1] -> ``[B, code_dim, *S / 2^downsample]``.
 
@@ -99,7 +71,7 @@ class Encoder(nn.Sequential):
         down: int,
         code_dim: int,
     ) -> None:
-        conv = _conv(dims)
+        conv = conv_nd(dims)
         layers: list[nn.Module] = []
         chans = [in_ch] + [max(hidden // 2, 1)] * (down - 1) + [hidden]
         for i in range(down):
@@ -132,7 +104,7 @@ class Decoder(nn.Sequential):
         down: int,
         out_ch: int,
     ) -> None:
-        conv, conv_t = _conv(dims), _conv_t(dims)
+        conv, conv_t = conv_nd(dims), conv_transpose_nd(dims)
         layers: list[nn.Module] = [
             conv(code_dim, hidden, 3, padding=1),
             residual_stack(dims, hidden, res_ch, res_blocks),
