@@ -88,3 +88,12 @@ def test_views_mark_bounds_and_round_trip_json(tmp_path):
     assert views.to_csv(rows).splitlines()[0].startswith("id,")
     families, datasets, cells = views.matrix(rows)
     assert cells[("vae", "d")].endswith("≥") and not cells[("pixelcnn", "d")].endswith("≥")
+
+
+def test_markdown_says_what_each_data_set_was_measured_on(tmp_path):
+    board = Leaderboard(tmp_path / "lb.db")
+    board.add(_row(1, source="MNIST test set, split 8000/1000/1000 with seed 0"))
+    board.add(_row(2, dataset="e"))
+    md = views.to_markdown(board.rows())
+    assert "- d: MNIST test set, split 8000/1000/1000 with seed 0" in md
+    assert "- e: source not recorded" in md

@@ -99,9 +99,19 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
+def sources(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per data set in ``rows``: what its numbers were measured on."""
+    seen: dict[str, str] = {}
+    for r in rows:
+        seen.setdefault(r["dataset"], r.get("source") or "source not recorded")
+    return [f"{name}: {src}" for name, src in sorted(seen.items())]
+
+
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in table_rows(rows)]
+    if rows:
+        lines += ["", "Measured on:"] + [f"- {line}" for line in sources(rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -162,7 +172,10 @@ def render_rich(rows: list[dict[str, Any]], title: str = "zoo leaderboard"):
     """A rich Table (only the CLI prints it)."""
     from rich.table import Table
 
-    t = Table(title=title, caption="bits/dim: lower is better; estimate says exact or bound")
+    caption = "bits/dim: lower is better; estimate says exact or bound\nmeasured on: " + (
+        "\n".join(sources(rows)) or "-"
+    )
+    t = Table(title=title, caption=caption, caption_justify="left")
     for h in HEADERS:
         t.add_column(h, justify="right" if h in ("bits/dim", "params", "train s") else "left")
     for r, cells in zip(rows, table_rows(rows)):
