@@ -73,6 +73,7 @@ def test_interrupted_suite_finishes_without_repeating_or_losing_rows(
     # the entry whose data set is missing was skipped with the reason, the rest ran
     page = index.read_text()
     assert "c_mnist" in page and "MNIST not found" in page
+    assert "Measured on" in page and "scikit-learn" in page  # each data set's source
     for image in image_references(index):
         assert image.exists(), f"report links a missing image {image}"
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -133,6 +133,7 @@ def write_report(
             + "".join(f"<td>{html.escape(c)}</td>" for c in cells_row)
             + "</tr>"
         )
+    sources_html = "".join(f"<li>{html.escape(line)}</li>" for line in views.sources(rows))
     skipped = [(n, s["reason"]) for n, s in (status or {}).items() if s["status"] == "skipped"]
     skipped_html = "".join(f"<li><b>{n}</b>: {html.escape(reason)}</li>" for n, reason in skipped)
     page = f"""<!doctype html>
@@ -147,6 +148,7 @@ img.samples{{width:280px;image-rendering:pixelated}}.grid{{display:flex;flex-wra
 bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exact.</p>
 <h2>Family x data set (best bits/dim; ≥ marks a bound)</h2><table>{matrix_html}</table>
 <h2>Leaderboard</h2><table>{table_html}</table>
+<p>Measured on:</p><ul>{sources_html}</ul>
 <p>Also as <a href="leaderboard.md">markdown</a>, <a href="leaderboard.csv">CSV</a>,
 <a href="leaderboard.json">JSON</a>, <a href="matrix.md">matrix (markdown)</a>.</p>
 {"<h2>Skipped</h2><ul>" + skipped_html + "</ul>" if skipped else ""}
