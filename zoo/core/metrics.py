@@ -15,7 +15,7 @@ LN2 = math.log(2.0)
 
 def _mean(nll_nats: torch.Tensor | float) -> float:
     if isinstance(nll_nats, torch.Tensor):
-        return float(nll_nats.double().mean())
+        return float(nll_nats.detach().double().mean())
     return float(nll_nats)
 
 

@@ -274,7 +274,7 @@ class Trainer:
                     loss, parts = wrapped(x, cond or None)
                 if not torch.isfinite(loss):
                     msg = (
-                        f"loss became {float(loss)} at step {self.step} (phase {phase}); "
+                        f"loss became {float(loss.detach())} at step {self.step} (phase {phase}); "
                         f"training stopped. The last good checkpoint is kept in "
                         f"{self.run_dir / CHECKPOINT}. Lower the learning rate "
                         f"(now {lr:.3g}) or enable gradient clipping."
