@@ -19,14 +19,14 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
-from zoo.nn.masked import MaskedConv2d, channel_groups
+from zoo.nn.masked import (
+    MaskedConv2d,
+    PixelCache,
+    channel_groups,
+    masked_weight,
+    pointwise_matrix,
+)
 from zoo.nn.pixel_model import AutoregressiveImageModel, Stepper
-
-
-def masked_weight(conv: nn.Conv2d) -> torch.Tensor:
-    """The effective kernel of a (masked) convolution."""
-    mask = getattr(conv, "mask", None)
-    return conv.weight if mask is None else conv.weight * mask
 
 
 def gate(t: torch.Tensor, groups: int) -> torch.Tensor:
@@ -111,70 +111,34 @@ class PixelCNN(AutoregressiveImageModel):
         """Per-layer caches: each new pixel costs a few small products per layer.
 
         Every layer's output at pixel p depends only on the layer below at pixels <= p, all
-        final by the time p is drawn, so computing each layer at p alone is exact. The caches
-        are channels-last (``[n, rows, cols, maps]``), so the part of a masked kernel's window
-        that lies in one row is a view, not a copy: a k x k mask-A/B convolution at (r, j) is
-        one product per row above plus one for the current row's left part and centre.
+        final by the time p is drawn, so computing each layer at p alone is exact.
         """
-        dev, H, W = self.device, self.H, self.W
-
-        def row_matrices(conv: nn.Conv2d) -> tuple[list[torch.Tensor], torch.Tensor]:
-            # [out, in, k, k] -> per row above: [k * in, out]; current row: [(k//2+1) * in, out]
-            w, p = masked_weight(conv), conv.kernel_size[0] // 2
-            mats = [rearrange(w[:, :, a], "o i k -> (k i) o").contiguous() for a in range(p + 1)]
-            return mats[:p], mats[p][: (p + 1) * w.shape[1]]
-
-        def windowed(conv: nn.Conv2d, buf: torch.Tensor, bias: torch.Tensor):
-            above, current = row_matrices(conv)
-            k, p = conv.kernel_size[0], conv.kernel_size[0] // 2
-
-            def apply(r: int, j: int) -> torch.Tensor:
-                # buf row r + a holds image row r - p + a; column c + p holds image column c
-                out = torch.addmm(bias, buf[:, r + p, j : j + p + 1].flatten(1), current)
-                for a, m in enumerate(above):
-                    out = out.addmm_(buf[:, r + a, j : j + k].flatten(1), m)
-                return out
-
-            return apply
-
-        def cache(conv: nn.Conv2d) -> torch.Tensor:
-            p = conv.kernel_size[0] // 2
-            return torch.zeros(n, H + p, W + 2 * p, conv.in_channels, device=dev)
-
-        def one_by_one(conv: nn.Conv2d) -> torch.Tensor:
-            return masked_weight(conv)[:, :, 0, 0].t().contiguous()
-
-        ps = self.stem.kernel_size[0] // 2
-        h_buf = cache(self.stem)
-        stem = windowed(self.stem, h_buf, self.stem.bias)
+        H, W = self.H, self.W
+        stem = PixelCache(self.stem, n, H, W)
         blocks = []
         for block, bias in zip(self.blocks, self._biases(y)):
-            buf = cache(block.conv)
-            conv_bias = block.conv.bias if bias is None else block.conv.bias + bias  # [h] | [n, h]
+            conv_bias = None if bias is None else block.conv.bias + bias  # [n, h]
             blocks.append(
                 (
-                    one_by_one(block.inp),
+                    pointwise_matrix(block.inp),
                     block.inp.bias,
-                    windowed(block.conv, buf, conv_bias),
-                    one_by_one(block.out),
+                    PixelCache(block.conv, n, H, W, conv_bias),
+                    pointwise_matrix(block.out),
                     block.out.bias,
-                    block.conv.kernel_size[0] // 2,
-                    buf,
                 )
             )
-        hid_w, out_w = one_by_one(self.hidden), one_by_one(self.output)
+        hid_w, out_w = pointwise_matrix(self.hidden), pointwise_matrix(self.output)
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
             # the previous pixel is final now; the current one may hold earlier colours
             for q, c in self.last_and_current(r, j):
-                h_buf[:, q + ps, c + ps] = self.pixel_inputs(x, q, c)
+                stem.write(q, c, self.pixel_inputs(x, q, c))
             z = stem(r, j)
-            for w1, b1, conv, w2, b2, pb, buf in blocks:
-                buf[:, r + pb, j + pb] = torch.addmm(b1, z.relu(), w1).relu_()
+            for w1, b1, conv, w2, b2 in blocks:
+                conv.write(r, j, torch.addmm(b1, z.relu(), w1).relu_())
                 z = torch.addmm(b2, conv(r, j).relu_(), w2).add_(z)
-            return torch.addmm(
-                self.output.bias, torch.addmm(self.hidden.bias, z.relu(), hid_w).relu_(), out_w
-            )
+            hid = torch.addmm(self.hidden.bias, z.relu(), hid_w).relu_()
+            return torch.addmm(self.output.bias, hid, out_w)
 
         return step
 

@@ -29,8 +29,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
-from zoo.models.pixelcnn import masked_weight
-from zoo.nn.masked import MaskedConv2d, channel_groups
+from zoo.nn.masked import MaskedConv2d, PixelCache, channel_groups, masked_weight, pointwise_matrix
 from zoo.nn.pixel_model import AutoregressiveImageModel, Stepper
 
 
@@ -84,26 +83,25 @@ class _PixelRNN(AutoregressiveImageModel):
     def head_out(self, z: torch.Tensor) -> torch.Tensor:
         return self.output(F.relu(self.hidden(F.relu(z))))
 
+    def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        z = self.stem(h)
+        for layer in self.layers:
+            z = layer(z, y)
+        return self.head_out(z)
+
     def _cached_stem_and_head(self, n: int):
         """Helpers for the steppers: stem at one pixel, head at one pixel."""
-        dev, H, W = self.device, self.H, self.W
-        ks = self.stem.kernel_size[0]
-        ps = ks // 2
-        stem_w = masked_weight(self.stem)[:, :, : ps + 1].flatten(1)
-        buf = torch.zeros(n, self.in_maps, H + ps, W + 2 * ps, device=dev)
-        hid_w = masked_weight(self.hidden)[:, :, 0, 0]
-        out_w = masked_weight(self.output)[:, :, 0, 0]
+        stem_cache = PixelCache(self.stem, n, self.H, self.W)
+        hid_w, out_w = pointwise_matrix(self.hidden), pointwise_matrix(self.output)
 
         def stem(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
             for q, c in self.last_and_current(r, j):
-                buf[:, :, q + ps, c + ps] = self.pixel_inputs(x, q, c)
-            return F.linear(
-                buf[:, :, r : r + ps + 1, j : j + ks].flatten(1), stem_w, self.stem.bias
-            )
+                stem_cache.write(q, c, self.pixel_inputs(x, q, c))
+            return stem_cache(r, j)
 
         def head(z: torch.Tensor) -> torch.Tensor:
-            hid = F.relu(F.linear(F.relu(z), hid_w, self.hidden.bias))
-            return F.linear(hid, out_w, self.output.bias)
+            hid = torch.addmm(self.hidden.bias, z.relu(), hid_w).relu_()
+            return torch.addmm(self.output.bias, hid, out_w)
 
         return stem, head
 
@@ -155,12 +153,6 @@ class RowLSTM(_PixelRNN):
         self.layers = nn.ModuleList(
             RowLSTMLayer(self.h, self.groups, row_kernel, self.n_classes) for _ in range(layers)
         )
-
-    def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        z = self.stem(h)
-        for layer in self.layers:
-            z = layer(z, y)
-        return self.head_out(z)
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
         """Carry each layer's LSTM state along the row; state-to-state once per row."""
@@ -295,12 +287,6 @@ class DiagonalBiLSTM(_PixelRNN):
         self.layers = nn.ModuleList(
             DiagonalBiLSTMLayer(self.h, self.groups, self.n_classes) for _ in range(layers)
         )
-
-    def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        z = self.stem(h)
-        for layer in self.layers:
-            z = layer(z, y)
-        return self.head_out(z)
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
         """Left-to-right LSTM one pixel at a time; right-to-left once per finished row."""

@@ -69,3 +69,51 @@ class MaskedConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
+
+
+# ---------------------------------------------------------------------- one pixel at a time
+def masked_weight(conv: nn.Conv2d) -> torch.Tensor:
+    """The effective kernel of a (masked) convolution."""
+    mask = getattr(conv, "mask", None)
+    return conv.weight if mask is None else conv.weight * mask
+
+
+def pointwise_matrix(conv: nn.Conv2d) -> torch.Tensor:
+    """A 1x1 (masked) convolution as an ``[in, out]`` matrix, for ``torch.addmm(bias, x, m)``."""
+    return masked_weight(conv)[:, :, 0, 0].t().contiguous()
+
+
+class PixelCache:
+    """A k x k masked convolution evaluated at one pixel at a time, for cached sampling.
+
+    The layer's inputs are kept in a channels-last cache ``[n, H + p, W + 2p, in]`` (p = k//2:
+    zero padding above, left and right), so the part of the window in one row is a view, not
+    a copy: the output at (r, j) is one product per row above plus one for the current row's
+    left part and centre (the mask zeroes what must not be seen). ``bias`` may be per example
+    (``[n, out]``, e.g. a class bias).
+    """
+
+    def __init__(
+        self, conv: nn.Conv2d, n: int, H: int, W: int, bias: torch.Tensor | None = None
+    ) -> None:
+        w = masked_weight(conv)  # [out, in, k, k]
+        self.k, self.p = conv.kernel_size[0], conv.kernel_size[0] // 2
+        rows = [w[:, :, a].permute(2, 1, 0).flatten(0, 1).contiguous() for a in range(self.p + 1)]
+        self.above = rows[: self.p]  # [k * in, out] per row above
+        self.current = rows[self.p][: (self.p + 1) * w.shape[1]]  # left part and centre
+        self.bias = conv.bias if bias is None else bias
+        if self.bias is None:
+            self.bias = torch.zeros(w.shape[0], device=w.device, dtype=w.dtype)
+        self.inputs = torch.zeros(n, H + self.p, W + 2 * self.p, w.shape[1], device=w.device)
+
+    def write(self, r: int, j: int, values: torch.Tensor) -> None:
+        """Store the layer's input ``[n, in]`` at pixel (r, j)."""
+        self.inputs[:, r + self.p, j + self.p] = values
+
+    def __call__(self, r: int, j: int) -> torch.Tensor:
+        """The convolution's output ``[n, out]`` at pixel (r, j)."""
+        buf, p = self.inputs, self.p
+        out = torch.addmm(self.bias, buf[:, r + p, j : j + p + 1].flatten(1), self.current)
+        for a, m in enumerate(self.above):
+            out = out.addmm_(buf[:, r + a, j : j + self.k].flatten(1), m)
+        return out
