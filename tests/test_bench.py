@@ -95,3 +95,24 @@ def test_report_renders_in_headless_chromium(registry, tmp_path):
     # the suite leaves its own screenshot beside the page
     shot = index.parent / "screenshot.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_a_failing_entry_is_reported_and_the_rest_still_runs(registry, tmp_path, monkeypatch):
+    from zoo.core.trainer import TrainingDiverged
+
+    real_train = runs_module.train_run
+
+    def diverges(name, **kw):
+        if name == "a_digits":
+            raise TrainingDiverged("loss became nan at step 3")
+        return real_train(name, **kw)
+
+    monkeypatch.setattr(runs_module, "train_run", diverges)
+    db, runs = tmp_path / "lb.db", tmp_path / "runs"
+    index = run_suite("quick", db=str(db), runs=str(runs), report=str(tmp_path / "r"), device="cpu")
+    assert [r["model"] for r in Leaderboard(db).rows()] == ["b_pydoc"]
+    page = index.read_text()
+    assert "Failed" in page and "loss became nan at step 3" in page
+    from zoo.bench import load_status
+
+    assert load_status(runs)["entries"]["a_digits"]["status"] == "failed"

@@ -234,7 +234,14 @@ def cmd_bench(a: argparse.Namespace) -> int:
     rows = Leaderboard(a.db).rows(suite=a.suite)
     out.print(views.render_rich(rows, title=f"zoo bench {a.suite}"))
     out.print(views.render_matrix_rich(rows))
+    from zoo.bench import load_status, suite_runs_dir
+
+    entries = load_status(suite_runs_dir(a.suite, a.runs)).get("entries", {})
+    failed = sorted(name for name, st in entries.items() if st["status"] == "failed")
     print(report)
+    if failed:
+        console.print(f"zoo: {len(failed)} entries failed ({', '.join(failed)}); see {report}")
+        return 1
     return 0
 
 

@@ -6,7 +6,9 @@
 
 Suites are resumable: each entry trains in ``<runs>/<entry>``; an entry whose evaluation is
 already written is skipped, an interrupted one resumes from its last checkpoint, and an entry
-whose data set is missing is skipped with the reason stated (the rest still runs).
+whose data set is missing is skipped with the reason stated, and an entry that fails (a
+diverged loss, say) is reported as failed with its reason; the rest still runs. A rerun
+retries failed entries (from their last good checkpoint).
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ def suite_entries(suite: str, only: str | None = None) -> list[str]:
     return names
 
 
+def suite_runs_dir(suite: str, runs: str | None = None) -> Path:
+    """Where a suite keeps its runs (``runs/bench-SUITE`` unless given)."""
+    return Path(runs or f"runs/bench-{suite}")
+
+
 def run_suite(
     suite: str,
     *,
@@ -61,7 +68,7 @@ def run_suite(
         raise ValueError(f"--budget-minutes must be > 0, got {budget_minutes}")
     if not names:
         raise ValueError(f"no registry entry matches suite {suite!r} and --only {only!r}")
-    runs_dir = Path(runs or f"runs/bench-{suite}")
+    runs_dir = suite_runs_dir(suite, runs)
     status: dict[str, dict[str, Any]] = {}
     t_suite = time.perf_counter()
     for name in names:
@@ -103,6 +110,10 @@ def run_suite(
         except DatasetNotFound as e:
             status[name] = {"status": "skipped", "reason": str(e)}
             log(f"{name}: skipped, data set missing: {e}")
+        except Exception as e:  # one entry's failure (a diverged loss...) must not stop the rest
+            reason = f"{type(e).__name__}: {e}"
+            status[name] = {"status": "failed", "reason": reason, "run": str(run)}
+            log(f"{name}: FAILED, {reason}")
     summary = {
         "suite": suite,
         "budget_minutes": budget_minutes,

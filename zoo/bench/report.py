@@ -134,8 +134,12 @@ def write_report(
             + "</tr>"
         )
     sources_html = "".join(f"<li>{html.escape(line)}</li>" for line in views.sources(rows))
-    skipped = [(n, s["reason"]) for n, s in (status or {}).items() if s["status"] == "skipped"]
-    skipped_html = "".join(f"<li><b>{n}</b>: {html.escape(reason)}</li>" for n, reason in skipped)
+
+    def listed(kind: str) -> str:
+        items = [(n, s["reason"]) for n, s in (status or {}).items() if s["status"] == kind]
+        return "".join(f"<li><b>{n}</b>: {html.escape(reason)}</li>" for n, reason in items)
+
+    skipped_html, failed_html = listed("skipped"), listed("failed")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>zoo bench {suite}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
@@ -151,7 +155,8 @@ bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exa
 <p>Measured on:</p><ul>{sources_html}</ul>
 <p>Also as <a href="leaderboard.md">markdown</a>, <a href="leaderboard.csv">CSV</a>,
 <a href="leaderboard.json">JSON</a>, <a href="matrix.md">matrix (markdown)</a>.</p>
-{"<h2>Skipped</h2><ul>" + skipped_html + "</ul>" if skipped else ""}
+{"<h2>Failed</h2><ul>" + failed_html + "</ul>" if failed_html else ""}
+{"<h2>Skipped (data missing)</h2><ul>" + skipped_html + "</ul>" if skipped_html else ""}
 <h2>Bits/dim against training time</h2>
 <div class="grid">{"".join(f'<div><img src="{p.name}" alt="{p.stem}"></div>' for p in curves)}</div>
 <h2>Samples</h2>

@@ -31,8 +31,17 @@ def unit_to_levels(u: torch.Tensor, levels: int) -> torch.Tensor:
 
 
 def log1mexp(d: torch.Tensor) -> torch.Tensor:
-    """``log(1 - exp(-d))`` for d > 0, stable for small and large d (Maechler 2012)."""
-    return torch.where(d < math.log(2.0), torch.log(-torch.expm1(-d)), torch.log1p(-torch.exp(-d)))
+    """``log(1 - exp(-d))`` for d > 0, stable for small and large d (Maechler 2012).
+
+    Each branch sees only the inputs it is chosen for (the other gets ln 2): ``torch.where``
+    back-propagates through both branches, and ``log1p(-exp(-d))`` has an infinite gradient at
+    a tiny d (a very wide logistic), which would turn every gradient into NaN.
+    """
+    ln2 = math.log(2.0)
+    small = d < ln2
+    d_small = torch.where(small, d, torch.full_like(d, ln2))
+    d_large = torch.where(small, torch.full_like(d, ln2), d)
+    return torch.where(small, torch.log(-torch.expm1(-d_small)), torch.log1p(-torch.exp(-d_large)))
 
 
 def discretized_logistic_log_prob(
