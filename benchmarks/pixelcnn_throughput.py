@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from benchmarks.timing import train_images_per_second
+from benchmarks.common import train_images_per_second
 from zoo import DataSpec
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pixelcnn_throughput.json"

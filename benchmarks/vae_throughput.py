@@ -19,16 +19,12 @@ architecture with the peer's own objective, so the ratio is measured on one mach
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.timing import train_images_per_second
+from benchmarks.common import train_images_per_second, write_results
 from zoo.core.spec import DataSpec
 from zoo.models.vae import VAE
 from zoo.nn.conv import ResidualBlock
@@ -38,7 +34,6 @@ PEER_PARAMS = 974_241
 CONFIG = dict(
     encoder="conv", stages=4, channels=64, res_channels=32, res_blocks=2, latent_channels=16
 )
-RESULTS = Path(__file__).resolve().parent / "results" / "vae_throughput.json"
 
 
 class ReferenceVAE(nn.Module):
@@ -122,11 +117,6 @@ def main() -> None:
         )
 
     result = {
-        "benchmark": "vae_throughput",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "torch": torch.__version__,
-        "threads": args.threads,
-        "machine": platform.platform(),
         "config": CONFIG,
         "steps": args.steps,
         "warmup": args.warmup,
@@ -134,8 +124,7 @@ def main() -> None:
         "parameters": {"ours": n_ours, "reference_loop": n_ref, "peer": PEER_PARAMS},
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("vae_throughput", result)
     main_row = rows[0]
     best = PEER.get(main_row["batch_size"], (None, None))[1]
     vs_peer = f"vs peer {best} -> {main_row['ours_images_per_s'] / best:.2f}x " if best else ""

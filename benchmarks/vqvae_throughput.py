@@ -17,23 +17,18 @@ between the two loops is measured on the same machine state.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmarks.timing import train_images_per_second
+from benchmarks.common import train_images_per_second, write_results
 from zoo.core.spec import DataSpec
 from zoo.models.vqvae import VQVAE, Decoder, Encoder
 
 PEER_IMAGES_PER_S = 580.9  # batch 128, 2 threads, REFERENCE_FIGURES.md (2026-11-25)
 PEER_PARAMS = 662_723
 CONFIG = dict(num_codes=512, code_dim=64, hidden=128, res_channels=32, res_blocks=2, downsample=2)
-RESULTS = Path(__file__).resolve().parent / "results" / "vqvae_throughput.json"
 
 
 class ReferenceVQVAE(nn.Module):
@@ -109,19 +104,13 @@ def main() -> None:
         )
 
     result = {
-        "benchmark": "vqvae_throughput",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "torch": torch.__version__,
-        "threads": args.threads,
-        "machine": platform.platform(),
         "config": CONFIG,
         "steps": args.steps,
         "warmup": args.warmup,
         "parameters": {"ours": n_ours, "reference_loop": n_ref, "peer": PEER_PARAMS},
         "rows": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("vqvae_throughput", result)
     main_row = next((r for r in rows if r["batch_size"] == 128), rows[0])
     ratio = main_row.get("ours_over_peer", main_row["ours_over_reference"])
     print(

@@ -62,8 +62,9 @@ def train(
             step += 1
             if step % 25 == 0:
                 recon_bpd = float(parts["recon"]) / (x.shape[1] * math.log(2))
-                log.append({"step": step, "loss": float(loss.detach()), "recon_bits_per_dim": recon_bpd})
-                print(f"  step {step:5d}  loss {float(loss.detach()):9.1f}  recon {recon_bpd:.3f} bits/dim")
+                nats = float(loss.detach())
+                log.append({"step": step, "loss": nats, "recon_bits_per_dim": recon_bpd})
+                print(f"  step {step:5d}  loss {nats:9.1f}  recon {recon_bpd:.3f} bits/dim")
             if time.perf_counter() - t0 >= minutes * 60:
                 break
     model.spec = dataset.spec

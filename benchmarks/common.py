@@ -1,9 +1,13 @@
-"""The one way the throughput benchmarks time a training step."""
+"""What the benchmarks share: timing a training step, writing a results file."""
 
 from __future__ import annotations
 
+import json
+import platform
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,3 +33,19 @@ def train_images_per_second(
         loss.backward()
         opt.step()
     return x.shape[0] * steps / (time.perf_counter() - t0)
+
+
+def write_results(name: str, fields: dict[str, Any]) -> Path:
+    """Write ``benchmarks/results/NAME.json``: when, where and with what it ran, then ``fields``."""
+    path = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    record = {
+        "benchmark": name,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.platform(),
+        **fields,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
