@@ -116,3 +116,18 @@ def test_a_failing_entry_is_reported_and_the_rest_still_runs(registry, tmp_path,
     from zoo.bench import load_status
 
     assert load_status(runs)["entries"]["a_digits"]["status"] == "failed"
+
+
+def test_zoo_bench_exits_0_when_all_ran_and_1_when_an_entry_failed(registry, tmp_path, monkeypatch):
+    from zoo.cli import main
+    from zoo.core.trainer import TrainingDiverged
+
+    args = ["bench", "quick", "--only", "[ab]_*", "--device", "cpu"]
+    args += ["--db", str(tmp_path / "lb.db"), "--report", str(tmp_path / "r")]
+    assert main([*args, "--runs", str(tmp_path / "ok")]) == 0
+
+    def diverges(name, **kw):
+        raise TrainingDiverged("loss became nan at step 3")
+
+    monkeypatch.setattr(runs_module, "train_run", diverges)
+    assert main([*args, "--runs", str(tmp_path / "bad")]) == 1
