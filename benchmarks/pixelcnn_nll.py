@@ -14,16 +14,14 @@ reproduction. Without the data files it trains on synthetic binary images and sa
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
-from pathlib import Path
 
 import torch
 
 import zoo
+from benchmarks.common import write_results
 
-RESULTS = Path(__file__).resolve().parent / "results" / "pixelcnn_nll.json"
 PAPER_NATS = 81.30  # van den Oord et al. 2016, Table 4
 PEER_NATS = 81.45  # pytorch-generative README
 
@@ -81,13 +79,10 @@ def main(argv: list[str] | None = None) -> dict:
         f"test NLL {initial:.1f} -> {nll:.2f} nats ({bpd:.4f} bits/dim) on {len(test)} images"
     )
     out = dict(
-        benchmark="pixelcnn_nll",
-        date=time.strftime("%Y-%m-%d"),
         minutes=args.minutes,
         steps=steps,
         batch_size=args.batch_size,
         lr=args.lr,
-        threads=args.threads,
         data=source,
         initial_nats=initial,
         test_nats=nll,
@@ -95,8 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
         paper_nats=PAPER_NATS,
         peer_nats=PEER_NATS,
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results("pixelcnn_nll", out)
     print(
         f"pixelcnn_nll: ours {nll:.2f} nats after {args.minutes:g} CPU min vs paper "
         f"{PAPER_NATS} (ratio {nll / PAPER_NATS:.2f}; peer README {PEER_NATS}, GPU-trained)"

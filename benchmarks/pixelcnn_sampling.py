@@ -23,16 +23,14 @@ would see it (the model is causal), and the same uniforms must draw the same pix
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import torch
 
 import zoo
+from benchmarks.common import write_results
 from zoo import DataSpec
 
-RESULTS = Path(__file__).resolve().parent / "results" / "pixelcnn_sampling.json"
 PEER_NAIVE_16_SMALL = (11.6, 13.6)  # seconds, pytorch-generative, 16 images
 PEER_NAIVE_4_GATED = 151.6  # seconds, 4 images
 
@@ -130,16 +128,11 @@ def main(argv: list[str] | None = None) -> dict:
         f"{lo / small['cached_s']:.1f}-{hi / small['cached_s']:.1f}x faster"
     )
     out = dict(
-        benchmark="pixelcnn_sampling",
-        date=time.strftime("%Y-%m-%d"),
-        threads=args.threads,
-        torch=torch.__version__,
         rows=rows,
         peer_naive_16_small_s=PEER_NAIVE_16_SMALL,
         peer_naive_4_gated_s=PEER_NAIVE_4_GATED,
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results("pixelcnn_sampling", out)
     print(
         "pixelcnn_sampling: "
         + "; ".join(

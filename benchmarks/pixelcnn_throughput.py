@@ -19,20 +19,15 @@ measured on the same machine state; the peer's own figures are quoted from the f
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from benchmarks.common import train_images_per_second
+from benchmarks.common import train_images_per_second, write_results
 from zoo import DataSpec
 
-RESULTS = Path(__file__).resolve().parent / "results" / "pixelcnn_throughput.json"
 PEER = {  # images/s, REFERENCE_FIGURES.md (2026-11-25)
     ("small", 32): (219.5, 332.0),
     ("small", 256): (282.0, 282.0),
@@ -129,17 +124,11 @@ def main(argv: list[str] | None = None) -> dict:
             f"pytorch-generative {lo:g}-{hi:g} -> {ours / lo:.2f}-{ours / hi:.2f}x"
         )
     out = dict(
-        benchmark="pixelcnn_throughput",
-        date=time.strftime("%Y-%m-%d"),
-        threads=args.threads,
         steps=args.steps,
         warmup=args.warmup,
-        torch=torch.__version__,
-        machine=platform.machine(),
         rows=rows,
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    write_results("pixelcnn_throughput", out)
     summary = "; ".join(
         f"{r['model'].split('_')[1]} b{r['batch']} {r['ours']:.0f} img/s "
         f"({r['ours'] / r['peer_high']:.2f}x peer's {r['peer_high']:g})"

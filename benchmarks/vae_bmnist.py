@@ -21,18 +21,15 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import platform
 import time
-from pathlib import Path
 
 import torch
 
 import zoo
+from benchmarks.common import write_results
 from zoo.core.metrics import LN2
 
 PAPER = {"elbo": ("vae_bmnist", 86.76), "iwae": ("vae_iwae_bmnist", 84.78)}
-RESULTS = Path(__file__).resolve().parent / "results" / "vae_bmnist.json"
 
 
 @torch.no_grad()
@@ -136,11 +133,6 @@ def main() -> None:
     )
 
     result = {
-        "benchmark": "vae_bmnist",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "torch": torch.__version__,
-        "threads": args.threads,
-        "machine": platform.platform(),
         "model": name,
         "objective": args.objective,
         "train_k": args.train_k if args.objective == "iwae" else 1,
@@ -162,8 +154,7 @@ def main() -> None:
         "active_units": diag["active_units"],
         "paper_nats": paper,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_results("vae_bmnist", result)
     print(
         f"VAE binarized MNIST ({args.minutes} min): test -ELBO {elbo_nats:.2f}, "
         f"-IWAE-{args.k} {iwae_nats:.2f} nats ({len(sub)} images, {iwae_s:.0f} s) vs paper "
