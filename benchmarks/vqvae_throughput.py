@@ -69,7 +69,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     spec = DataSpec("image", (3, 32, 32), levels=256, name="synthetic 32x32x3")
-    ours = VQVAE(spec, likelihood="logistic", **CONFIG).train()
+    ours = VQVAE(spec, head="logistic", **CONFIG).train()
     ref = ReferenceVQVAE().train()
     n_ours = ours.num_parameters()
     n_ref = sum(p.numel() for p in ref.parameters())

@@ -27,7 +27,7 @@ def all_inputs(spec: zoo.DataSpec) -> torch.Tensor:
 
 def one_latent_vae(seed: int, scale: float, spec=TINY_IMAGE, head="auto") -> VAE:
     torch.manual_seed(seed)
-    model = VAE(spec, encoder="mlp", latent_dim=1, hidden=[8], decoder_head=head).double()
+    model = VAE(spec, encoder="mlp", latent_dim=1, hidden=[8], head=head).double()
     with torch.no_grad():  # a decoder that depends strongly on z: a non-trivial posterior
         for p in model.decoder.parameters():
             p.mul_(scale)
@@ -138,13 +138,13 @@ def test_conv_vae_matches_the_peer_architecture_parameter_count():
         (zoo.DataSpec("image", (1, 5, 7), levels=2), {"encoder": "conv", "stages": 2}),
         (
             zoo.DataSpec("image", (3, 4, 4), levels=256),
-            {"encoder": "conv", "stages": 1, "decoder_head": "logistic", "mixtures": 3},
+            {"encoder": "conv", "stages": 1, "head": "logistic", "mixtures": 3},
         ),
-        (zoo.DataSpec("image", (1, 3, 3), levels=17), {"decoder_head": "categorical"}),
-        (zoo.DataSpec("image", (3, 2, 2), levels=256), {"decoder_head": "logistic"}),
+        (zoo.DataSpec("image", (1, 3, 3), levels=17), {"head": "categorical"}),
+        (zoo.DataSpec("image", (3, 2, 2), levels=256), {"head": "logistic"}),
         (
             zoo.DataSpec("audio", (37,), levels=256, sample_rate=8000),
-            {"encoder": "conv", "stages": 3, "decoder_head": "logistic", "mixtures": 2},
+            {"encoder": "conv", "stages": 3, "head": "logistic", "mixtures": 2},
         ),
         (zoo.DataSpec("text", (9,), levels=5), {"encoder": "conv", "stages": 2}),
         (zoo.DataSpec("text", (9,), levels=5), {"encoder": "mlp"}),
@@ -292,8 +292,8 @@ def test_active_units_count_latents_whose_posterior_mean_varies():
     [
         ({"latent_dim": 0}, "latent_dim"),
         ({"encoder": "conv", "latent_channels": 0}, "latent_channels"),
-        ({"decoder_head": "bernoulli"}, "bernoulli.*2 levels.*17"),
-        ({"decoder_head": "gaussian"}, "decoder_head"),
+        ({"head": "bernoulli"}, "bernoulli.*levels=2.*17"),
+        ({"head": "gaussian"}, "head must be one of"),
         ({"encoder": "rnn"}, "encoder"),
         ({"train_k": 0}, "train_k"),
         ({"objective": "iwae", "free_bits": 1.0}, "IWAE objective"),
@@ -322,3 +322,12 @@ def test_bad_k_data_and_latents_are_rejected():
             fn(outside)
     with pytest.raises(ValueError, match=r"z must have shape \[N, 2\]"):
         model.decode(torch.zeros(3, 5))
+
+
+def test_old_decoder_head_keyword_still_builds_the_same_model_with_a_warning():
+    spec = zoo.DataSpec("image", (1, 4, 4), levels=17)
+    with pytest.warns(DeprecationWarning, match="decoder_head= is deprecated"):
+        old = VAE(spec, decoder_head="logistic", mixtures=2)
+    assert old.head.name == "logistic" and old.head.mixtures == 2
+    with pytest.raises(ValueError, match="head= only"):
+        VAE(spec, head="categorical", decoder_head="logistic")

@@ -166,7 +166,7 @@ def test_log_prob_does_not_touch_the_codebook():
 def test_encode_decode_and_sample_shapes():
     torch.manual_seed(0)
     spec = DataSpec("image", (3, 7, 5), levels=256)
-    model = VQVAE(spec, downsample=2, **SMALL).eval()
+    model = VQVAE(spec, downsample=2, head="logistic", **SMALL).eval()
     x = torch.randint(0, 256, (2, *spec.shape))
     codes = model.encode(x)
     assert codes.shape == (2, 2, 2) and codes.dtype == torch.int64
@@ -196,8 +196,10 @@ def test_bad_input_gives_clear_errors():
         VQVAE(IMAGE, num_codes=1)
     with pytest.raises(ValueError, match="levels must be >= 2"):
         DataSpec("image", (1, 2, 2), levels=1)
-    with pytest.raises(ValueError, match="bernoulli.*2 levels"):
-        VQVAE(AUDIO, likelihood="bernoulli")
+    with pytest.raises(ValueError, match="bernoulli.*levels=2"):
+        VQVAE(AUDIO, head="bernoulli")
+    with pytest.raises(ValueError, match="VQVAE: head must be one of"):
+        VQVAE(AUDIO, head="logistic_mixture")  # the decoder draws each value on its own
     with pytest.raises(ValueError, match="models image, audio"):
         VQVAE(DataSpec("text", (4,), levels=3))
     with pytest.raises(ValueError, match="exact"):

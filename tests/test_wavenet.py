@@ -80,7 +80,7 @@ def all_sequences(levels: int, T: int) -> torch.Tensor:
     "kw",
     [
         {"kernel_size": 2},
-        {"kernel_size": 3, "output": "logistic_mixture", "mixtures": 3},
+        {"kernel_size": 3, "head": "logistic_mixture", "mixtures": 3},
         {"local_channels": 2, "global_labels": ("speaker",)},
     ],
     ids=["categorical", "logistic_mixture", "local+global"],
@@ -113,7 +113,7 @@ def test_wavenet_over_text_normalises_for_any_levels(K):
 FAST_CASES = [
     ({"kernel_size": 2}, 2, 120),
     ({"kernel_size": 3, "layers": 4}, 3, NOISE_BLOCK + 37),  # ring (32 slots) wraps
-    ({"kernel_size": 2, "output": "logistic_mixture", "mixtures": 4}, 2, 150),
+    ({"kernel_size": 2, "head": "logistic_mixture", "mixtures": 4}, 2, 150),
     ({"kernel_size": 3, "local_channels": 3, "global_labels": ("speaker",)}, 3, NOISE_BLOCK + 9),
     ({"kernel_size": 2, "stacks": 1, "layers": 1}, 1, 40),
 ]
@@ -204,7 +204,7 @@ def test_bad_local_conditioning_and_speaker_ids_raise_clear_errors():
         {"gate_channels": 7},
         {"kernel_size": 1},
         {"layers": 0},
-        {"output": "gaussian"},
+        {"head": "gaussian"},
         {"global_labels": ("digit",)},
         {"dropout": 1.0},
     ],

@@ -22,7 +22,7 @@ _EXPORTS = {
     "create_model": "zoo.core.registry",
     "get_entry": "zoo.core.registry",
     "list_models": "zoo.core.registry",
-    "load": "zoo.core.registry",
+    "load": "zoo.core.checkpoint",
     "load_dataset": "zoo.data",
     "list_datasets": "zoo.data",
 }

@@ -12,6 +12,7 @@ methods validate arguments at the edge, in the habit of ``torch.distributions``.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, ClassVar
 
 import torch
@@ -159,3 +160,17 @@ class LikelihoodModel(nn.Module):
         number of active units). The default has none.
         """
         return {}
+
+
+def model_class(cls_path: str) -> type[LikelihoodModel]:
+    """The class a ``"module:Class"`` path names (registry entries and run folders use them)."""
+    module, _, attr = cls_path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ValueError(
+            f"no model class {cls_path!r} ({e}); give it as 'package.module:Class'"
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, LikelihoodModel)):
+        raise TypeError(f"{cls_path} is no LikelihoodModel")
+    return cls

@@ -1,4 +1,6 @@
-"""The zoo's catalogue: ``registry.yaml`` -> list_models / create_model / load (timm-style).
+"""The zoo's catalogue: ``registry.yaml`` -> list_models / create_model (timm-style).
+
+Run folders are read by ``zoo.load`` (:mod:`zoo.core.checkpoint`).
 
 An entry names its class by import path (``module:Class``), its family, its default data set,
 hyper-parameters, training settings and, where a paper reported one, the paper's figure:
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,8 +25,9 @@ from typing import Any
 
 import yaml
 
-from zoo.core.contract import LikelihoodModel
+from zoo.core.contract import LikelihoodModel, model_class
 from zoo.core.spec import DataSpec
+from zoo.data import load_dataset
 
 PAPER_UNITS = ("nats", "bits/dim", "perplexity", "bits/char")
 
@@ -60,11 +62,10 @@ class Entry:
     suites: tuple[str, ...] = ()
 
     def model_class(self) -> type[LikelihoodModel]:
-        module, _, attr = self.cls_path.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        if not (isinstance(cls, type) and issubclass(cls, LikelihoodModel)):
-            raise TypeError(f"registry entry {self.name}: {self.cls_path} is no LikelihoodModel")
-        return cls
+        try:
+            return model_class(self.cls_path)
+        except (ValueError, TypeError) as e:
+            raise type(e)(f"registry entry {self.name}: {e}") from None
 
 
 def _parse(path: Path) -> dict[str, Entry]:
@@ -132,18 +133,9 @@ def create_model(name: str, spec: DataSpec | None = None, **overrides: Any) -> L
     """
     entry = get_entry(name)
     if spec is None:
-        from zoo.data import load_dataset
-
         spec = load_dataset(entry.dataset, **entry.data).spec
     hparams = {**entry.hparams, **overrides}
     model = entry.model_class()(spec, **hparams)
     model.hparams = dict(hparams)
     model.registry_name = name
     return model
-
-
-def load(run_dir: str | os.PathLike, *, map_location: str = "cpu") -> LikelihoodModel:
-    """Rebuild a trained model from a run folder (its last good checkpoint)."""
-    from zoo.core.checkpoint import load_model
-
-    return load_model(Path(run_dir), map_location=map_location)

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from zoo.core.checkpoint import (
+    FORMAT_VERSION,
     atomic_write_bytes,
     atomic_write_json,
     build_from_config,
@@ -27,6 +28,7 @@ from zoo.core.spec import DataSpec
 from zoo.core.trainer import StepCallback, TrainConfig, Trainer
 from zoo.data import load_dataset
 from zoo.data.base import Dataset
+from zoo.leaderboard import Leaderboard
 
 
 def runs_root() -> Path:
@@ -69,7 +71,9 @@ def train_run(
         raise FileExistsError(f"{run} already holds a run; use `zoo train --resume {run}`")
     run.mkdir(parents=True, exist_ok=True)
     cfg = {
+        "format_version": FORMAT_VERSION,
         "entry": name,
+        "class": entry.cls_path,
         "family": entry.family,
         "dataset": ds_name,
         "data_options": options,
@@ -118,8 +122,6 @@ def eval_run(
     record: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a run and (``record``) append one leaderboard row; returns the row."""
-    from zoo.leaderboard import Leaderboard
-
     run = Path(run_dir)
     cfg = read_config(run)
     dev = resolve_device(device)

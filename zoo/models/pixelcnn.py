@@ -19,6 +19,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
+from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
 from zoo.nn.masked import (
     MaskedConv2d,
     PixelCache,
@@ -26,7 +27,6 @@ from zoo.nn.masked import (
     masked_weight,
     pointwise_matrix,
 )
-from zoo.nn.pixel_model import AutoregressiveImageModel, Stepper
 
 
 def gate(t: torch.Tensor, groups: int) -> torch.Tensor:
@@ -92,7 +92,7 @@ class PixelCNN(AutoregressiveImageModel):
         self.stem = MaskedConv2d(self.in_maps, 2 * h, kernel, "A", g)
         self.blocks = nn.ModuleList(ResidualBlock(h, g) for _ in range(blocks))
         self.hidden = MaskedConv2d(2 * h, head_channels, 1, "B", g)
-        self.output = MaskedConv2d(head_channels, self.head.maps, 1, "B", g)
+        self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
         self.class_bias = nn.Embedding(self.n_classes, blocks * h) if self.conditional else None
 
     def _biases(self, y: torch.Tensor | None) -> list[torch.Tensor | None]:
@@ -244,7 +244,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
             for i in range(layers)
         )
         self.hidden = MaskedConv2d(channels, head_channels, 1, "B", g)
-        self.output = MaskedConv2d(head_channels, self.head.maps, 1, "B", g)
+        self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
 
     def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         # h: [B, in_maps, H, W] -> [B, P, H, W]

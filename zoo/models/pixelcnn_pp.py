@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.core.spec import DataSpec
-from zoo.nn.pixel_model import AutoregressiveImageModel, Stepper
+from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
 
 
 def concat_elu(x: torch.Tensor) -> torch.Tensor:
@@ -172,7 +172,7 @@ class PixelCNNPlusPlus(AutoregressiveImageModel):
         )
         self.upsize_u = nn.ModuleList(DownShiftedDeconv(nf, nf) for _ in range(stages - 1))
         self.upsize_ul = nn.ModuleList(DownRightShiftedDeconv(nf, nf) for _ in range(stages - 1))
-        self.output = nn.Conv2d(nf, self.head.maps, 1)
+        self.output = nn.Conv2d(nf, self.head.num_params, 1)
 
     def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         # h: [B, in_maps, H, W] -> [B, P, H, W]; pad to a multiple of 2^(stages-1), then crop

@@ -29,8 +29,8 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
+from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
 from zoo.nn.masked import MaskedConv2d, PixelCache, channel_groups, masked_weight, pointwise_matrix
-from zoo.nn.pixel_model import AutoregressiveImageModel, Stepper
 
 
 def lstm_update(
@@ -78,7 +78,7 @@ class _PixelRNN(AutoregressiveImageModel):
         self.h = channels
         self.stem = MaskedConv2d(self.in_maps, 2 * channels, kernel, "A", g)
         self.hidden = MaskedConv2d(2 * channels, head_channels, 1, "B", g)
-        self.output = MaskedConv2d(head_channels, self.head.maps, 1, "B", g)
+        self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
 
     def head_out(self, z: torch.Tensor) -> torch.Tensor:
         return self.output(F.relu(self.hidden(F.relu(z))))

@@ -25,10 +25,11 @@ Architectures (``encoder=``):
   cropped back, so any size works (28x28 MNIST is seen as 32x32, as the peer resizes it).
   Latent: ``[B, latent_channels, *size / 2^stages]``.
 
-Decoder heads (``decoder_head=``): ``"bernoulli"`` (K = 2), ``"categorical"`` (K logits per
-value), ``"logistic"`` (discretised logistic; ``mixtures > 1``: a mixture shared across the
-channels of a position, PixelCNN++'s likelihood without the channel coupling). ``"auto"``:
-Bernoulli for K = 2, categorical for text or K <= 64, logistic otherwise.
+Decoder heads (``head=``, :mod:`zoo.nn.heads`): ``"bernoulli"`` (K = 2), ``"categorical"`` (K
+logits per value), ``"logistic"`` (discretised logistic; ``mixtures > 1``: a mixture shared
+across the channels of a position, PixelCNN++'s likelihood without the channel coupling),
+``"logistic_mixture"`` (PixelCNN++'s, coupled). ``"auto"``: Bernoulli for K = 2, categorical
+otherwise (the rule of every family). ``decoder_head=`` is the deprecated name of ``head=``.
 
 Training (``_loss``): ``objective="elbo"`` minimises ``-E_q[log p(x|z)] + beta_t * KL`` with
 ``beta_t = beta * min(1, step / kl_warmup)`` (KL warm-up; the trainer calls :meth:`VAE.set_step`)
@@ -51,15 +52,7 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
-from zoo.nn.discretized import (
-    bernoulli_log_prob,
-    categorical_log_prob,
-    discretized_logistic_log_prob,
-    discretized_logistic_mixture_log_prob,
-    levels_to_unit,
-    sample_categorical,
-    sample_discretized_logistic,
-)
+from zoo.nn.discretized import levels_to_unit
 from zoo.nn.gaussian import (
     RunningLogMeanExp,
     diag_gaussian_log_prob,
@@ -68,79 +61,14 @@ from zoo.nn.gaussian import (
     reparameterize,
     standard_normal_log_prob,
 )
+from zoo.nn.heads import full_precision, make_head, renamed_head_keyword
 
 LN2 = math.log(2.0)
 ENCODERS = ("mlp", "conv")
-HEADS = ("auto", "bernoulli", "categorical", "logistic")
 OBJECTIVES = ("elbo", "iwae")
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 ACTIVE_UNIT_THRESHOLD = 1e-2  # Burda et al. 2015, Section 5.2: Cov_x(E_q[z_u]) > 1e-2
 LOGVAR_RANGE = (-20.0, 10.0)  # keeps exp(logvar) finite; a bound on the encoder's output
-
-
-# ---------------------------------------------------------------------- decoder heads
-def _full_precision(t: torch.Tensor) -> torch.Tensor:
-    """Likelihoods in float32 at least (mixed precision hands us bfloat16 parameters)."""
-    return t if t.dtype in (torch.float32, torch.float64) else t.float()
-
-
-class DecoderHead:
-    """``p(x|z)`` factorised over values: parameters ``[N, P, *S]`` -> log-probs, samples.
-
-    ``x`` is handled as ``[N, C, *S]`` (C data channels at each of the positions S).
-    """
-
-    def __init__(self, kind: str, levels: int, channels: int, mixtures: int = 1) -> None:
-        self.kind, self.levels, self.channels, self.mixtures = kind, levels, channels, mixtures
-        c, k, m = channels, levels, mixtures
-        if kind == "bernoulli":
-            self.params_per_position = c
-        elif kind == "categorical":
-            self.params_per_position = c * k
-        elif m == 1:
-            self.params_per_position = 2 * c
-        else:
-            self.params_per_position = m + 2 * m * c
-
-    def log_prob(self, params: torch.Tensor, xs: torch.Tensor) -> torch.Tensor:
-        """``params: [N, P, *S]``, ``xs: [N, C, *S]`` int -> ``[N]`` nats (summed over values)."""
-        k, c = self.levels, self.channels
-        params = _full_precision(params)
-        if self.kind == "bernoulli":
-            lp = bernoulli_log_prob(params, xs)
-        elif self.kind == "categorical":
-            lp = categorical_log_prob(rearrange(params, "n (k c) ... -> n k c ...", k=k), xs, 1)
-        elif self.mixtures == 1:
-            mean, log_scale = params[:, :c], params[:, c:]
-            lp = discretized_logistic_log_prob(xs, mean, log_scale, k)
-        else:
-            logits, means, log_scales = self._mixture(params)
-            lp = discretized_logistic_mixture_log_prob(xs, logits, means, log_scales, k)
-        return lp.flatten(1).sum(1)
-
-    def sample(self, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """``params: [N, P, *S]`` -> ``[N, C, *S]`` int64 levels."""
-        k, c = self.levels, self.channels
-        params = _full_precision(params)
-        if self.kind == "bernoulli":
-            u = torch.rand(params.shape, generator=generator, device=params.device)
-            return (u < torch.sigmoid(params)).long()
-        if self.kind == "categorical":
-            logits = rearrange(params, "n (k c) ... -> n k c ...", k=k)
-            return sample_categorical(logits, dim=1, generator=generator)
-        if self.mixtures == 1:
-            return sample_discretized_logistic(params[:, :c], params[:, c:], k, generator)
-        logits, means, log_scales = self._mixture(params)
-        pick = sample_categorical(logits, dim=1, generator=generator)  # [N, *S]
-        idx = pick[:, None, None].expand(-1, 1, c, *pick.shape[1:])
-        mean, log_scale = means.gather(1, idx)[:, 0], log_scales.gather(1, idx)[:, 0]
-        return sample_discretized_logistic(mean, log_scale, k, generator)
-
-    def _mixture(self, params: torch.Tensor):
-        m, c = self.mixtures, self.channels
-        logits = params[:, :m]
-        rest = rearrange(params[:, m:], "n (two m c) ... -> two n m c ...", two=2, m=m, c=c)
-        return logits, rest[0], rest[1]
 
 
 # ---------------------------------------------------------------------- conv stacks
@@ -202,7 +130,8 @@ class VAE(LikelihoodModel):
         stages, channels, res_channels, res_blocks, latent_channels: the conv net's stride-2
             stages, hidden channels, residual-block hidden channels, blocks per stack and
             latent channels per position.
-        decoder_head, mixtures: the output distribution (see module doc).
+        head, mixtures: the output distribution (see module doc); ``decoder_head``: its
+            deprecated name.
         embed: width of the token embedding that feeds the encoder for text (other
             modalities feed pixel/sample values scaled to [-1, 1]).
         objective, train_k: "elbo" or "iwae" (with ``train_k`` importance samples).
@@ -229,7 +158,7 @@ class VAE(LikelihoodModel):
         res_channels: int = 32,
         res_blocks: int = 2,
         latent_channels: int = 16,
-        decoder_head: str = "auto",
+        head: str = "auto",
         mixtures: int = 1,
         embed: int = 16,
         objective: str = "elbo",
@@ -239,12 +168,12 @@ class VAE(LikelihoodModel):
         free_bits: float = 0.0,
         iwae_batch: int = 1024,
         metrics_k: int = 50,
+        decoder_head: str | None = None,
     ) -> None:
         super().__init__(spec)
+        head = renamed_head_keyword("VAE", "decoder_head", decoder_head, head, "auto")
         if encoder not in ENCODERS:
             raise ValueError(f"VAE: encoder must be one of {ENCODERS}, got {encoder!r}")
-        if decoder_head not in HEADS:
-            raise ValueError(f"VAE: decoder_head must be one of {HEADS}, got {decoder_head!r}")
         if objective not in OBJECTIVES:
             raise ValueError(f"VAE: objective must be one of {OBJECTIVES}, got {objective!r}")
         if activation not in ACTIVATIONS:
@@ -283,30 +212,17 @@ class VAE(LikelihoodModel):
                 f"free_bits={free_bits}). Use objective='elbo' or drop them."
             )
         k = spec.levels
-        if decoder_head == "auto":
-            if k == 2:
-                decoder_head = "bernoulli"
-            elif spec.modality == "text" or k <= 64:
-                decoder_head = "categorical"
-            else:
-                decoder_head = "logistic"
-        if decoder_head == "bernoulli" and k != 2:
-            raise ValueError(
-                f"VAE: decoder_head='bernoulli' models 2 levels, the spec has {k} "
-                f"({spec!r}); use 'categorical' or 'logistic'"
-            )
-        self.head_kind, self.objective, self.train_k = decoder_head, objective, train_k
+        self.objective, self.train_k = objective, train_k
         self.beta, self.kl_warmup, self.free_bits = float(beta), kl_warmup, float(free_bits)
         self.iwae_batch, self.metrics_k = iwae_batch, metrics_k
         self._step = 0
 
         # x as [B, C, *S]: images keep their channels; sequences have one channel.
-        if spec.modality == "image":
-            self.data_channels, self.positions = spec.shape[0], spec.shape[1:]
-        else:
-            self.data_channels, self.positions = 1, spec.shape
-        self.head = DecoderHead(decoder_head, k, self.data_channels, mixtures)
-        p_out = self.head.params_per_position
+        self.data_channels = spec.channels
+        self.positions = spec.shape[1:] if spec.modality == "image" else spec.shape
+        # level-major categorical logits: the layout VAE checkpoints were saved with
+        self.head = make_head(head, spec, mixtures=mixtures, layout="kc", owner="VAE")
+        p_out = self.head.num_params
         self.embedding = nn.Embedding(k, embed) if spec.modality == "text" else None
         in_ch = embed if self.embedding is not None else self.data_channels
 
@@ -358,7 +274,7 @@ class VAE(LikelihoodModel):
             out = self.encoder(h.flatten(1))
         else:
             out = self.encoder(F.pad(h, self._pad))
-        mu, logvar = _full_precision(out).chunk(2, dim=1)  # KL and log q in float32 under AMP
+        mu, logvar = full_precision(out).chunk(2, dim=1)  # KL and log q in float32 under AMP
         return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def _decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -388,7 +304,7 @@ class VAE(LikelihoodModel):
 
     def recon_log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``log p(x|z)``, ``[N]`` nats: decoder parameters ``[N, P, *S]``, ``x: [N, *shape]``."""
-        return self.head.log_prob(params, self._as_channels(x))
+        return self.head.log_prob(params, self._as_channels(x)).flatten(1).sum(1)
 
     # ------------------------------------------------------------------ bounds
     def _log_weights(
@@ -406,7 +322,7 @@ class VAE(LikelihoodModel):
         log_prior = standard_normal_log_prob(z).flatten(2).sum(2)
         params = self._decode(z.flatten(0, 1))  # [n B, P, *S]
         xs = self._as_channels(x).expand(n, *x.shape[:1], *self._as_channels(x).shape[1:])
-        log_lik = self.head.log_prob(params, xs.flatten(0, 1)).reshape(n, b)
+        log_lik = self.head.log_prob(params, xs.flatten(0, 1)).flatten(1).sum(1).reshape(n, b)
         return log_lik + log_prior - log_q
 
     def iwae_bound(

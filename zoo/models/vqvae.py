@@ -3,8 +3,8 @@
 An encoder maps the example to a grid of vectors (images: ``[h, w]``; audio: a sequence of
 ``L`` steps), each vector is rounded to the nearest of ``num_codes`` prototypes
 (:class:`~zoo.nn.quantizer.VectorQuantizer`), and a decoder maps the prototypes back to a
-distribution over the data's ``K`` levels, factorised over values (Bernoulli for K=2, a
-categorical or a discretised logistic otherwise; :mod:`zoo.nn.discretized`).
+distribution over the data's ``K`` levels, factorised over values (``head=``: Bernoulli for
+K=2, a categorical or a discretised logistic otherwise; :mod:`zoo.nn.heads`).
 
 The likelihood (``estimate = "bound"``). For any prior ``p(z)`` over code grids and the codes
 ``z*(x)`` the encoder picks, ``p(x) = sum_z p(x|z) p(z) >= p(x|z*) p(z*)``, so
@@ -39,18 +39,11 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
-from zoo.nn.discretized import (
-    bernoulli_log_prob,
-    categorical_log_prob,
-    discretized_logistic_log_prob,
-    levels_to_unit,
-    sample_categorical,
-    sample_discretized_logistic,
-)
+from zoo.nn.discretized import categorical_log_prob, levels_to_unit, sample_categorical
+from zoo.nn.heads import make_head, renamed_head_keyword
 from zoo.nn.quantizer import VectorQuantizer, code_perplexity
 
-LIKELIHOODS = ("auto", "bernoulli", "categorical", "logistic")
-PARAMS_PER_VALUE = {"bernoulli": 1, "logistic": 2}  # categorical: K
+HEADS = ("bernoulli", "categorical", "logistic")  # one distribution per value
 
 
 # ---------------------------------------------------------------------- encoder, decoder
@@ -187,9 +180,9 @@ class VQVAE(LikelihoodModel):
             axis. Inputs are padded up to a multiple of ``2^downsample`` and outputs cropped,
             so any shape works; the grid is ``ceil(size / 2^downsample)`` per axis.
         beta, ema, decay, dead_code_threshold: the quantiser's (see VectorQuantizer).
-        likelihood: the decoder's distribution per value: "bernoulli" (K=2), "categorical",
-            "logistic" (discretised logistic) or "auto" (Bernoulli for K=2, logistic for
-            images with K > 64, categorical otherwise).
+        head: the decoder's distribution per value: "bernoulli" (K=2), "categorical",
+            "logistic" (discretised logistic) or "auto" (Bernoulli for K=2, categorical
+            otherwise: the rule of every family). ``likelihood``: its deprecated name.
         prior: "uniform" or the registry name of an exact autoregressive model to fit over the
             codes in the second phase (e.g. "pixelcnn_prior", "wavenet_prior",
             "vqvae_lstm_prior"); prior_hparams override its hyper-parameters.
@@ -217,12 +210,14 @@ class VQVAE(LikelihoodModel):
         ema: bool = False,
         decay: float = 0.99,
         dead_code_threshold: float = 1.0,
-        likelihood: str = "auto",
+        head: str = "auto",
         prior: str = "uniform",
         prior_hparams: dict[str, Any] | None = None,
         phase_fractions: tuple[float, float] | list[float] = (0.7, 0.3),
+        likelihood: str | None = None,
     ) -> None:
         super().__init__(spec)
+        head = renamed_head_keyword("VQVAE", "likelihood", likelihood, head, "auto")
         self.phase = "autoencoder"
         for name, v, lo in (
             ("hidden", hidden, 2),
@@ -237,7 +232,8 @@ class VQVAE(LikelihoodModel):
             raise ValueError(
                 f"VQVAE: num_codes (codebook size K) must be an int >= 2, got {num_codes!r}"
             )
-        self.likelihood = self._pick_likelihood(likelihood)
+        # level-major categorical logits: the layout VQ-VAE checkpoints were saved with
+        self.head = make_head(head, spec, layout="kc", allowed=HEADS, owner="VQVAE")
         self.num_codes, self.code_dim, self.downsample = num_codes, code_dim, downsample
 
         # Images [B, C, H, W] and audio [B, T] (seen as [B, 1, T]) share one code path.
@@ -247,7 +243,7 @@ class VQVAE(LikelihoodModel):
         stride = 2**downsample
         self.grid = tuple(-(-s // stride) for s in self.spatial)  # ceil(s / 2^downsample)
         self.num_latents = math.prod(self.grid)
-        n_params = PARAMS_PER_VALUE.get(self.likelihood, spec.levels)
+        n_params = self.head.num_params // self.channels
         self.params_per_value = n_params
 
         self.encoder = Encoder(
@@ -285,21 +281,6 @@ class VQVAE(LikelihoodModel):
             self.phases, self.phase_fractions = ("autoencoder", "prior"), fractions
 
     # ------------------------------------------------------------------ construction
-    def _pick_likelihood(self, likelihood: str) -> str:
-        k = self.spec.levels
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"VQVAE: likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
-        if likelihood == "auto":
-            if k == 2:
-                return "bernoulli"
-            return "logistic" if self.spec.modality == "image" and k > 64 else "categorical"
-        if likelihood == "bernoulli" and k != 2:
-            raise ValueError(
-                f"VQVAE: likelihood='bernoulli' needs 2 levels, the data have {k}; "
-                "use 'categorical' or 'logistic'"
-            )
-        return likelihood
-
     def code_spec(self, modality: str | None = None) -> DataSpec:
         """The DataSpec of the code grid, the data a learned prior models.
 
@@ -376,15 +357,14 @@ class VQVAE(LikelihoodModel):
         h = rearrange(h, "b (p c) ... -> b p c ...", p=self.params_per_value)
         return h.reshape(h.shape[0], self.params_per_value, *self.spec.shape)
 
+    def _head_params(self, params: torch.Tensor) -> torch.Tensor:
+        # [B, P, *spec.shape] -> the head's [B, P C, *S] (level-major, as the decoder made them)
+        return params.reshape(params.shape[0], -1, *self.spatial)
+
     def _recon_log_prob(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         # log p(x | z): x [B, *spec.shape], params [B, P, *spec.shape] -> [B] nats
-        if self.likelihood == "bernoulli":
-            lp = bernoulli_log_prob(params[:, 0], x)
-        elif self.likelihood == "categorical":
-            lp = categorical_log_prob(params, x, dim=1)
-        else:
-            lp = discretized_logistic_log_prob(x, params[:, 0], params[:, 1], self.spec.levels)
-        return lp.reshape(x.shape[0], -1).sum(dim=1)
+        xs = x.reshape(x.shape[0], self.channels, *self.spatial)
+        return self.head.log_prob(self._head_params(params), xs).flatten(1).sum(1)
 
     def _codes(self, x: torch.Tensor) -> torch.Tensor:
         # x: [B, *spec.shape] -> codes [B, *grid]; no codebook updates
@@ -410,7 +390,7 @@ class VQVAE(LikelihoodModel):
         """Decoder parameters for ``codes: [B, *grid]`` -> ``[B, P, *spec.shape]``.
 
         P is 1 (Bernoulli logits), K (categorical logits) or 2 (logistic mean on [-1, 1] and
-        log-scale), as ``self.likelihood`` says.
+        log-scale), as ``self.head`` says.
         """
         self._check_codes(codes)
         return self._params(self.quantizer.lookup(codes))
@@ -456,14 +436,9 @@ class VQVAE(LikelihoodModel):
             )
         else:
             codes = self.prior.sample(n, generator=generator).reshape(n, *self.grid)
-        params = self.decode(codes)
-        if self.likelihood == "bernoulli":
-            u = torch.rand(params[:, 0].shape, generator=generator, device=device)
-            return (u < torch.sigmoid(params[:, 0] / temperature)).long()
-        if self.likelihood == "categorical":
-            return sample_categorical(params, dim=1, generator=generator, temperature=temperature)
-        log_scale = params[:, 1] + math.log(max(temperature, 1e-6))
-        return sample_discretized_logistic(params[:, 0], log_scale, self.spec.levels, generator)
+        params = self._head_params(self.decode(codes))
+        xs = self.head.sample(params, generator, temperature)  # [n, C, *S]
+        return xs.reshape(n, *self.spec.shape)
 
     # ------------------------------------------------------------------ diagnostics
     @torch.no_grad()

@@ -12,7 +12,8 @@ output t depends only on ``x[<t]``. A stack of causal dilated convolutions (dila
 
 (``g``: speaker embedding, global; ``c``: local features at the sample rate) feeds residual
 and skip 1x1 convolutions; the summed skips go through ReLU -> 1x1 -> ReLU -> 1x1 to the output
-head: a ``levels``-way categorical, or a discretised mixture of logistics (``zoo.nn.discretized``).
+head (``head=``, :mod:`zoo.nn.heads`): a ``levels``-way categorical, or a discretised mixture
+of logistics.
 Output t sees ``receptive_field = (k - 1) * sum(dilations) + 1`` previous samples.
 
 Sampling. ``fast=False`` (the naive path) runs the whole stack over the last
@@ -22,8 +23,8 @@ per sample with the layers' weights stacked into matrices on preallocated buffer
 taps of all layers in one gather + batched matmul, then per layer one matmul for the present
 tap, one sigmoid, one multiply and one matmul for the residual, and the skips of all layers in
 one matmul at the end. Both paths draw their randomness from the same pre-drawn noise blocks
-(:class:`_Noise`) and pick a level with the same rule (:func:`_draw`), so they give the same
-samples for the same generator seed.
+(:class:`_Noise`) and pick a level with the same rule (the head's ``sample_perturbed``), so
+they give the same samples for the same generator seed.
 """
 
 from __future__ import annotations
@@ -38,14 +39,9 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.nn.causal import CausalConv1d, receptive_field, wavenet_dilations
-from zoo.nn.discretized import (
-    MIN_LOG_SCALE,
-    categorical_log_prob,
-    discretized_logistic_mixture_log_prob,
-    unit_to_levels,
-)
+from zoo.nn.heads import Categorical, Head, make_head, renamed_head_keyword
 
-OUTPUTS = ("categorical", "logistic_mixture")
+HEADS = ("categorical", "logistic_mixture")  # the heads with a Gumbel draw (sample_perturbed)
 NOISE_BLOCK = 256  # steps of noise drawn at once; both sampling paths draw the same blocks
 FAST_CPU_BACKEND = "numpy"  # "numpy" or "torch": the fast loop on the CPU (both are tested)
 SINGLE_THREAD_MAX_BATCH = 16  # fast CPU sampling of up to this many sequences uses 1 thread
@@ -102,8 +98,8 @@ class WaveNet(LikelihoodModel):
         kernel_size: taps of each dilated convolution (>= 2).
         residual_channels, gate_channels, skip_channels: widths; ``gate_channels`` is split in
             half between the tanh filter and the sigmoid gate, so it must be even.
-        output: "categorical" (``levels``-way softmax) or "logistic_mixture" (a discretised
-            mixture of ``mixtures`` logistics).
+        head: "categorical" (``levels``-way softmax) or "logistic_mixture" (a discretised
+            mixture of ``mixtures`` logistics); ``output``: its deprecated name.
         local_channels: channels of the local conditioning ``[B, C, T]`` (0: none).
         global_labels: names of ``spec.labels`` to condition on through embedding tables.
         global_dim: embedding size per global label.
@@ -124,14 +120,16 @@ class WaveNet(LikelihoodModel):
         residual_channels: int = 64,
         gate_channels: int = 128,
         skip_channels: int = 64,
-        output: str = "categorical",
+        head: str = "categorical",
         mixtures: int = 10,
         local_channels: int = 0,
         global_labels: tuple[str, ...] | list[str] = (),
         global_dim: int = 16,
         dropout: float = 0.0,
+        output: str | None = None,
     ) -> None:
         super().__init__(spec)
+        head = renamed_head_keyword("WaveNet", "output", output, head, "categorical")
         for name, v, lo in (
             ("layers", layers, 1),
             ("stacks", stacks, 1),
@@ -150,8 +148,6 @@ class WaveNet(LikelihoodModel):
                 f"WaveNet gate_channels is split into tanh and sigmoid halves, so it must be "
                 f"even; got {gate_channels}"
             )
-        if output not in OUTPUTS:
-            raise ValueError(f"WaveNet output must be one of {OUTPUTS}, got {output!r}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"WaveNet dropout must lie in [0, 1), got {dropout}")
         if isinstance(global_labels, str):
@@ -169,7 +165,7 @@ class WaveNet(LikelihoodModel):
         self.residual_channels = residual_channels
         self.gate_channels = gate_channels
         self.skip_channels = skip_channels
-        self.output = output
+        self.head: Head = make_head(head, spec, mixtures=mixtures, allowed=HEADS, owner="WaveNet")
         self.mixtures = mixtures
         self.local_channels = local_channels
         self.global_labels = global_labels
@@ -209,7 +205,7 @@ class WaveNet(LikelihoodModel):
     @property
     def head_channels(self) -> int:
         """Parameters per step: ``levels`` logits, or (logits, means, log-scales) x mixtures."""
-        return self.levels if self.output == "categorical" else 3 * self.mixtures
+        return self.head.num_params
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x: torch.Tensor) -> None:
@@ -286,21 +282,12 @@ class WaveNet(LikelihoodModel):
         drop = self.dropout if self.training else 0.0
         return self._stack(self._embed_shifted(x.long()), local, self._global(cond), drop)
 
-    def _params_log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``[B, P, T]`` head parameters and ``[B, T]`` levels -> ``[B, T]`` nats."""
-        if self.output == "categorical":
-            return categorical_log_prob(params, x, dim=1)
-        logits, means, log_scales = params.chunk(3, dim=1)
-        return discretized_logistic_mixture_log_prob(
-            x.unsqueeze(1), logits, means.unsqueeze(2), log_scales.unsqueeze(2), self.levels
-        ).squeeze(1)
-
     def log_prob_given(
         self, x: torch.Tensor, local: torch.Tensor | None = None, cond: Cond = None
     ) -> torch.Tensor:
         """``log p(x | local, cond)``, ``[B]`` nats, exact. ``x``: ``[B, T]`` levels."""
         params = self.logits_given(x, local, cond)
-        return self._params_log_prob(params, x.long()).sum(dim=1)
+        return self.head.log_prob(params, x.long().unsqueeze(1)).flatten(1).sum(1)
 
     # ------------------------------------------------------------------ contract hooks
     def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
@@ -345,7 +332,7 @@ class WaveNet(LikelihoodModel):
             self._dtype,
             self.device,
             temperature,
-            mixture=self.output != "categorical",
+            mixture=not isinstance(self.head, Categorical),
         )
         if fast:
             out = _FastSampler(self, n, cond).run(T, local, noise)  # [T, n], inference mode
@@ -354,7 +341,7 @@ class WaveNet(LikelihoodModel):
 
     @property
     def _noise_width(self) -> int:
-        return self.levels if self.output == "categorical" else self.mixtures + 1
+        return self.head.perturb_width
 
     @property
     def _dtype(self) -> torch.dtype:
@@ -390,16 +377,10 @@ def _draw(model: WaveNet, params: torch.Tensor, noise: torch.Tensor) -> torch.Te
     """One level per row from head parameters ``[n, P]`` and noise ``[n, W]`` -> ``[n]``.
 
     ``noise`` holds Gumbel noise already scaled by the temperature (categorical: one per level;
-    mixture: one per component, then a temperature-scaled standard logistic variate).
+    mixture: one per component, then a temperature-scaled standard logistic variate); the
+    rule is the head's (:meth:`zoo.nn.heads.Head.sample_perturbed`).
     """
-    if model.output == "categorical":
-        return (params + noise).argmax(dim=1)
-    M = model.mixtures
-    logits, means, log_scales = params.split(M, dim=1)
-    comp = (logits + noise[:, :M]).argmax(dim=1, keepdim=True)
-    mean = means.gather(1, comp).squeeze(1)
-    scale = torch.exp(log_scales.gather(1, comp).squeeze(1).clamp(min=MIN_LOG_SCALE))
-    return unit_to_levels(mean + scale * noise[:, M], model.levels)
+    return model.head.sample_perturbed(params, noise)
 
 
 class _Noise:
@@ -599,7 +580,7 @@ class _FastSampler:
             )
             for i in range(L)
         ]
-        categorical = m.output == "categorical"
+        categorical = isinstance(m.head, Categorical)
         dot, add, tanh, mul, take, maximum = (
             np.dot,
             np.add,
@@ -686,7 +667,7 @@ class _FastSampler:
                     taps[i + 1, k - 1] if i < L - 1 else None,
                 )
             )
-        categorical = m.output == "categorical"
+        categorical = isinstance(m.head, Categorical)
         w_skip, w_h1, b_h1, w_h2, b_h2 = self.w_skip, self.w_h1, self.b_h1, self.w_h2, self.b_h2
         embed_t, gather_rows = self.embed_t, self.gather_rows
         noise_rows: list[torch.Tensor] = []

@@ -55,16 +55,13 @@ from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.metrics import LN2, vq_bitrate
 from zoo.core.spec import DataSpec
 from zoo.models.wavenet import WaveNet
+from zoo.nn.gaussian import gaussian_kl
+from zoo.nn.heads import renamed_head_keyword
 from zoo.nn.quantizer import VectorQuantizer
 
 BOTTLENECKS = ("ae", "vae", "vq")
 FEATURES = ("mfcc", "mel", "waveform")
 PROBE_POINTS = ("encoder", "projection", "bottleneck", "conditioning")
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mu, exp(logvar)) || N(0, 1))`` elementwise, nats."""
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar)
 
 
 def jitter_indices(
@@ -134,8 +131,9 @@ class WaveNetAutoencoder(LikelihoodModel):
             neighbouring latents before upsampling.
         speaker_conditioning: condition the decoder on ``cond["speaker"]`` when the spec has a
             "speaker" label (a global embedding of ``global_dim``).
-        layers, stacks, kernel_size, residual_channels, gate_channels, skip_channels, output:
-            the WaveNet decoder (:class:`zoo.models.wavenet.WaveNet`).
+        layers, stacks, kernel_size, residual_channels, gate_channels, skip_channels, head:
+            the WaveNet decoder (:class:`zoo.models.wavenet.WaveNet`); ``output``: the
+            deprecated name of ``head``.
     """
 
     family = "wavenet_ae"
@@ -170,9 +168,11 @@ class WaveNetAutoencoder(LikelihoodModel):
         residual_channels: int = 32,
         gate_channels: int = 64,
         skip_channels: int = 64,
-        output: str = "categorical",
+        head: str = "categorical",
+        output: str | None = None,
     ) -> None:
         super().__init__(spec)
+        head = renamed_head_keyword("WaveNetAutoencoder", "output", output, head, "categorical")
         if bottleneck not in BOTTLENECKS:
             raise ValueError(f"bottleneck must be one of {BOTTLENECKS}, got {bottleneck!r}")
         if features not in FEATURES:
@@ -259,7 +259,7 @@ class WaveNetAutoencoder(LikelihoodModel):
             residual_channels=residual_channels,
             gate_channels=gate_channels,
             skip_channels=skip_channels,
-            output=output,
+            head=head,
             local_channels=cond_channels,
             global_labels=("speaker",) if speaker else (),
             global_dim=global_dim,

@@ -23,7 +23,7 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.nn.discretized import levels_to_unit
-from zoo.nn.pixel_heads import make_head
+from zoo.nn.heads import make_head
 
 # (x, r, j) -> params [n, P] at pixel (r, j), given x filled before it in generation order
 Stepper = Callable[[torch.Tensor, int, int], torch.Tensor]
@@ -33,8 +33,9 @@ class AutoregressiveImageModel(LikelihoodModel):
     """Base of PixelCNN, Gated PixelCNN, PixelCNN++ and the PixelRNNs.
 
     Hyper-parameters handled here:
-        head: "auto" | "bernoulli" | "categorical" | "logistic_mixture" (see pixel_heads).
-        mixtures: logistic components of the mixture head.
+        head: "auto" | "bernoulli" | "categorical" | "logistic" | "logistic_mixture"
+            (:mod:`zoo.nn.heads`); "default" is the class's ``default_head``.
+        mixtures: logistic components of the logistic heads.
         embed: 0 feeds each sub-pixel as one value on [-1, 1]; > 0 feeds a learned
             ``embed``-dim vector per level (better for unordered codes, e.g. a VQ-VAE prior).
         conditional: condition on ``cond["class"]`` (needs "class" in ``spec.labels``).
@@ -59,7 +60,10 @@ class AutoregressiveImageModel(LikelihoodModel):
         self.C, self.H, self.W = spec.shape
         self.K = spec.levels
         self.head = make_head(
-            self.default_head if head == "default" else head, self.C, self.K, mixtures=mixtures
+            self.default_head if head == "default" else head,
+            spec,
+            mixtures=mixtures,
+            owner=type(self).__name__,
         )
         # masks split feature maps into one group per colour for grouped heads
         self.groups = self.C if self.head.grouped else 1

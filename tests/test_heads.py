@@ -1,4 +1,4 @@
-"""The output heads of the image models: normalised, hand-checked, and sampled faithfully."""
+"""The output distributions of every family: normalised, hand-checked, sampled faithfully."""
 
 from __future__ import annotations
 
@@ -10,12 +10,19 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zoo.nn.pixel_heads import (
-    BernoulliHead,
-    CategoricalHead,
-    LogisticMixtureHead,
+from zoo.core.spec import DataSpec
+from zoo.nn.heads import (
+    HEADS,
+    Bernoulli,
+    Categorical,
+    DiscretizedLogisticMixture,
     make_head,
+    resolve_head,
 )
+
+
+def head_for(name: str, C: int, K: int, **kw):
+    return make_head(name, DataSpec("image", (C, 1, 1), levels=K), **kw)
 
 
 def _all_pixels(C: int, K: int) -> torch.Tensor:
@@ -29,26 +36,29 @@ def _joint_log_prob(head, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor
     return head.log_prob(p, x).flatten(1).sum(1)
 
 
-@pytest.mark.parametrize("name", ["bernoulli", "categorical", "logistic_mixture"])
+@pytest.mark.parametrize(
+    "name,layout,mixtures",
+    [(n, "ck", 3) for n in HEADS] + [("categorical", "kc", 3), ("logistic", "ck", 1)],
+)
 @given(
     C=st.sampled_from([1, 2, 3]),
     K=st.sampled_from([2, 3, 5, 17]),
     seed=st.integers(0, 2**16),
     scale=st.floats(0.1, 5.0),
 )
-def test_head_sums_to_one_over_every_pixel_value(name, C, K, seed, scale):
+def test_head_sums_to_one_over_every_pixel_value(name, layout, mixtures, C, K, seed, scale):
     if name == "bernoulli" and K != 2:
         return
     if K**C > 5000:
         return
-    head = make_head(name, C, K, mixtures=3)
-    params = torch.randn(head.maps, generator=torch.Generator().manual_seed(seed)) * scale
+    head = head_for(name, C, K, mixtures=mixtures, layout=layout)
+    params = torch.randn(head.num_params, generator=torch.Generator().manual_seed(seed)) * scale
     total = _joint_log_prob(head, params.double(), _all_pixels(C, K)).exp().sum()
     assert float(total) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_bernoulli_head_matches_hand_value():
-    head = BernoulliHead(1, 2)
+    head = Bernoulli(1, 2)
     lp = head.log_prob(
         torch.tensor([0.3]).view(1, 1, 1, 1), torch.ones(1, 1, 1, 1, dtype=torch.long)
     )
@@ -56,7 +66,7 @@ def test_bernoulli_head_matches_hand_value():
 
 
 def test_categorical_head_matches_hand_value():
-    head = CategoricalHead(2, 3)
+    head = Categorical(2, 3)
     logits = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, math.log(2.0)]])  # colour 0, colour 1
     x = torch.tensor([2, 1]).view(1, 2, 1, 1)
     lp = head.log_prob(logits.view(1, 6, 1, 1), x).flatten()
@@ -71,7 +81,7 @@ def _sigmoid(t: float) -> float:
 
 def test_logistic_mixture_matches_hand_value_with_coupled_means():
     """Two colours, K = 3, one component: P(x0 = 1) * P(x1 = 2 | x0 = 1) by hand."""
-    K, head = 3, LogisticMixtureHead(2, 3, mixtures=1)
+    K, head = 3, DiscretizedLogisticMixture(2, 3, mixtures=1, coupled=True)
     # layout: logit | means (c0, c1) | log-scales (c0, c1) | coefficient (1 <- 0)
     mu0, mu1, ls0, ls1, raw = 0.2, -0.1, math.log(0.5), math.log(0.8), 0.4
     params = torch.tensor([0.0, mu0, mu1, ls0, ls1, raw], dtype=torch.float64)
@@ -91,19 +101,25 @@ def test_logistic_mixture_matches_hand_value_with_coupled_means():
     [
         ("bernoulli", 1, 2),
         ("categorical", 2, 3),
+        ("logistic", 2, 3),
         ("logistic_mixture", 2, 3),
         ("logistic_mixture", 3, 2),
     ],
 )
-def test_head_samples_follow_its_own_log_prob(name, C, K):
-    """Draws from pre-drawn uniforms have the frequencies exp(log_prob) says (n = 40,000)."""
+@pytest.mark.parametrize("draw", ["uniforms", "generator"])
+def test_head_samples_follow_its_own_log_prob(name, C, K, draw):
+    """Draws (from pre-drawn uniforms, or from a generator) have the frequencies
+    exp(log_prob) says (n = 40,000)."""
     torch.manual_seed(0)
-    head = make_head(name, C, K, mixtures=2)
-    params = torch.randn(head.maps)
+    head = head_for(name, C, K, mixtures=2, layout="kc" if draw == "generator" else "ck")
+    params = torch.randn(head.num_params)
     n = 40_000
     u = torch.rand(n, head.noise_channels)
     p = params.expand(n, -1)
-    if head.grouped:
+    if draw == "generator":
+        g = torch.Generator().manual_seed(1)
+        x = head.sample(p.reshape(n, -1, 1, 1), g).reshape(n, C)
+    elif head.grouped:
         x = torch.zeros(n, C, dtype=torch.long)
         for c in range(C):  # a grouped head's colours are independent given its params
             x[:, c] = head.sample_channel(p, u, c)
@@ -118,6 +134,35 @@ def test_head_samples_follow_its_own_log_prob(name, C, K):
 
 def test_bernoulli_head_rejects_more_than_two_levels():
     with pytest.raises(ValueError, match="levels=2"):
-        make_head("bernoulli", 1, 3)
+        head_for("bernoulli", 1, 3)
     with pytest.raises(ValueError, match="head must be one of"):
-        make_head("softmax", 1, 3)
+        head_for("softmax", 1, 3)
+
+
+@pytest.mark.parametrize(
+    "levels,want", [(2, "bernoulli"), (3, "categorical"), (256, "categorical")]
+)
+def test_auto_is_one_rule_for_every_family(levels, want):
+    assert resolve_head("auto", levels) == want
+
+
+def test_categorical_layouts_hold_the_same_distribution_in_another_order():
+    C, K = 3, 4
+    ck = torch.randn(2, C, K, 2)  # [B, C, K, S]
+    x = torch.randint(K, (2, C, 2))
+    a = Categorical(C, K, "ck").log_prob(ck.flatten(1, 2), x)
+    b = Categorical(C, K, "kc").log_prob(ck.transpose(1, 2).flatten(1, 2), x)
+    torch.testing.assert_close(a, b)
+
+
+def test_one_component_logistic_carries_no_weight_and_matches_the_single_logistic():
+    head = DiscretizedLogisticMixture(2, 5, mixtures=1)
+    assert head.num_params == 4
+    weighted = DiscretizedLogisticMixture(2, 5, mixtures=1, coupled=True)  # zero coupling below
+    assert weighted.num_params == 1 + 4 + 1
+    params = torch.randn(3, 4, 2)
+    x = torch.randint(5, (3, 2, 2))
+    with_weight = torch.cat([torch.zeros(3, 1, 2), params, torch.zeros(3, 1, 2)], 1)
+    torch.testing.assert_close(
+        head.log_prob(params, x).sum(1), weighted.log_prob(with_weight, x).sum(1)
+    )
