@@ -110,6 +110,15 @@ class LikelihoodModel(nn.Module):
         if phase not in self.phases:
             raise ValueError(f"unknown phase {phase!r}; {type(self).__name__} has {self.phases}")
 
+    def set_step(self, step: int) -> None:
+        """The trainer's global step, given before every optimisation step (schedules such as
+        a KL warm-up read it). Default: nothing."""
+
+    def stream_log_prob(self, tokens: Any) -> tuple[float, int] | None:
+        """``(ln p(stream), tokens scored)`` for a whole token stream (the evaluator's stream
+        perplexity), or None for models that score only fixed-size examples (the default)."""
+        return None
+
     # ------------------------------------------------------------------ hooks
     def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
         raise NotImplementedError

@@ -81,8 +81,9 @@ def evaluate(
     if spec.modality == "audio" and spec.sample_rate:
         result["bits_per_second"] = bits_per_second(bpd, spec.sample_rate)
     stream = dataset.meta.get("streams", {}).get(split)
-    if stream is not None and hasattr(model, "stream_log_prob"):
-        total_log_prob, count = model.stream_log_prob(stream)  # ln p of the whole stream
+    scored = None if stream is None else model.stream_log_prob(stream)
+    if scored is not None:
+        total_log_prob, count = scored  # ln p of the whole stream
         result["stream_perplexity"] = math.exp(-total_log_prob / count)
         result["stream_tokens"] = count
     first = data.subset(slice(0, EXTRA_BATCH))

@@ -268,8 +268,7 @@ class Trainer:
                 lr = self._lr(self.phase_step, max_steps)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-                if hasattr(self.model, "set_step"):
-                    self.model.set_step(self.step)
+                self.model.set_step(self.step)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
                     loss, parts = wrapped(x, cond or None)
                 if not torch.isfinite(loss):

@@ -51,6 +51,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.core.validation import check_int, check_ints
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import levels_to_unit
 from zoo.nn.gaussian import (
@@ -112,12 +113,6 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)
-
-
-def _positive_int(name: str, v: Any, minimum: int = 1) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
-        raise ValueError(f"VAE: {name} must be an int >= {minimum}, got {v!r}")
-    return v
 
 
 # ---------------------------------------------------------------------- the model
@@ -182,27 +177,17 @@ class VAE(LikelihoodModel):
             )
         hidden = tuple(hidden)
         for h in hidden:
-            _positive_int("each hidden size", h)
-        for name, v in (
-            ("stages", stages),
-            ("channels", channels),
-            ("res_channels", res_channels),
-            ("mixtures", mixtures),
-            ("embed", embed),
-            ("train_k", train_k),
-            ("iwae_batch", iwae_batch),
-        ):
-            _positive_int(name, v)
-        _positive_int("res_blocks", res_blocks, 0)
-        _positive_int("kl_warmup", kl_warmup, 0)
-        _positive_int("metrics_k", metrics_k, 0)
+            check_int("VAE", "each hidden size", h)
+        check_ints("VAE", stages=stages, channels=channels, res_channels=res_channels)
+        check_ints("VAE", mixtures=mixtures, embed=embed, train_k=train_k, iwae_batch=iwae_batch)
+        check_ints("VAE", 0, res_blocks=res_blocks, kl_warmup=kl_warmup, metrics_k=metrics_k)
+        which = "latent_dim" if encoder == "mlp" else "latent_channels"
         latent = latent_dim if encoder == "mlp" else latent_channels
-        if not isinstance(latent, int) or isinstance(latent, bool) or latent < 1:
-            which = "latent_dim" if encoder == "mlp" else "latent_channels"
-            raise ValueError(
-                f"VAE: the latent size ({which}) must be an int >= 1, got {latent!r}; "
-                "a VAE without latent variables is an independent model"
-            )
+        check_int(
+            "VAE",
+            f"the latent size ({which}; a VAE without latents is an independent model)",
+            latent,
+        )
         if not beta >= 0 or not free_bits >= 0:
             raise ValueError(f"VAE: beta and free_bits must be >= 0, got {beta}, {free_bits}")
         if objective == "iwae" and (beta != 1.0 or kl_warmup or free_bits):

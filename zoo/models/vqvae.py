@@ -38,6 +38,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.core.validation import check_ints
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import categorical_log_prob, levels_to_unit, sample_categorical
 from zoo.nn.heads import make_head, renamed_head_keyword
@@ -134,9 +135,7 @@ class LSTMPrior(LikelihoodModel):
 
     def __init__(self, spec: DataSpec, embed: int = 64, hidden: int = 128, layers: int = 1):
         super().__init__(spec)
-        for name, v in (("embed", embed), ("hidden", hidden), ("layers", layers)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"LSTMPrior: {name} must be an int >= 1, got {v!r}")
+        check_ints("LSTMPrior", embed=embed, hidden=hidden, layers=layers)
         k = spec.levels
         self.embed = nn.Embedding(k + 1, embed)  # token k is the start symbol
         self.lstm = nn.LSTM(embed, hidden, layers, batch_first=True)
@@ -219,19 +218,9 @@ class VQVAE(LikelihoodModel):
         super().__init__(spec)
         head = renamed_head_keyword("VQVAE", "likelihood", likelihood, head, "auto")
         self.phase = "autoencoder"
-        for name, v, lo in (
-            ("hidden", hidden, 2),
-            ("res_channels", res_channels, 1),
-            ("res_blocks", res_blocks, 0),
-            ("downsample", downsample, 0),
-            ("code_dim", code_dim, 1),
-        ):
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise ValueError(f"VQVAE: {name} must be an int >= {lo}, got {v!r}")
-        if not isinstance(num_codes, int) or num_codes < 2:
-            raise ValueError(
-                f"VQVAE: num_codes (codebook size K) must be an int >= 2, got {num_codes!r}"
-            )
+        check_ints("VQVAE", 0, res_blocks=res_blocks, downsample=downsample)
+        check_ints("VQVAE", 1, res_channels=res_channels, code_dim=code_dim)
+        check_ints("VQVAE", 2, hidden=hidden, num_codes=num_codes)
         # level-major categorical logits: the layout VQ-VAE checkpoints were saved with
         self.head = make_head(head, spec, layout="kc", allowed=HEADS, owner="VQVAE")
         self.num_codes, self.code_dim, self.downsample = num_codes, code_dim, downsample

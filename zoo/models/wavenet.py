@@ -38,6 +38,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.core.validation import check_ints
 from zoo.nn.causal import CausalConv1d, receptive_field, wavenet_dilations
 from zoo.nn.heads import Categorical, Head, make_head, renamed_head_keyword
 
@@ -130,19 +131,12 @@ class WaveNet(LikelihoodModel):
     ) -> None:
         super().__init__(spec)
         head = renamed_head_keyword("WaveNet", "output", output, head, "categorical")
-        for name, v, lo in (
-            ("layers", layers, 1),
-            ("stacks", stacks, 1),
-            ("kernel_size", kernel_size, 2),
-            ("residual_channels", residual_channels, 1),
-            ("gate_channels", gate_channels, 2),
-            ("skip_channels", skip_channels, 1),
-            ("mixtures", mixtures, 1),
-            ("local_channels", local_channels, 0),
-            ("global_dim", global_dim, 1),
-        ):
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise ValueError(f"WaveNet {name} must be an int >= {lo}, got {v!r}")
+        check_ints(
+            "WaveNet", layers=layers, stacks=stacks, mixtures=mixtures, global_dim=global_dim
+        )
+        check_ints("WaveNet", residual_channels=residual_channels, skip_channels=skip_channels)
+        check_ints("WaveNet", 2, kernel_size=kernel_size, gate_channels=gate_channels)
+        check_ints("WaveNet", 0, local_channels=local_channels)
         if gate_channels % 2:
             raise ValueError(
                 f"WaveNet gate_channels is split into tanh and sigmoid halves, so it must be "

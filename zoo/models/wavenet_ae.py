@@ -54,6 +54,7 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.metrics import LN2, vq_bitrate
 from zoo.core.spec import DataSpec
+from zoo.core.validation import check_ints
 from zoo.models.wavenet import WaveNet
 from zoo.nn.gaussian import gaussian_kl
 from zoo.nn.heads import renamed_head_keyword
@@ -177,18 +178,11 @@ class WaveNetAutoencoder(LikelihoodModel):
             raise ValueError(f"bottleneck must be one of {BOTTLENECKS}, got {bottleneck!r}")
         if features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
-        for name, v, lo in (
-            ("downsample", downsample, 1),
-            ("n_mels", n_mels, 1),
-            ("n_mfcc", n_mfcc, 1),
-            ("encoder_channels", encoder_channels, 1),
-            ("encoder_blocks", encoder_blocks, 0),
-            ("latent_dim", latent_dim, 1),
-            ("ae_bits", ae_bits, 1),
-            ("cond_channels", cond_channels, 1),
-        ):
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise ValueError(f"WaveNetAutoencoder {name} must be an int >= {lo}, got {v!r}")
+        owner = "WaveNetAutoencoder"
+        check_ints(owner, downsample=downsample, n_mels=n_mels, n_mfcc=n_mfcc, ae_bits=ae_bits)
+        check_ints(owner, encoder_channels=encoder_channels, cond_channels=cond_channels)
+        check_ints(owner, latent_dim=latent_dim)
+        check_ints(owner, 0, encoder_blocks=encoder_blocks)
         if features == "mfcc" and n_mfcc > n_mels:
             raise ValueError(f"n_mfcc ({n_mfcc}) cannot exceed n_mels ({n_mels})")
         sr = int(spec.sample_rate)
