@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoo.core.spec import DataSpec
+from zoo.models.ngram_tables import Tables, index_of
 
 if TYPE_CHECKING:
     from zoo.models.ngram import NGram
@@ -230,8 +231,6 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
     get the ``<unk>`` unigram's probability, as KenLM does (a warning: the model then no longer
     sums to 1); without ``<unk>`` that is an error.
     """
-    from zoo.models.ngram import Tables, _index_of
-
     path = Path(path)
     counts, sections = _parse(path)
     order = len(counts)
@@ -297,7 +296,7 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
             t.logp.append(logp)
             t.bo.append(bo)
             continue
-        prefix = _index_of(t.keys, ids[:, :-1], W)
+        prefix = index_of(t.keys, ids[:, :-1], W)
         if (prefix < 0).any():
             i = int(np.argmax(prefix < 0))
             raise ValueError(
