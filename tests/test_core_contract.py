@@ -145,3 +145,26 @@ def test_create_model_applies_overrides():
     model = zoo.create_model("independent_digits", TEXT, shared=True)
     assert model.logits.shape == (1, 1, 3)
     assert model.hparams == {"shared": True}
+
+
+def test_contract_declares_every_hook_the_trainer_and_evaluator_call():
+    model = Independent(IMAGE)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert model.set_step(10) is None  # a model without schedules ignores the step
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert model.stream_log_prob([0, 1, 2]) is None  # scores fixed-size examples only
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        ("zoo.models.nowhere:Model", "no model class"),
+        ("zoo.models.independent:Nothing", "no model class"),
+        ("zoo.core.spec:DataSpec", "is no LikelihoodModel"),
+    ],
+)
+def test_model_class_path_that_names_no_model_is_a_clear_error(path, message):
+    from zoo.core.contract import model_class
+
+    with pytest.raises((ValueError, TypeError), match=message):
+        model_class(path)

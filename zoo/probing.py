@@ -38,6 +38,8 @@ import torchaudio
 from einops import rearrange
 from threadpoolctl import threadpool_limits
 
+from zoo.core.checkpoint import load_model, read_config
+from zoo.data import load_dataset
 from zoo.data.base import Dataset, Split
 
 POINTS = ("encoder", "projection", "bottleneck", "conditioning")
@@ -241,9 +243,6 @@ def probe_run(
 ) -> list[dict[str, Any]]:
     """Probe a trained run (``zoo probe RUN``): load its model and data set, fit the probes on
     its train split, score them on ``split``, write ``probes.json`` in the run folder."""
-    from zoo.core.checkpoint import load_model, read_config
-    from zoo.data import load_dataset
-
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     model = load_model(run_dir, map_location=device or "cpu")

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from zoo import __version__
 from zoo.core.contract import LikelihoodModel, model_class
 from zoo.core.registry import UnknownModelError, get_entry
 from zoo.core.spec import DataSpec
@@ -121,8 +122,6 @@ def code_version() -> str:
         ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        from zoo import __version__
-
         return __version__
 
 

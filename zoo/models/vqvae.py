@@ -37,6 +37,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
+from zoo.core.registry import create_model, get_entry
 from zoo.core.spec import DataSpec
 from zoo.core.validation import check_ints
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
@@ -291,8 +292,6 @@ class VQVAE(LikelihoodModel):
     def _build_prior(self, prior: str, hparams: dict[str, Any]) -> LikelihoodModel | None:
         if prior == "uniform":
             return None  # prior_hparams, if any, belong to a learned prior: ignored
-        from zoo.core.registry import create_model, get_entry
-
         if not isinstance(prior, str):
             raise ValueError(f"VQVAE: prior must be 'uniform' or a registry name, got {prior!r}")
         cls = get_entry(prior).model_class()  # UnknownModelError names the closest entries
