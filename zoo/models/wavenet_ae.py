@@ -56,7 +56,13 @@ from zoo.core.metrics import LN2, vq_bitrate
 from zoo.core.spec import DataSpec
 from zoo.core.validation import check_ints
 from zoo.models.wavenet import WaveNet
-from zoo.nn.gaussian import gaussian_kl
+from zoo.nn.gaussian import (
+    RunningLogMeanExp,
+    diag_gaussian_log_prob,
+    gaussian_kl,
+    reparameterize,
+    standard_normal_log_prob,
+)
 from zoo.nn.heads import renamed_head_keyword
 from zoo.nn.quantizer import VectorQuantizer
 
@@ -356,9 +362,7 @@ class WaveNetAutoencoder(LikelihoodModel):
             logvar = logvar.clamp(-12.0, 8.0)
             if not sample:
                 return mu, {"mu": mu, "logvar": logvar}
-            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            z = mu + eps * (0.5 * logvar).exp()
-            return z, {"mu": mu, "logvar": logvar}
+            return reparameterize(mu, logvar, generator=generator), {"mu": mu, "logvar": logvar}
         n = (1 << self.ae_bits) - 1  # 2**bits grid points on [-1, 1]
         u = torch.tanh(proj)
         grid = torch.round((u + 1.0) * (n / 2.0)) * (2.0 / n) - 1.0
@@ -439,19 +443,17 @@ class WaveNetAutoencoder(LikelihoodModel):
             parts = self._forward(x, cond, sample=True)
             kl = gaussian_kl(parts["mu"], parts["logvar"]).sum((1, 2))
             return parts["recon"] - kl
-        h = self._encode_hidden(x)
-        mu, logvar = self.project(h).chunk(2, dim=1)
-        logvar = logvar.clamp(-12.0, 8.0)
-        std = (0.5 * logvar).exp()
-        terms = []
+        _, q = self._bottleneck(self.project(self._encode_hidden(x)), sample=False)
+        running = RunningLogMeanExp()  # IWAE-k: log mean_i p(x, z_i) / q(z_i | x)
         for _ in range(k):
-            eps = torch.randn_like(mu)
-            z = mu + eps * std
+            z = reparameterize(q["mu"], q["logvar"])
             _, local = self._condition(z, x.shape[1])
-            log_pz = (-0.5 * z.square()).sum((1, 2))
-            log_qz = (-0.5 * eps.square() - 0.5 * logvar).sum((1, 2))  # 2 pi terms cancel
-            terms.append(self.decoder.log_prob_given(x, local, cond) + log_pz - log_qz)
-        return torch.logsumexp(torch.stack(terms), 0) - math.log(k)
+            log_prior_over_q = standard_normal_log_prob(z) - diag_gaussian_log_prob(
+                z, q["mu"], q["logvar"]
+            )
+            log_w = self.decoder.log_prob_given(x, local, cond) + log_prior_over_q.sum((1, 2))
+            running.update(log_w.unsqueeze(0))
+        return running.value()
 
     def _loss(self, x: torch.Tensor, *, cond: Cond) -> tuple[torch.Tensor, dict]:
         parts = self._forward(x, cond, sample=True)
