@@ -38,7 +38,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_ints
+from zoo.core.validation import check_ints, check_sequence
 from zoo.nn.causal import CausalConv1d, receptive_field, wavenet_dilations
 from zoo.nn.heads import Categorical, Head, make_head, renamed_head_keyword
 
@@ -203,16 +203,7 @@ class WaveNet(LikelihoodModel):
 
     # ------------------------------------------------------------------ validation
     def _check_x(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.is_floating_point():
-            raise ValueError(
-                f"x must be an integer tensor [B, T] of levels in [0, {self.levels}), got "
-                f"{getattr(x, 'dtype', type(x).__name__)} {list(getattr(x, 'shape', []))}"
-            )
-        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.levels):
-            raise ValueError(
-                f"x values must lie in [0, {self.levels}), got min {int(x.min())}, "
-                f"max {int(x.max())}"
-            )
+        check_sequence(x, self.levels)
 
     def _check_cond(self, batch: int, length: int, local: torch.Tensor | None, cond: Cond) -> None:
         if self.local_channels:

@@ -54,7 +54,7 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.metrics import LN2, vq_bitrate
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_ints
+from zoo.core.validation import check_ints, check_sequence
 from zoo.models.wavenet import WaveNet
 from zoo.nn.gaussian import (
     RunningLogMeanExp,
@@ -311,16 +311,7 @@ class WaveNetAutoencoder(LikelihoodModel):
     def _check_x(self, x: torch.Tensor, sample_rate: int | None) -> torch.Tensor:
         if sample_rate is not None:
             self.check_sample_rate(sample_rate)
-        if not isinstance(x, torch.Tensor) or x.dim() != 2 or x.is_floating_point():
-            raise ValueError(
-                f"x must be an integer tensor [B, T] of mu-law levels in [0, {self.levels}), "
-                f"got {getattr(x, 'dtype', type(x).__name__)} {list(getattr(x, 'shape', []))}"
-            )
-        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.levels):
-            raise ValueError(
-                f"x values must lie in [0, {self.levels}), got min {int(x.min())}, "
-                f"max {int(x.max())}"
-            )
+        check_sequence(x, self.levels)
         return x.long()
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
