@@ -175,10 +175,13 @@ def load_checkpoint(
     )
 
 
-def load_model(run_dir: Path, map_location: str | torch.device = "cpu"):
-    """Rebuild a run's model and load its last good checkpoint (eval mode)."""
+def load_model(
+    run_dir: Path, map_location: str | torch.device = "cpu", *, state: dict | None = None
+):
+    """Rebuild a run's model and load its last good checkpoint, or ``state`` (eval mode)."""
     model = build_from_config(read_config(run_dir))
-    state = load_checkpoint(run_dir, map_location)
+    if state is None:
+        state = load_checkpoint(run_dir, map_location)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:

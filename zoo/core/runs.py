@@ -146,13 +146,13 @@ def eval_run(
     run = Path(run_dir)
     cfg = read_config(run)
     dev = resolve_device(device)
-    model = load_model(run, map_location=dev)
+    state = load_checkpoint(run, dev)
+    model = load_model(run, map_location=dev, state=state)
     if k != 1 and model.estimate not in ("elbo", "iwae"):
         raise ZooInputError(
             f"--iwae-k {k}: {cfg['entry']} is {model.estimate!r}, not a latent-variable bound; "
             "importance samples apply to ELBO models only (leave k at 1)"
         )
-    state = load_checkpoint(run)
     ds = _dataset_for(cfg)
     result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev)
     entry = get_entry(cfg["entry"])
