@@ -87,15 +87,15 @@ def cmd_list(a: argparse.Namespace) -> int:
         console.print(f"zoo: no model matches {a.pattern!r} (see `zoo list`)")
     if a.json:
         print(json.dumps(names))
-        return 0
-    t = Table(title=f"zoo models ({len(names)})")
-    for col in ("name", "family", "data set", "paper"):
-        t.add_column(col)
-    for n in names:
-        e = get_entry(n)
-        paper = f"{e.paper['value']} {e.paper['unit']}" if e.paper else ""
-        t.add_row(n, e.family, e.dataset, paper)
-    out.print(t)
+    elif names:
+        t = Table(title=f"zoo models ({len(names)})")
+        for col in ("name", "family", "data set", "paper"):
+            t.add_column(col)
+        for n in names:
+            e = get_entry(n)
+            paper = f"{e.paper['value']} {e.paper['unit']}" if e.paper else ""
+            t.add_row(n, e.family, e.dataset, paper)
+        out.print(t)
     return 0
 
 

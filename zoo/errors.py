@@ -56,7 +56,7 @@ def value_fits(value: Any, tp: Any) -> bool:
         item = args[0] if args and (len(args) == 1 or args[1:] == (...,)) else None
         if item is not None:
             return all(value_fits(v, item) for v in value)
-        return not args or len(args) != len(value) or all(map(value_fits, value, args))
+        return not args or (len(args) == len(value) and all(map(value_fits, value, args)))
     if (origin or tp) is dict:
         return isinstance(value, dict)
     return True
