@@ -171,6 +171,7 @@ def test_iwae_k_on_an_exact_model_exits_2(trained, tmp_path, capsys):
         (["--set", "nosuch=1"], "no hyper-parameter 'nosuch'; valid: shared: bool"),
         (["--lr", "nan"], "lr must be a finite number"),
         (["--data", "seq_len=3"], "no option 'seq_len'; valid: seed: int"),
+        (["--data", "seed=abc"], "option seed='abc' must be int"),
         (["--checkpoint-minutes", "0"], "checkpoint_minutes must be > 0"),
     ],
 )

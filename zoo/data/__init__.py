@@ -64,7 +64,12 @@ def load_dataset(name: str, **options: Any) -> Dataset:
         module, _, fn = DATASETS[name].partition(":")
         loader = getattr(importlib.import_module(module), fn)
         check_options(keyword_types(loader), options, f"data set {name!r}", "option")
-        _CACHE[key] = loader(**options)
+        try:
+            _CACHE[key] = loader(**options)
+        except ZooInputError:
+            raise
+        except ValueError as e:  # the loader's own checks of its options and files
+            raise ZooInputError(f"data set {name!r}: {e}") from e
     return _CACHE[key]
 
 
