@@ -16,6 +16,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def atomic_torch_save(obj: Any, path: Path, *, keep: Path | None = None) -> None:
     """``torch.save`` to a temporary name, fsync, rename; ``keep``: the file it replaces is
-    first renamed there (the previous checkpoint stays beside the last)."""
+    first renamed there (the previous checkpoint stays beside the last) unless it is no
+    torch.save archive (empty, truncated), which would push out a good previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -59,7 +61,7 @@ def atomic_torch_save(obj: Any, path: Path, *, keep: Path | None = None) -> None
         torch.save(obj, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        if keep is not None and path.exists():
+        if keep is not None and zipfile.is_zipfile(path):  # a truncated one is not kept
             os.replace(path, keep)
         os.replace(tmp, path)
     except BaseException:
