@@ -11,6 +11,7 @@ import torch
 from zoo.core.spec import DataSpec
 from zoo.data.base import Dataset, Split
 from zoo.data.speech import mu_law_encode
+from zoo.errors import ZooInputError
 from zoo.models.wavenet_ae import WaveNetAutoencoder
 from zoo.probing import POINTS, _classify, _regress, format_table, mel_targets, probe
 
@@ -98,7 +99,7 @@ def test_read_outs_recover_planted_information():
 
 
 def test_probe_refuses_models_without_probe_points(tones):
-    with pytest.raises(TypeError, match="probe points"):
+    with pytest.raises(ZooInputError, match="probe points"):
         probe(torch.nn.Linear(2, 2), tones)
     m = WaveNetAutoencoder(tones.spec, **SMALL)
     with pytest.raises(ValueError, match="unknown targets"):

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "DataSpec": "zoo.core.spec",
+    "ZooInputError": "zoo.errors",
     "LikelihoodModel": "zoo.core.contract",
     "bits_per_dim": "zoo.core.metrics",
     "create_model": "zoo.core.registry",

@@ -1,7 +1,8 @@
 """The `zoo` command: list | info | train | eval | sample | leaderboard | bench | probe.
 
-Exit codes: 0 success, 2 usage or input error (one line on stderr saying what was wrong),
-1 a run that failed on its own (e.g. a diverged loss).
+Exit codes: 0 success; 2 usage or input error (``zoo.errors.ZooInputError``: one line on
+stderr saying what was wrong and what to do); 1 a run that failed on its own (a diverged
+loss: one line) or a bug in zoo (any other exception: its traceback).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from typing import Any
 
 from rich.console import Console
 
+from zoo.errors import ZooInputError
+
 # Piped or captured output gets a wide table rather than rich's 80-column default.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
-class UsageError(Exception):
-    pass
+class UsageError(ZooInputError):
+    """A command line that cannot work as given."""
 
 
 # ---------------------------------------------------------------------- progress
@@ -80,17 +83,19 @@ def cmd_list(a: argparse.Namespace) -> int:
     from zoo.core.registry import get_entry, list_models
 
     names = list_models(a.pattern or "*")
+    if not names:
+        console.print(f"zoo: no model matches {a.pattern!r} (see `zoo list`)")
     if a.json:
         print(json.dumps(names))
-        return 0
-    t = Table(title=f"zoo models ({len(names)})")
-    for col in ("name", "family", "data set", "paper"):
-        t.add_column(col)
-    for n in names:
-        e = get_entry(n)
-        paper = f"{e.paper['value']} {e.paper['unit']}" if e.paper else ""
-        t.add_row(n, e.family, e.dataset, paper)
-    out.print(t)
+    elif names:
+        t = Table(title=f"zoo models ({len(names)})")
+        for col in ("name", "family", "data set", "paper"):
+            t.add_column(col)
+        for n in names:
+            e = get_entry(n)
+            paper = f"{e.paper['value']} {e.paper['unit']}" if e.paper else ""
+            t.add_row(n, e.family, e.dataset, paper)
+        out.print(t)
     return 0
 
 
@@ -125,6 +130,8 @@ def _train_overrides(a: argparse.Namespace) -> dict[str, Any]:
         "seed": a.seed,
         "batch_size": a.batch_size,
         "lr": a.lr,
+        "checkpoint_every": a.checkpoint_every,
+        "checkpoint_minutes": a.checkpoint_minutes,
     }
 
 
@@ -190,7 +197,11 @@ def cmd_sample(a: argparse.Namespace) -> int:
 
     from zoo.core.runs import sample_run
 
-    cond = {k: torch.full((a.n,), int(v)) for k, v in _parse_kv(a.cond, "--cond").items()}
+    labels = _parse_kv(a.cond, "--cond")
+    bad = {k: v for k, v in labels.items() if not isinstance(v, int) or isinstance(v, bool)}
+    if bad:
+        raise UsageError(f"--cond takes LABEL=ID with an integer ID, got {bad}")
+    cond = {k: torch.full((a.n,), v) for k, v in labels.items()}
     paths = sample_run(a.run, a.n, out=a.out, seed=a.seed, device=a.device, cond=cond or None)
     for p in paths[:5]:
         print(p)
@@ -202,7 +213,7 @@ def cmd_sample(a: argparse.Namespace) -> int:
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from zoo.leaderboard import Leaderboard, views
 
-    rows = Leaderboard(a.db).rows(dataset=a.dataset, split=a.split, suite=a.suite)
+    rows = Leaderboard(a.db, create=False).rows(dataset=a.dataset, split=a.split, suite=a.suite)
     if a.format == "table":
         out.print(views.render_rich(rows))
     elif a.format == "matrix":
@@ -288,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float)
     s.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     s.add_argument("--seed", type=int)
+    s.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint every K steps")
+    s.add_argument(
+        "--checkpoint-minutes", type=float, metavar="N", help="and every N minutes of wall time"
+    )
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
     s.add_argument("--data", action="append", metavar="KEY=VALUE", help="data set option")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -346,23 +361,14 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     from zoo.core.trainer import TrainingDiverged
-    from zoo.data.base import DatasetNotFound
 
     try:
         return a.fn(a)
     except TrainingDiverged as e:
-        console.print(f"[red]zoo: training diverged:[/red] {e}")
+        print(f"zoo: training diverged: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
-    except (
-        UsageError,
-        ValueError,
-        KeyError,
-        FileNotFoundError,
-        FileExistsError,
-        DatasetNotFound,
-    ) as e:
-        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-        print(f"zoo: error: {msg}", file=sys.stderr)
+    except ZooInputError as e:  # anything else is a bug in zoo: its traceback, exit 1
+        print(f"zoo: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
 
 

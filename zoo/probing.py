@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 from zoo.core.checkpoint import load_model, read_config
 from zoo.data import load_dataset
 from zoo.data.base import Dataset, Split
+from zoo.errors import ZooInputError
 
 POINTS = ("encoder", "projection", "bottleneck", "conditioning")
 
@@ -159,14 +160,16 @@ def probe(
     frame-level probes keep it to seconds.
     """
     if not hasattr(model, "representations"):
-        raise TypeError(
+        raise ZooInputError(
             f"{type(model).__name__} has no probe points; probing needs a model with "
-            "representations(x) (the WaveNet autoencoder)"
+            "representations(x) (a WaveNet autoencoder run)"
         )
+    if max_examples is not None and max_examples < 1:
+        raise ZooInputError(f"max_examples must be >= 1 (or left out), got {max_examples}")
     targets = tuple(dataset.spec.labels) if targets is None else tuple(targets)
     unknown = [t for t in targets if t not in dataset.spec.labels]
     if unknown:
-        raise ValueError(
+        raise ZooInputError(
             f"unknown targets {unknown}; {dataset.name} has {list(dataset.spec.labels)}"
         )
     tr_split = _subset(dataset[train_split], max_examples, seed)

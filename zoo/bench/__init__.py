@@ -25,6 +25,7 @@ from typing import Any
 from zoo.core.checkpoint import CHECKPOINT, atomic_write_json
 from zoo.core.registry import entries
 from zoo.data.base import DatasetNotFound
+from zoo.errors import ZooInputError
 
 SUITES = {
     "quick": {"budget_minutes": 0.25, "max_eval": 512, "samples": 16},
@@ -34,7 +35,7 @@ SUITES = {
 
 def suite_entries(suite: str, only: str | None = None) -> list[str]:
     if suite not in SUITES:
-        raise ValueError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+        raise ZooInputError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
     names = [n for n, e in sorted(entries().items()) if suite in e.suites]
     if only:
         names = [n for n in names if fnmatch.fnmatch(n, only)]
@@ -65,9 +66,9 @@ def run_suite(
     if budget_minutes is None:
         budget_minutes = settings["budget_minutes"]
     if not budget_minutes > 0:
-        raise ValueError(f"--budget-minutes must be > 0, got {budget_minutes}")
+        raise ZooInputError(f"--budget-minutes must be > 0, got {budget_minutes}")
     if not names:
-        raise ValueError(f"no registry entry matches suite {suite!r} and --only {only!r}")
+        raise ZooInputError(f"no registry entry matches suite {suite!r} and --only {only!r}")
     runs_dir = suite_runs_dir(suite, runs)
     status: dict[str, dict[str, Any]] = {}
     t_suite = time.perf_counter()

@@ -3,7 +3,9 @@
 A run folder holds:
     config.json      the resolved configuration (format_version, entry, class, data set,
                      hparams, train settings, spec)
-    checkpoints/last.pt   the last good state (model, optimiser, step, phase, elapsed time)
+    checkpoints/last.pt   the last state (model, optimiser, step, phase, elapsed time, and
+                     the length metrics.jsonl had when it was written)
+    checkpoints/prev.pt   the state before it: used, with a warning, when last.pt is unreadable
     metrics.jsonl    one JSON object per logged step / validation
     samples/         PNG grids, WAV files or text written by `zoo sample`
 """
@@ -11,9 +13,11 @@ A run folder holds:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +25,15 @@ import torch
 
 from zoo import __version__
 from zoo.core.contract import LikelihoodModel, model_class
-from zoo.core.registry import UnknownModelError, get_entry
+from zoo.core.registry import UnknownModelError, check_hparams, get_entry
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoints/last.pt"
+PREVIOUS = "checkpoints/prev.pt"
+CONFIG_FIELDS = {"entry": str, "dataset": str, "spec": dict, "hparams": dict, "train": dict}
 
 # The run folder format, written into config.json as "format_version" (absent: version 1).
 #   1: the config names the registry entry only; each family names its output distribution
@@ -62,7 +71,7 @@ _V1_HEADS: dict[str, tuple[str, Any]] = {
 }
 
 
-class RunFormatError(ValueError):
+class RunFormatError(ZooInputError):
     """A run folder this version of zoo cannot read or migrate."""
 
 
@@ -84,7 +93,10 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
+def atomic_torch_save(obj: Any, path: Path, *, keep: Path | None = None) -> None:
+    """``torch.save`` to a temporary name, fsync, rename; ``keep``: the file it replaces is
+    first renamed there (the previous checkpoint stays beside the last) unless it is no
+    torch.save archive (empty, truncated), which would push out a good previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -92,6 +104,8 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        if keep is not None and zipfile.is_zipfile(path):  # a truncated one is not kept
+            os.replace(path, keep)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -126,14 +140,39 @@ def code_version() -> str:
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
-    """A run folder's config.json, migrated to today's format (the file is left as it is)."""
+    """A run folder's config.json, checked and migrated to today's format (the file is left
+    as it is): errors name the file and the missing or invalid field."""
     path = Path(run_dir) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(
+    if not path.is_file():
+        raise ZooInputError(
             f"{run_dir} is not a zoo run folder (no config.json); pass the folder that "
             f"`zoo train` printed"
         )
-    return migrate_config(json.loads(path.read_text()), run_dir)
+    try:
+        cfg = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ZooInputError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ZooInputError(f"{path}: must hold a JSON object, got {type(cfg).__name__}")
+    for name, kind in CONFIG_FIELDS.items():
+        if name not in cfg:
+            raise ZooInputError(f"{path}: field {name!r} is missing")
+        if not isinstance(cfg[name], kind):
+            raise ZooInputError(
+                f"{path}: field {name!r} must be a {kind.__name__}, got {cfg[name]!r:.80}"
+            )
+    try:
+        DataSpec.from_dict(cfg["spec"])
+    except ZooInputError as e:
+        raise ZooInputError(f"{path}: {e}") from None
+    except (KeyError, TypeError) as e:
+        raise ZooInputError(f"{path}: field 'spec' is invalid ({type(e).__name__}: {e})") from None
+    cfg = migrate_config(cfg, path)
+    try:
+        model_class(cfg["class"])
+    except (ValueError, TypeError) as e:
+        raise ZooInputError(f"{path}: field 'class' is invalid ({e})") from None
+    return cfg
 
 
 def migrate_config(config: dict[str, Any], run_dir: Path | str = "") -> dict[str, Any]:
@@ -191,24 +230,69 @@ def build_from_config(config: dict[str, Any]):
         cls = model_class(config["class"])
     except ValueError as e:
         raise RunFormatError(f"cannot rebuild the run's model: {e}") from None
-    model = cls(spec, **config["hparams"])
+    check_hparams(cls, config["hparams"], config["entry"])
+    try:
+        model = cls(spec, **config["hparams"])
+    except ZooInputError:
+        raise
+    except ValueError as e:  # the model's own checks of its hyper-parameters' values
+        raise ZooInputError(f"{config['entry']}: {e}") from e
     model.hparams = dict(config["hparams"])
     model.registry_name = config["entry"]
     return model
 
 
-def load_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(run_dir) / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} has no checkpoint yet ({CHECKPOINT}); train it first")
-    return torch.load(path, map_location=map_location, weights_only=False)
+def _read_state(path: Path, map_location: str | torch.device) -> tuple[dict | None, str]:
+    """(state, "") or (None, why it is unreadable) for one checkpoint file."""
+    if path.stat().st_size == 0:
+        return None, "empty file"
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # truncated or foreign bytes: zipfile, pickle, torch, EOF errors
+        return None, " ".join(f"{type(e).__name__}: {e}".split())[:160]
+    if not isinstance(state, dict) or not {"model", "step"} <= set(state):
+        return None, "not a zoo checkpoint"
+    return state, ""
 
 
-def load_model(run_dir: Path, map_location: str | torch.device = "cpu") -> LikelihoodModel:
-    """Rebuild a run's model and load its last good checkpoint (eval mode)."""
+def load_checkpoint(
+    run_dir: Path, map_location: str | torch.device = "cpu", *, missing_ok: bool = False
+) -> dict[str, Any] | None:
+    """The last good checkpoint: last.pt, else (with a warning) prev.pt. No checkpoint at
+    all: None with ``missing_ok``, else an error; none readable: an error naming the file."""
+    run_dir = Path(run_dir)
+    files = [run_dir / name for name in (CHECKPOINT, PREVIOUS) if (run_dir / name).exists()]
+    if not files:
+        if missing_ok:
+            return None
+        raise ZooInputError(f"{run_dir} has no checkpoint yet ({CHECKPOINT}); train it first")
+    problems = []
+    for path in files:
+        state, why = _read_state(path, map_location)
+        if state is not None:
+            if problems:
+                log.warning("%s; using %s (step %d) instead", problems[0], path, state["step"])
+            return state
+        problems.append(f"checkpoint {path} is unreadable ({why})")
+    raise ZooInputError(
+        "; ".join(problems) + f"; no good checkpoint is left: train {run_dir} again"
+    )
+
+
+def load_model(
+    run_dir: Path, map_location: str | torch.device = "cpu", *, state: dict | None = None
+) -> LikelihoodModel:
+    """Rebuild a run's model and load its last good checkpoint, or ``state`` (eval mode)."""
     model = build_from_config(read_config(run_dir))
-    state = load_checkpoint(run_dir, map_location)
-    model.load_state_dict(state["model"])
+    if state is None:
+        state = load_checkpoint(run_dir, map_location)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ZooInputError(
+            f"the checkpoint in {run_dir} does not fit the model its config.json describes "
+            f"({' '.join(str(e).split())[:160]})"
+        ) from None
     model.to(map_location)
     model.eval()
     return model

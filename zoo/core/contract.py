@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 
 ESTIMATES = ("exact", "elbo", "iwae", "bound")
 
@@ -50,9 +51,9 @@ class LikelihoodModel(nn.Module):
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
         if not isinstance(spec, DataSpec):
-            raise ValueError(f"spec must be a zoo.DataSpec, got {type(spec).__name__}")
+            raise ZooInputError(f"spec must be a zoo.DataSpec, got {type(spec).__name__}")
         if spec.modality not in self.modalities:
-            raise ValueError(
+            raise ZooInputError(
                 f"{type(self).__name__} models {', '.join(self.modalities)} data; "
                 f"got a {spec.modality} spec {spec!r}"
             )
@@ -74,7 +75,7 @@ class LikelihoodModel(nn.Module):
         self.spec.validate(x)
         self.spec.validate_cond(cond, x.shape[0])
         if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise ValueError(f"k (importance samples) must be an int >= 1, got {k!r}")
+            raise ZooInputError(f"k (importance samples) must be an int >= 1, got {k!r}")
         return self._log_prob(x.long(), cond=cond, k=k)
 
     def loss(self, x: torch.Tensor, *, cond: Cond = None) -> tuple[torch.Tensor, dict]:
@@ -94,7 +95,7 @@ class LikelihoodModel(nn.Module):
     ) -> torch.Tensor:
         """Draw ``n`` examples, ``[n, *spec.shape]`` int64 in ``[0, spec.levels)``."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n (number of samples) must be an int >= 1, got {n!r}")
+            raise ZooInputError(f"n (number of samples) must be an int >= 1, got {n!r}")
         self.spec.validate_cond(cond, n)
         out = self._sample(n, cond=cond, generator=generator, **kwargs)
         return out

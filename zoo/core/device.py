@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from zoo.errors import ZooInputError
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks cuda > mps > cpu; anything else must be available or it is an error."""
@@ -20,16 +22,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError as e:
-        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from e
+        raise ZooInputError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps") from e
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+        raise ZooInputError(f"device {device!r} asked for, but CUDA is not available here")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(
+        raise ZooInputError(
             f"device {device!r} asked for, but CUDA is not available here with that index "
             f"(this machine has {torch.cuda.device_count()} GPU(s))"
         )
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {device!r} asked for, but MPS is not available here")
+        raise ZooInputError(f"device {device!r} asked for, but MPS is not available here")
     return dev
 
 

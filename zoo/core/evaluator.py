@@ -15,6 +15,7 @@ import torch
 from zoo.core.contract import LikelihoodModel
 from zoo.core.metrics import LN2, bits_per_second, perplexity
 from zoo.data.base import Dataset
+from zoo.errors import ZooInputError
 
 EXTRA_BATCH = 1000  # examples given to model.extra_metrics
 
@@ -40,7 +41,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """Bits/dim of ``model`` on ``dataset[split]`` plus modality figures and diagnostics."""
     if k < 1:
-        raise ValueError(f"k (importance samples) must be >= 1, got {k}")
+        raise ZooInputError(f"k (importance samples) must be >= 1, got {k}")
+    if max_examples is not None and max_examples < 1:
+        raise ZooInputError(
+            f"max_examples must be >= 1 (or left out for the whole split), got {max_examples}"
+        )
     data = dataset[split]
     if max_examples is not None:
         data = data.subset(slice(0, max_examples))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -28,15 +29,13 @@ import yaml
 from zoo.core.contract import LikelihoodModel, model_class
 from zoo.core.spec import DataSpec
 from zoo.data import load_dataset
+from zoo.errors import UnknownNameError, ZooInputError, check_options, keyword_types
 
 PAPER_UNITS = ("nats", "bits/dim", "perplexity", "bits/char")
 
 
-class UnknownModelError(KeyError, ValueError):
+class UnknownModelError(UnknownNameError):
     """A registry name that does not exist; the message suggests the closest ones."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0])
 
 
 def registry_path() -> Path:
@@ -71,16 +70,20 @@ class Entry:
 def _parse(path: Path) -> dict[str, Entry]:
     try:
         raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"registry file not found: {path} (set ZOO_REGISTRY)") from e
-    models = (raw or {}).get("models") or {}
+    except FileNotFoundError:
+        raise ZooInputError(f"registry file not found: {path} (set ZOO_REGISTRY)") from None
+    except yaml.YAMLError as e:
+        raise ZooInputError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    models = (raw or {}).get("models") if isinstance(raw, dict) else None
+    if not isinstance(models or {}, dict):
+        raise ZooInputError(f"{path}: 'models' must map entry names to their settings")
     entries: dict[str, Entry] = {}
-    for name, body in models.items():
+    for name, body in (models or {}).items():
         if not isinstance(body, dict) or "class" not in body or "dataset" not in body:
-            raise ValueError(f"{path}: entry {name!r} needs at least 'class' and 'dataset'")
+            raise ZooInputError(f"{path}: entry {name!r} needs at least 'class' and 'dataset'")
         paper = body.get("paper")
         if paper is not None and paper.get("unit") not in PAPER_UNITS:
-            raise ValueError(f"{path}: entry {name!r}: paper.unit must be one of {PAPER_UNITS}")
+            raise ZooInputError(f"{path}: entry {name!r}: paper.unit must be one of {PAPER_UNITS}")
         entries[name] = Entry(
             name=name,
             cls_path=body["class"],
@@ -118,7 +121,10 @@ def get_entry(name: str) -> Entry:
 
 
 def list_models(pattern: str = "*", *, family: str | None = None) -> list[str]:
-    """Registry names matching a shell-style pattern (``list_models("pixel*")``)."""
+    """Registry names matching a shell-style pattern (``list_models("pixel*")``); a bare word
+    without ``*?[`` matches as a substring (``list_models("digits")``)."""
+    if not any(c in pattern for c in "*?["):
+        pattern = f"*{pattern}*"
     return sorted(
         n
         for n, e in entries().items()
@@ -134,8 +140,42 @@ def create_model(name: str, spec: DataSpec | None = None, **overrides: Any) -> L
     entry = get_entry(name)
     if spec is None:
         spec = load_dataset(entry.dataset, **entry.data).spec
-    hparams = {**entry.hparams, **overrides}
-    model = entry.model_class()(spec, **hparams)
+    return build_model(entry, spec, {**entry.hparams, **overrides})
+
+
+def hparam_types(cls: type[LikelihoodModel]) -> dict[str, Any]:
+    """The keyword hyper-parameters ``cls`` accepts -> their annotated types, following
+    ``**kwargs`` up to the base classes that receive them."""
+    found: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if klass is LikelihoodModel or not issubclass(klass, LikelihoodModel):
+            break
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        for name, tp in keyword_types(init).items():
+            if name not in ("self", "spec"):
+                found.setdefault(name, tp)
+        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+            break
+    return found
+
+
+def check_hparams(cls: type[LikelihoodModel], hparams: dict[str, Any], where: str) -> None:
+    """Unknown names and values of the wrong type -> ZooInputError listing the valid ones."""
+    check_options(hparam_types(cls), hparams, f"{where}: {cls.__name__}", "hyper-parameter")
+
+
+def build_model(entry: Entry, spec: DataSpec, hparams: dict[str, Any]) -> LikelihoodModel:
+    """``entry``'s model on ``spec`` with ``hparams``, checked against its constructor."""
+    cls = entry.model_class()
+    check_hparams(cls, hparams, entry.name)
+    try:
+        model = cls(spec, **hparams)
+    except ZooInputError:
+        raise
+    except ValueError as e:  # the model's own checks of its hyper-parameters' values
+        raise ZooInputError(f"{entry.name}: {e}") from e
     model.hparams = dict(hparams)
-    model.registry_name = name
+    model.registry_name = entry.name
     return model

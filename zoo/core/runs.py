@@ -28,7 +28,12 @@ from zoo.core.spec import DataSpec
 from zoo.core.trainer import StepCallback, TrainConfig, Trainer
 from zoo.data import load_dataset
 from zoo.data.base import Dataset
+from zoo.errors import ZooInputError
 from zoo.leaderboard import Leaderboard
+
+
+class RunExistsError(FileExistsError, ZooInputError):
+    """The run folder already holds a run: resume it or pick another folder."""
 
 
 def runs_root() -> Path:
@@ -54,22 +59,26 @@ def train_run(
     train: dict[str, Any] | None = None,
     callback: StepCallback | None = None,
 ) -> Path:
-    """Train registry entry ``name`` (on its default data set unless ``dataset``)."""
+    """Train registry entry ``name`` (on its default data set unless ``dataset``).
+
+    Every setting is checked (budget, device, hyper-parameters, data set) before the run
+    folder is made, so a bad start leaves nothing behind.
+    """
     entry = get_entry(name)
+    settings = {**entry.train, **{k: v for k, v in (train or {}).items() if v is not None}}
+    config = TrainConfig.from_dict(settings)
+    resolve_device(config.device)
     ds_name = dataset or entry.dataset
     options = dict(entry.data) if ds_name == entry.dataset else {}
     options.update(data_options or {})
     ds = load_dataset(ds_name, **options)
-    settings = {**entry.train, **{k: v for k, v in (train or {}).items() if v is not None}}
-    config = TrainConfig.from_dict(settings)
     resolved = {**entry.hparams, **(hparams or {})}
     if run_dir is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise ValueError("under torchrun, pass --run-dir so that every process uses one folder")
+        raise ZooInputError("under torchrun, pass --run-dir so that every process uses one folder")
     run = Path(run_dir) if run_dir is not None else new_run_dir(name)
     main_process = int(os.environ.get("RANK", "0")) == 0
     if main_process and (run / "config.json").exists():
-        raise FileExistsError(f"{run} already holds a run; use `zoo train --resume {run}`")
-    run.mkdir(parents=True, exist_ok=True)
+        raise RunExistsError(f"{run} already holds a run; use `zoo train --resume {run}`")
     cfg = {
         "format_version": FORMAT_VERSION,
         "entry": name,
@@ -86,6 +95,7 @@ def train_run(
     }
     model = build_from_config(cfg)
     if main_process:
+        run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "config.json", cfg)
     Trainer(model, ds, config, run, callback=callback).fit()
     return run
@@ -97,16 +107,29 @@ def resume_run(
     train: dict[str, Any] | None = None,
     callback: StepCallback | None = None,
 ) -> Path:
-    """Continue a run from its last checkpoint (optionally with a larger budget)."""
+    """Continue a run from its last good checkpoint (optionally with a larger budget); a run
+    killed before its first checkpoint starts again from step 0."""
     run = Path(run_dir)
     cfg = read_config(run)
-    settings = {**cfg["train"], **{k: v for k, v in (train or {}).items() if v is not None}}
-    config = TrainConfig.from_dict(settings)
-    if train:
+    given = {k: v for k, v in (train or {}).items() if v is not None}
+    try:
+        config = TrainConfig.from_dict({**cfg["train"], **given})
+    except ZooInputError as e:
+        raise ZooInputError(f"{run / 'config.json'}: field 'train': {e}") from None
+    resolve_device(config.device)
+    model = build_from_config(cfg)
+    state = load_checkpoint(run, resolve_device(config.device), missing_ok=True)
+    done = state["step"] if state is not None else 0
+    if given.get("max_steps") is not None and not model.count_based and given["max_steps"] <= done:
+        raise ZooInputError(
+            f"{run} has already trained {done} steps; --max-steps {given['max_steps']} would "
+            f"add none (give more than {done})"
+        )
+    dataset = _dataset_for(cfg)
+    if given:
         cfg["train"] = vars(config)
         atomic_write_json(run / "config.json", cfg)
-    model = build_from_config(cfg)
-    Trainer(model, _dataset_for(cfg), config, run, callback=callback).fit(resume=True)
+    Trainer(model, dataset, config, run, callback=callback).fit(resume=True, state=state)
     return run
 
 
@@ -125,8 +148,13 @@ def eval_run(
     run = Path(run_dir)
     cfg = read_config(run)
     dev = resolve_device(device)
-    model = load_model(run, map_location=dev)
-    state = load_checkpoint(run)
+    state = load_checkpoint(run, dev)
+    model = load_model(run, map_location=dev, state=state)
+    if k != 1 and model.estimate not in ("elbo", "iwae"):
+        raise ZooInputError(
+            f"--iwae-k {k}: {cfg['entry']} is {model.estimate!r}, not a latent-variable bound; "
+            "importance samples apply to ELBO models only (leave k at 1)"
+        )
     ds = _dataset_for(cfg)
     result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev)
     entry = get_entry(cfg["entry"])

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from zoo.errors import ZooInputError
+
 MODALITIES = ("image", "text", "audio")
 
 
@@ -53,26 +55,28 @@ class DataSpec:
         if self.vocab is not None:
             object.__setattr__(self, "vocab", tuple(self.vocab))
         if self.modality not in MODALITIES:
-            raise ValueError(
+            raise ZooInputError(
                 f"DataSpec.modality must be one of {MODALITIES}, got {self.modality!r}"
             )
         if not self.shape or any(s < 1 for s in self.shape):
-            raise ValueError(f"DataSpec.shape must be non-empty positive sizes, got {self.shape}")
+            raise ZooInputError(
+                f"DataSpec.shape must be non-empty positive sizes, got {self.shape}"
+            )
         if self.modality == "image" and len(self.shape) != 3:
-            raise ValueError(f"image DataSpec.shape must be (C, H, W), got {self.shape}")
+            raise ZooInputError(f"image DataSpec.shape must be (C, H, W), got {self.shape}")
         if self.modality in ("text", "audio") and len(self.shape) != 1:
-            raise ValueError(f"{self.modality} DataSpec.shape must be (T,), got {self.shape}")
+            raise ZooInputError(f"{self.modality} DataSpec.shape must be (T,), got {self.shape}")
         if int(self.levels) < 2:
-            raise ValueError(f"DataSpec.levels must be >= 2, got {self.levels}")
+            raise ZooInputError(f"DataSpec.levels must be >= 2, got {self.levels}")
         if self.modality == "audio" and self.sample_rate is None:
-            raise ValueError("audio DataSpec needs sample_rate (samples per second)")
+            raise ZooInputError("audio DataSpec needs sample_rate (samples per second)")
         if self.vocab is not None and len(self.vocab) != self.levels:
-            raise ValueError(
+            raise ZooInputError(
                 f"DataSpec.vocab has {len(self.vocab)} symbols but levels={self.levels}"
             )
         for name, tok in (("eos", self.eos), ("unk", self.unk)):
             if tok is not None and not 0 <= tok < self.levels:
-                raise ValueError(f"DataSpec.{name}={tok} outside [0, {self.levels})")
+                raise ZooInputError(f"DataSpec.{name}={tok} outside [0, {self.levels})")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -125,21 +129,21 @@ class DataSpec:
         Expected: an integer tensor of shape [B, *shape] with values in [0, levels).
         """
         if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
+            raise ZooInputError(f"{what} must be a torch.Tensor, got {type(x).__name__}")
         if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
-            raise ValueError(
+            raise ZooInputError(
                 f"{what} must hold integer levels (int64/int32/uint8) in [0, {self.levels}), "
                 f"got dtype {x.dtype}; quantise the data first"
             )
         if tuple(x.shape[1:]) != self.shape or x.dim() != len(self.shape) + 1:
-            raise ValueError(
+            raise ZooInputError(
                 f"{what} must have shape [B, {', '.join(map(str, self.shape))}], "
                 f"got {list(x.shape)}"
             )
         if x.numel():
             lo, hi = int(x.min()), int(x.max())
             if lo < 0 or hi >= self.levels:
-                raise ValueError(
+                raise ZooInputError(
                     f"{what} values must lie in [0, {self.levels}) for {self!r}, "
                     f"got min {lo}, max {hi}"
                 )
@@ -149,20 +153,20 @@ class DataSpec:
         if cond is None:
             return
         if not isinstance(cond, dict):
-            raise ValueError(f"cond must be a dict of label tensors, got {type(cond).__name__}")
+            raise ZooInputError(f"cond must be a dict of label tensors, got {type(cond).__name__}")
         for name, y in cond.items():
             if name not in self.labels:
-                raise ValueError(
+                raise ZooInputError(
                     f"unknown conditioning label {name!r}; this spec has {sorted(self.labels)}"
                 )
             if not isinstance(y, torch.Tensor) or y.shape != (batch,) or y.is_floating_point():
-                raise ValueError(
+                raise ZooInputError(
                     f"cond[{name!r}] must be an integer tensor of shape [{batch}], got "
                     f"{getattr(y, 'dtype', type(y).__name__)} {list(getattr(y, 'shape', []))}"
                 )
             n = self.labels[name]
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= n):
-                raise ValueError(
+                raise ZooInputError(
                     f"cond[{name!r}] must lie in [0, {n}), got min {int(y.min())}, "
                     f"max {int(y.max())}"
                 )

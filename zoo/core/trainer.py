@@ -2,7 +2,9 @@
 
 Gradient models are optimised on ``model.loss`` with AdamW, warm-up + cosine schedule,
 gradient clipping, bf16 autocast on CUDA, a step and/or time budget, periodic validation in
-bits/dim and atomic, resumable checkpoints. Count-based models (``model.count_based``) are
+bits/dim and atomic, resumable checkpoints (every ``checkpoint_every`` steps and every
+``checkpoint_minutes`` of wall time; the clock decides when a checkpoint is written, never
+what is trained). Count-based models (``model.count_based``) are
 fitted once with ``model.fit``. Multi-phase models (VQ-VAE + prior) run their
 ``model.phases`` in order, each on its share of the budget.
 
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -26,6 +30,7 @@ from torch import nn
 
 from zoo.core.checkpoint import (
     CHECKPOINT,
+    PREVIOUS,
     append_jsonl,
     atomic_torch_save,
     load_checkpoint,
@@ -34,6 +39,7 @@ from zoo.core.contract import LikelihoodModel
 from zoo.core.device import DistContext, init_distributed, resolve_device
 from zoo.core.metrics import LN2
 from zoo.data.base import Dataset, Split
+from zoo.errors import ZooInputError, type_name, value_fits
 
 log = logging.getLogger(__name__)
 
@@ -57,24 +63,36 @@ class TrainConfig:
     eval_every: int = 250
     eval_examples: int = 512
     checkpoint_every: int = 250
+    checkpoint_minutes: float | None = 5.0  # also checkpoint after this much wall time
     log_every: int = 10
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # bf16 autocast where the device has it (CUDA)
 
     def __post_init__(self) -> None:
+        types = typing.get_type_hints(TrainConfig)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not value_fits(value, types[f.name]):
+                raise ZooInputError(f"{f.name} must be {type_name(types[f.name])}, got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ZooInputError(f"{f.name} must be a finite number, got {value!r}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise ZooInputError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise ZooInputError(f"lr must be > 0, got {self.lr}")
         if self.max_steps is None and self.max_minutes is None:
-            raise ValueError("give max_steps or max_minutes (or both): a run needs a budget")
+            raise ZooInputError("give max_steps or max_minutes (or both): a run needs a budget")
         if self.max_steps is not None and self.max_steps < 0:
-            raise ValueError(f"max_steps must be >= 0, got {self.max_steps}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+            raise ZooInputError(f"max_steps must be >= 0, got {self.max_steps}")
+        for name in ("max_minutes", "checkpoint_minutes"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ZooInputError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("eval_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ZooInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be cosine or constant, got {self.schedule!r}")
+            raise ZooInputError(f"schedule must be cosine or constant, got {self.schedule!r}")
         self.betas = tuple(self.betas)
 
     @classmethod
@@ -82,7 +100,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown train settings {sorted(unknown)}; known: {sorted(known)}")
+            raise ZooInputError(f"unknown train settings {sorted(unknown)}; known: {sorted(known)}")
         return cls(**d)
 
 
@@ -145,20 +163,31 @@ class Trainer:
         self.phase_seconds = 0.0
         self.train_seconds = 0.0
         self.optimizer: torch.optim.Optimizer | None = None
+        self.saved_at = time.monotonic()  # wall clock of the last checkpoint
 
     # ------------------------------------------------------------------ public
-    def fit(self, *, resume: bool = False) -> dict[str, Any]:
-        """Run the training; returns a summary (steps, seconds, last validation)."""
+    def fit(self, *, resume: bool = False, state: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run the training; returns a summary (steps, seconds, last validation).
+
+        ``resume``: continue from the run's last good checkpoint (``state``, when the caller
+        has read it already), or from step 0 when it has none yet. metrics.jsonl is cut back
+        to what it held when that checkpoint was written, so a killed run's steps after it
+        are not logged twice.
+        """
         torch.manual_seed(self.config.seed)
         self.model.to(self.device)
-        state = load_checkpoint(self.run_dir, self.device) if resume else None
+        if resume and state is None:
+            state = load_checkpoint(self.run_dir, self.device, missing_ok=True)
+        if resume and self.dist.is_main:
+            self._cut_metrics(state.get("metrics_bytes") if state is not None else 0)
+        self.saved_at = time.monotonic()
         if state is not None:
             self.model.load_state_dict(state["model"])
             self.step, self.phase_index = state["step"], state["phase_index"]
             self.phase_step, self.train_seconds = state["phase_step"], state["train_seconds"]
             self.phase_seconds = state["phase_seconds"]
             torch.set_rng_state(state["rng_cpu"])
-        self._emit({"kind": "start", "resume": resume, "step": self.step})
+        self._emit({"kind": "start", "resume": state is not None, "step": self.step})
         if self.model.count_based:
             summary = self._fit_counts(already=state is not None)
         else:
@@ -258,7 +287,7 @@ class Trainer:
             while True:
                 if max_steps is not None and self.phase_step >= max_steps:
                     break
-                if max_minutes is not None and self.phase_seconds >= max_minutes * 60:
+                if max_minutes is not None and self._agreed(self.phase_seconds >= max_minutes * 60):
                     break
                 t_step = time.perf_counter()
                 idx = batch_indices(len(train), c.batch_size, self.step, c.seed)
@@ -318,7 +347,10 @@ class Trainer:
                     self._emit(record)
                 if self.step % c.eval_every == 0:
                     valid = self._validate()
-                if self.step % c.checkpoint_every == 0:
+                if self.step % c.checkpoint_every == 0 or (
+                    c.checkpoint_minutes is not None
+                    and time.monotonic() - self.saved_at >= c.checkpoint_minutes * 60
+                ):
                     self._save()
             self.phase_index += 1
             if self.phase_index < len(phases):  # the next phase optimises other parameters
@@ -330,6 +362,24 @@ class Trainer:
         return {"steps": self.step, "train_seconds": self.train_seconds, **valid}
 
     # ------------------------------------------------------------------ helpers
+    def _agreed(self, stop: bool) -> bool:
+        """A stop decision every process shares (under torchrun: any rank's clock says stop),
+        so no rank waits forever for another's gradients."""
+        if not self.dist.enabled:
+            return stop
+        flag = torch.tensor([float(stop)], device=self.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _cut_metrics(self, size: int | None) -> None:
+        """Truncate metrics.jsonl to ``size`` bytes (None: a checkpoint from before the
+        offset was recorded; the log is left as it is)."""
+        if size is None or not self.metrics_path.exists():
+            return
+        if self.metrics_path.stat().st_size > size:
+            log.info("metrics.jsonl cut back to the checkpoint (%d bytes)", size)
+            os.truncate(self.metrics_path, size)
+
     @torch.no_grad()
     def _validate(self) -> dict[str, Any]:
         split: Split = self.dataset.splits.get("valid") or self.dataset["test"]
@@ -371,9 +421,14 @@ class Trainer:
                 "phase_seconds": self.phase_seconds,
                 "rng_cpu": torch.get_rng_state(),
                 "config": asdict(self.config),
+                "metrics_bytes": (
+                    self.metrics_path.stat().st_size if self.metrics_path.exists() else 0
+                ),
             },
             self.run_dir / CHECKPOINT,
+            keep=self.run_dir / PREVIOUS,
         )
+        self.saved_at = time.monotonic()
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.dist.is_main:

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from zoo.data.base import SPLITS, Dataset, DatasetNotFound, Split, data_root
+from zoo.errors import ZooInputError, check_options, keyword_types
 
 # name -> "module:function"; each function takes keyword options and returns a Dataset.
 DATASETS: dict[str, str] = {
@@ -57,11 +58,18 @@ def load_dataset(name: str, **options: Any) -> Dataset:
 
         close = difflib.get_close_matches(name, list(DATASETS), n=3, cutoff=0.4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown data set {name!r}{hint}; known: {', '.join(DATASETS)}")
+        raise ZooInputError(f"unknown data set {name!r}{hint}; known: {', '.join(DATASETS)}")
     key = name + json.dumps(options, sort_keys=True, default=str)
     if key not in _CACHE:
         module, _, fn = DATASETS[name].partition(":")
-        _CACHE[key] = getattr(importlib.import_module(module), fn)(**options)
+        loader = getattr(importlib.import_module(module), fn)
+        check_options(keyword_types(loader), options, f"data set {name!r}", "option")
+        try:
+            _CACHE[key] = loader(**options)
+        except ZooInputError:
+            raise
+        except ValueError as e:  # the loader's own checks of its options and files
+            raise ZooInputError(f"data set {name!r}: {e}") from e
     return _CACHE[key]
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import torch
 
 from zoo.core.spec import DataSpec
+from zoo.errors import UnknownNameError, ZooInputError
 
 SPLITS = ("train", "valid", "test")
 
 
-class DatasetNotFound(FileNotFoundError):
+class DatasetNotFound(FileNotFoundError, ZooInputError):
     """A data set's files are missing; the message says where we looked and how to get them."""
 
 
@@ -75,7 +76,7 @@ class Dataset:
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:
-            raise KeyError(
+            raise UnknownNameError(
                 f"data set {self.name!r} has no split {split!r}; it has {sorted(self.splits)}"
             )
         return self.splits[split]

@@ -2,6 +2,15 @@
 
 SQLite in WAL mode with a busy timeout lets several processes append concurrently; each row
 is written in its own transaction, so a row is either wholly there or not there at all.
+
+Which row a table shows when one model was evaluated several times: the newest per (model,
+run folder, data set, split, estimate), where newest means the largest ``id``. SQLite hands
+out ids in commit order (AUTOINCREMENT never reuses one), so concurrent writers cannot make
+the choice depend on their clocks: the evaluation committed last is the one shown.
+
+Opening checks the file before SQLite touches it: a directory, a file that is not SQLite, or
+a SQLite file of something else is an error that leaves it as it was; reading
+(``create=False``) never creates a file.
 """
 
 from __future__ import annotations
@@ -11,9 +20,11 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
+
+from zoo.errors import ZooInputError
 
 COLUMNS: dict[str, str] = {
     "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
@@ -43,6 +54,7 @@ COLUMNS: dict[str, str] = {
     "extra": "TEXT",  # JSON: family diagnostics (KL, active units, codebook usage, ...)
 }
 REQUIRED = ("model", "family", "estimate", "dataset", "split", "bits_per_dim")
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def default_db_path() -> Path:
@@ -54,13 +66,42 @@ def default_db_path() -> Path:
     return cache / "zoo" / "leaderboard.db"
 
 
+def _check_file(path: Path, create: bool) -> None:
+    """Refuse, before SQLite opens it, what is not (or cannot become) a leaderboard."""
+    if path.is_dir():
+        raise ZooInputError(f"--db {path} is a directory; give a file such as {path}/lb.db")
+    if not path.exists():
+        if not create:
+            raise ZooInputError(f"no leaderboard at {path}; `zoo eval` or `zoo bench` makes one")
+        return
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    if head and head != SQLITE_MAGIC:
+        raise ZooInputError(f"--db {path} is not a SQLite file; give a leaderboard file")
+
+
 class Leaderboard:
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, create: bool = True) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
-            con.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
+        _check_file(self.path, create)
+        try:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True)) as con:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        except sqlite3.OperationalError:  # no file yet
+            tables = set()
+        except sqlite3.DatabaseError as e:
+            raise ZooInputError(f"--db {self.path}: not a readable SQLite file ({e})") from None
+        if tables and "results" not in tables:
+            raise ZooInputError(
+                f"--db {self.path} is a SQLite file of something else (tables "
+                f"{', '.join(sorted(tables))}), not a zoo leaderboard"
+            )
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as con:
+                cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
+                con.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -107,8 +148,8 @@ class Leaderboard:
         suite: str | None = None,
         latest: bool = True,
     ) -> list[dict[str, Any]]:
-        """Rows, best bits/dim first; ``latest`` keeps the newest row per (model, data, split,
-        estimate)."""
+        """Rows, best bits/dim first; ``latest`` keeps the newest row (largest id) per (model,
+        run folder, data set, split, estimate)."""
         where, args = [], []
         for col, val in (
             ("dataset", dataset),
@@ -131,7 +172,7 @@ class Leaderboard:
         if latest:
             newest: dict[tuple, dict] = {}
             for r in out:
-                newest[(r["model"], r["dataset"], r["split"], r["estimate"])] = r
+                newest[(r["model"], r["run_dir"], r["dataset"], r["split"], r["estimate"])] = r
             out = list(newest.values())
         return sorted(out, key=lambda r: (r["dataset"], r["bits_per_dim"]))
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 from zoo.models.ngram_tables import Tables, index_of
 
 if TYPE_CHECKING:
@@ -64,11 +65,11 @@ class _Lines:
         try:
             f = _open_text(path, "r")
         except FileNotFoundError:
-            raise FileNotFoundError(f"ARPA file not found: {path}") from None
+            raise ZooInputError(f"ARPA file not found: {path}") from None
         self._f, self.lineno = f, 0
 
-    def error(self, what: str) -> ValueError:
-        return ValueError(f"{self.path}:{self.lineno}: {what}")
+    def error(self, what: str) -> ZooInputError:
+        return ZooInputError(f"{self.path}:{self.lineno}: {what}")
 
     def next(self) -> str | None:
         try:
@@ -111,7 +112,7 @@ def _parse_fast(path: Path) -> tuple[list[int], list[Section]] | None:
         else:
             text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise FileNotFoundError(f"ARPA file not found: {path}") from None
+        raise ZooInputError(f"ARPA file not found: {path}") from None
     except (UnicodeDecodeError, EOFError, OSError):
         return None
     lines = text.split("\n")
@@ -209,6 +210,27 @@ def _parse_strict(path: Path) -> tuple[list[int], list[Section]]:
         src.close()
 
 
+def _check_values(path: Path, n: int, section: Section) -> None:
+    """Every log10 p finite and <= 0 (p in (0, 1]), every back-off finite; ``<s>``, which is
+    never predicted, may have any probability. Errors name the file and the line."""
+    words, probs, bos, linenos = section
+    bad_p = ~np.isfinite(probs) | (probs > 0)
+    if n == 1:
+        bad_p &= np.array([w != BOS for w in words], dtype=bool)
+    for bad, what in ((bad_p, "log10 p"), (~np.isfinite(bos), "back-off")):
+        if bad.any():
+            i = int(np.argmax(bad))
+            value = (probs if what == "log10 p" else bos)[i]
+            why = "p > 1" if value > 0 and np.isfinite(value) else "not a finite number"
+            if what == "log10 p" and value == -np.inf:
+                why = "p = 0"
+            raise ZooInputError(
+                f"{path}:{linenos[i]}: the {n}-gram {' '.join(words[i * n : (i + 1) * n])!r} "
+                f"has {what} {value} ({why}); a probability must be in (0, 1] and a back-off "
+                f"weight finite"
+            )
+
+
 def _symbol_table(spec: DataSpec) -> dict[str, int]:
     """ARPA word -> id for ``spec``: vocab names (text) or decimal ids; <s> is V."""
     V = spec.levels
@@ -233,13 +255,15 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
     """
     path = Path(path)
     counts, sections = _parse(path)
+    for n, section in enumerate(sections, 1):
+        _check_values(path, n, section)
     order = len(counts)
     uni = sections[0]
     if spec is None:
         words = [w for w in uni[0] if w != BOS]
         vocab = [w for w in (EOS, UNK) if w in words] + [w for w in words if w not in (EOS, UNK)]
         if len(vocab) < 2:
-            raise ValueError(f"{path}: fewer than 2 unigrams besides <s>; nothing to model")
+            raise ZooInputError(f"{path}: fewer than 2 unigrams besides <s>; nothing to model")
         spec = DataSpec(
             "text",
             (seq_len,),
@@ -258,7 +282,7 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
             ids = np.fromiter(map(table.__getitem__, words), np.int64, count=len(words))
         except KeyError:
             k = next(k for k, w in enumerate(words) if w not in table)
-            raise ValueError(
+            raise ZooInputError(
                 f"{path}:{linenos[k // n]}: word {words[k]!r} is not in the vocabulary of {spec!r}"
             ) from None
         return ids.reshape(-1, n)
@@ -275,12 +299,12 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
         if n == 1:
             logp, bo = np.full(W, np.nan), np.zeros(W)
             if len(np.unique(ids[:, 0])) != len(ids):
-                raise ValueError(f"{path}: a unigram is listed twice")
+                raise ZooInputError(f"{path}: a unigram is listed twice")
             logp[ids[:, 0]], bo[ids[:, 0]] = p, b
             missing = np.isnan(logp[:V])
             if missing.any():
                 if UNK not in table or np.isnan(logp[table[UNK]]):
-                    raise ValueError(
+                    raise ZooInputError(
                         f"{path}: {int(missing.sum())} values of the spec have no unigram "
                         f"(first: id {int(np.argmax(missing))}) and the file has no <unk>"
                     )
@@ -299,7 +323,7 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
         prefix = index_of(t.keys, ids[:, :-1], W)
         if (prefix < 0).any():
             i = int(np.argmax(prefix < 0))
-            raise ValueError(
+            raise ZooInputError(
                 f"{path}:{linenos[i]}: the {n}-gram {gram(words, i, n)!r} has no stored "
                 f"prefix; zoo needs every n-gram's prefix listed"
             )
@@ -309,7 +333,7 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
         dup = np.nonzero(keys[1:] == keys[:-1])[0]
         if len(dup):
             i = int(srt[dup[0] + 1])
-            raise ValueError(f"{path}:{linenos[i]}: the {n}-gram {gram(words, i, n)!r} repeats")
+            raise ZooInputError(f"{path}:{linenos[i]}: the {n}-gram {gram(words, i, n)!r} repeats")
         t.keys.append(keys)
         t.logp.append(p[srt])
         t.bo.append(b[srt] if n < order else np.zeros(0))
@@ -328,12 +352,12 @@ def arpa_names(spec: DataSpec) -> list[str]:
         names[i] = w
     for i, w in enumerate(names):
         if not w or any(c.isspace() for c in w):
-            raise ValueError(
+            raise ZooInputError(
                 f"token {i} ({w!r}) is empty or contains whitespace, which ARPA cannot hold; "
                 f"use a vocabulary without whitespace (e.g. PTB's '_' for space)"
             )
     if len(set(names)) != len(names):
-        raise ValueError("the vocabulary has repeated names (or uses <s>, </s>, <unk> twice)")
+        raise ZooInputError("the vocabulary has repeated names (or uses <s>, </s>, <unk> twice)")
     return names
 
 
@@ -341,7 +365,7 @@ def write_arpa(model: NGram, path: str | Path) -> None:
     """Write a fitted back-off model (KN/MKN or one read from ARPA) as an ARPA file."""
     t = model._require_fit()
     if t.kind != "backoff":
-        raise ValueError(
+        raise ZooInputError(
             f"smoothing={model.smoothing!r} is not a back-off model and has no exact ARPA form; "
             "write a 'kn' or 'mkn' model"
         )
