@@ -207,8 +207,9 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
         out.print(views.render_rich(rows))
     elif a.format == "matrix":
         out.print(views.render_matrix_rich(rows))
-    elif a.format == "markdown":
-        print(views.to_markdown(rows), end="")
+    elif a.format == "markdown":  # pasted verbatim into the README: it says where it is from
+        header = views.header_line(rows, a.suite)
+        print(f"{header}\n\n{views.matrix_markdown(rows)}\n{views.to_markdown(rows)}", end="")
     elif a.format == "csv":
         print(views.to_csv(rows), end="")
     else:
@@ -221,7 +222,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     report = run_suite(
         a.suite,
-        budget_minutes=a.budget_minutes,
+        max_steps=a.max_steps,
         db=a.db,
         runs=a.runs,
         report=a.report,
@@ -296,7 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="evaluate a run and add a leaderboard row")
     s.add_argument("run")
     s.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    s.add_argument("--iwae-k", type=int, default=1, help="importance samples (latent models)")
+    s.add_argument(
+        "--iwae-k",
+        type=int,
+        help="importance samples (latent models; default: the entry's declared eval k, else 1)",
+    )
     s.add_argument("--max-examples", type=int)
     s.add_argument("--db", help="leaderboard file (default: ~/.cache/zoo/leaderboard.db)")
     s.add_argument("--device", default="auto")
@@ -322,9 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--db")
     s.set_defaults(fn=cmd_leaderboard)
 
-    s = sub.add_parser("bench", help="run a benchmark suite (quick | standard)")
-    s.add_argument("suite", choices=("quick", "standard"))
-    s.add_argument("--budget-minutes", type=float, help="per-entry training budget")
+    s = sub.add_parser("bench", help="run a benchmark suite (quick | standard | paper)")
+    s.add_argument("suite", choices=("quick", "standard", "paper"))
+    s.add_argument(
+        "--max-steps", type=int, help="cap every entry's step budget (a smoke run; default: none)"
+    )
     s.add_argument("--only", help="shell pattern: run only matching entries")
     s.add_argument("--db")
     s.add_argument("--runs", help="folder for the suite's runs (default: runs/bench-SUITE)")

@@ -116,23 +116,32 @@ def write_report(
         elif (sdir / "samples.txt").exists():
             text = (sdir / "samples.txt").read_text()[:600]
             samples.append((name, f"<pre>{html.escape(text)}</pre>"))
-    _, datasets, cells = views.matrix(rows)
-    families = sorted({f for f, _ in cells})
-    matrix_html = "<tr><th>family</th>" + "".join(f"<th>{d}</th>" for d in datasets) + "</tr>"
-    for f in families:
-        matrix_html += (
-            f"<tr><td>{f}</td>"
-            + "".join(f"<td>{cells.get((f, d), '—')}</td>" for d in datasets)
-            + "</tr>"
-        )
-    table_html = "<tr>" + "".join(f"<th>{h}</th>" for h in views.HEADERS) + "</tr>"
-    for r, cells_row in zip(rows, views.table_rows(rows)):
-        cls = "exact" if r["estimate"] == "exact" else "bound"
-        table_html += (
-            f'<tr class="{cls}">'
-            + "".join(f"<td>{html.escape(c)}</td>" for c in cells_row)
-            + "</tr>"
-        )
+    matrix_html = ""
+    for conditional in (False, True):
+        families, datasets, cells = views.matrix(rows, conditional=conditional)
+        if conditional and not families:
+            continue
+        if conditional:
+            matrix_html += "<h3>Conditional models, -log p(x | label) (not ranked above)</h3>"
+        matrix_html += "<table><tr><th>family</th>" + "".join(f"<th>{d}</th>" for d in datasets)
+        for f in families:
+            matrix_html += (
+                f"</tr><tr><td>{f}</td>"
+                + "".join(f"<td>{cells.get((f, d), '—')}</td>" for d in datasets)
+            )
+        matrix_html += "</tr></table>"
+    table_html = ""
+    for title, section in views.split_sections(rows):
+        table_html += f"<h3>{html.escape(title)}</h3><table><tr>"
+        table_html += "".join(f"<th>{h}</th>" for h in views.HEADERS) + "</tr>"
+        for r, cells_row in zip(section, views.table_rows(section)):
+            cls = "flagged" if r["flags"] else ("exact" if r["estimate"] == "exact" else "bound")
+            table_html += (
+                f'<tr class="{cls}">'
+                + "".join(f"<td>{html.escape(c)}</td>" for c in cells_row)
+                + "</tr>"
+            )
+        table_html += "</table>"
     sources_html = "".join(f"<li>{html.escape(line)}</li>" for line in views.sources(rows))
 
     def listed(kind: str) -> str:
@@ -144,14 +153,17 @@ def write_report(
 <html><head><meta charset="utf-8"><title>zoo bench {suite}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
-tr.bound td{{font-style:italic}}img{{max-width:100%}}
+tr.bound td{{font-style:italic}}tr.flagged td{{background:#fdd}}img{{max-width:100%}}
 img.samples{{width:280px;image-rendering:pixelated}}.grid{{display:flex;flex-wrap:wrap;gap:1em}}
 .grid div{{width:300px}}</style></head><body>
 <h1>zoo bench {suite}</h1>
+<p>{html.escape(views.header_line(rows, suite))}</p>
 <p>Bits per dimension on each data set's test split (lower is better). <i>Italic</i> rows are
-bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exact.</p>
-<h2>Family x data set (best bits/dim; ≥ marks a bound)</h2><table>{matrix_html}</table>
-<h2>Leaderboard</h2><table>{table_html}</table>
+bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exact.
+<span style="background:#fdd">Shaded</span> rows are flagged: no better than the data set's
+independent baseline, or a collapsed codebook / posterior (the flag column says which).</p>
+<h2>Family x data set</h2>{matrix_html}<p>{html.escape(views.MATRIX_NOTE)}</p>
+<h2>Leaderboard</h2>{table_html}
 <p>Measured on:</p><ul>{sources_html}</ul>
 <p>Also as <a href="leaderboard.md">markdown</a>, <a href="leaderboard.csv">CSV</a>,
 <a href="leaderboard.json">JSON</a>, <a href="matrix.md">matrix (markdown)</a>.</p>
