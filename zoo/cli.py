@@ -202,6 +202,14 @@ def cmd_sample(a: argparse.Namespace) -> int:
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from zoo.leaderboard import Leaderboard, views
 
+    if a.format == "probes":  # the WaveNet-autoencoder experiment (benchmarks/wavenet_ae_fsdd)
+        from zoo.bench import probes
+
+        results = probes.load_results(a.probes)
+        print(probes.probes_markdown(results), end="")
+        if a.figure:
+            print(f"\n![WaveNet-autoencoder probes]({probes.probes_figure(results, a.figure)})")
+        return 0
     rows = Leaderboard(a.db).rows(dataset=a.dataset, split=a.split, suite=a.suite)
     if a.format == "table":
         out.print(views.render_rich(rows))
@@ -322,8 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split")
     s.add_argument("--suite")
     s.add_argument(
-        "--format", default="table", choices=("table", "markdown", "csv", "json", "matrix")
+        "--format",
+        default="table",
+        choices=("table", "markdown", "csv", "json", "matrix", "probes"),
+        help="probes: the WaveNet-autoencoder bitrate and probe tables (not from the database)",
     )
+    s.add_argument("--probes", help="probe results JSON (default: benchmarks/results/...)")
+    s.add_argument("--figure", help="with --format probes: also draw the figure to this PNG")
     s.add_argument("--db")
     s.set_defaults(fn=cmd_leaderboard)
 

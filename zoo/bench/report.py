@@ -78,6 +78,33 @@ def _spectrogram(wav: Path, png: Path) -> None:
     plt.close(fig)
 
 
+def _probes_html(out: Path) -> str:
+    """The WaveNet-autoencoder probes (tables + figure), when their results exist."""
+    from zoo.bench import probes
+
+    written = probes.write_probes(out)
+    if written is None:
+        return ""
+    results = probes.load_results()
+
+    def table(headers: list[str], body: list[list[str]]) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body
+        )
+        return f"<table><tr>{head}</tr>{rows}</table>"
+
+    intro = probes.probes_markdown(results).split("\n", 1)[0]
+    return (
+        "<h2>WaveNet autoencoders: bitrate and probes</h2>"
+        f"<p>{html.escape(intro)} (<a href=\"probes.md\">markdown</a>)</p>"
+        + table(probes.SUMMARY_HEADERS, probes.summary_rows(results))
+        + "<br>"
+        + table(probes.PROBE_HEADERS, probes.probe_rows(results))
+        + f'<p><img src="{written[1].name}" alt="probe accuracies per probe point"></p>'
+    )
+
+
 def write_report(
     suite: str,
     runs_dir: Path,
@@ -142,6 +169,7 @@ def write_report(
                 + "</tr>"
             )
         table_html += "</table>"
+    probes_html = _probes_html(out)
     sources_html = "".join(f"<li>{html.escape(line)}</li>" for line in views.sources(rows))
 
     def listed(kind: str) -> str:
@@ -171,6 +199,7 @@ independent baseline, or a collapsed codebook / posterior (the flag column says 
 {"<h2>Skipped (data missing)</h2><ul>" + skipped_html + "</ul>" if skipped_html else ""}
 <h2>Bits/dim against training time</h2>
 <div class="grid">{"".join(f'<div><img src="{p.name}" alt="{p.stem}"></div>' for p in curves)}</div>
+{probes_html}
 <h2>Samples</h2>
 <div class="grid">{"".join(f"<div><h3>{n}</h3>{s}</div>" for n, s in samples)}</div>
 </body></html>
