@@ -3,7 +3,7 @@
 report/
   index.html            links everything below
   leaderboard.md|csv|json, matrix.md
-  curves_<dataset>.png  valid bits/dim against training time, one line per entry
+  curves_<dataset>.png  valid bits/dim against training steps, one line per entry
   samples/<entry>.png   sample grids (images), spectrograms (audio); text inline
 """
 
@@ -37,18 +37,16 @@ def _curves(runs_dir: Path, rows: list[dict[str, Any]], out: Path) -> list[Path]
                 continue
             points = [json.loads(line) for line in metrics.read_text().splitlines()]
             pts = [
-                (p["train_seconds"], p["valid_bits_per_dim"])
-                for p in points
-                if "valid_bits_per_dim" in p and "train_seconds" in p
+                (p["step"], p["valid_bits_per_dim"]) for p in points if "valid_bits_per_dim" in p
             ]
             if not pts:
                 continue
             xs, ys = zip(*pts)
             style = "-" if r["estimate"] == "exact" else "--"
             ax.plot(xs, ys, style, marker="o", ms=3, label=f"{r['model']} ({r['estimate']})")
-        ax.set_xlabel("training time (s)")
+        ax.set_xlabel("training step")
         ax.set_ylabel("valid bits/dim (dashed: bound)")
-        ax.set_title(f"{dataset}: bits/dim against training time")
+        ax.set_title(f"{dataset}: valid bits/dim against training steps")
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
@@ -160,8 +158,9 @@ def write_report(
     table_html = ""
     for title, section in views.split_sections(rows):
         table_html += f"<h3>{html.escape(title)}</h3><table><tr>"
-        table_html += "".join(f"<th>{h}</th>" for h in views.HEADERS) + "</tr>"
-        for r, cells_row in zip(section, views.table_rows(section)):
+        headers = [*views.HEADERS, views.WALL_HEADER]
+        table_html += "".join(f"<th>{h}</th>" for h in headers) + "</tr>"
+        for r, cells_row in zip(section, views.table_rows(section, wall=True)):
             cls = "flagged" if r["flags"] else ("exact" if r["estimate"] == "exact" else "bound")
             table_html += (
                 f'<tr class="{cls}">'
@@ -197,7 +196,7 @@ independent baseline, or a collapsed codebook / posterior (the flag column says 
 <a href="leaderboard.json">JSON</a>, <a href="matrix.md">matrix (markdown)</a>.</p>
 {"<h2>Failed</h2><ul>" + failed_html + "</ul>" if failed_html else ""}
 {"<h2>Skipped (data missing)</h2><ul>" + skipped_html + "</ul>" if skipped_html else ""}
-<h2>Bits/dim against training time</h2>
+<h2>Valid bits/dim against training steps</h2>
 <div class="grid">{"".join(f'<div><img src="{p.name}" alt="{p.stem}"></div>' for p in curves)}</div>
 {probes_html}
 <h2>Samples</h2>

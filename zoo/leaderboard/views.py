@@ -158,13 +158,16 @@ HEADERS = [
     "paper",
     "params",
     "steps",
-    "train s",
     "device",
     "flag",
 ]
+# Wall time is reported (CSV, JSON, the HTML report, the header line) but kept out of the
+# tables people compare, so that two runs of one command print identical tables.
+WALL_HEADER = "train s"
 
 
-def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+def table_rows(rows: list[dict[str, Any]], *, wall: bool = False) -> list[list[str]]:
+    """Table cells per row (HEADERS order; with ``wall``, the training wall time appended)."""
     floor = baselines(rows)
     return [
         [
@@ -179,10 +182,10 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
             _paper(r),
             _fmt(r.get("parameters")),
             _fmt(r.get("train_steps")),
-            _fmt(r.get("train_seconds"), 3),
             r.get("device") or "",
             "; ".join(r["flags"] if "flags" in r else flags(r, floor)),
         ]
+        + ([_fmt(r.get("train_seconds"), 3)] if wall else [])
         for r in rows
     ]
 
@@ -204,9 +207,10 @@ def header_line(rows: list[dict[str, Any]], suite: str | None = None) -> str:
     commits = sorted({r.get("code_version") or "not recorded" for r in rows})
     when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
     name = f"`zoo bench {suite}`" if suite else "all suites"
+    wall = sum(r.get("train_seconds") or 0.0 for r in rows)
     return (
         f"{name}, {len(rows)} rows, measured {when} on {'; '.join(machines)}; "
-        f"commit {', '.join(commits)}."
+        f"commit {', '.join(commits)}; training wall time {wall / 60:.1f} min in all."
     )
 
 
@@ -344,7 +348,7 @@ def render_rich(rows: list[dict[str, Any]], title: str = "zoo leaderboard"):
             title=f"{title}: {heading}", caption=caption if last else None, caption_justify="left"
         )
         for h in HEADERS:
-            t.add_column(h, justify="right" if h in ("bits/dim", "params", "train s") else "left")
+            t.add_column(h, justify="right" if h in ("bits/dim", "params", "steps") else "left")
         for r, cells in zip(section, table_rows(section)):
             style = "red" if r["flags"] else (None if r["estimate"] == "exact" else "italic")
             t.add_row(*cells, style=style)
