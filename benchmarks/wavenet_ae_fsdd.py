@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 import zoo
+from zoo.bench.probes import speakers_seen_in
 from zoo.core.metrics import bits_per_dim
 from zoo.data import DatasetNotFound, load_dataset
 from zoo.probing import format_table, probe
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
         "dataset": a.dataset,
         "minutes_per_bottleneck": a.minutes,
         "threads": a.threads,
+        "speakers_seen_in_training": speakers_seen_in(dataset),
         "runs": {},
     }
     for b in a.bottlenecks.split(","):

@@ -44,6 +44,8 @@ def test_train_eval_sample_leaderboard_end_to_end(tmp_path, capsys):
     assert [r["model"] for r in rows] == ["independent_digits"]
     code, out, _ = run(capsys, "leaderboard", "--db", db, "--format", "markdown")
     assert "| digits | test | independent_digits |" in out
+    first = out.splitlines()[0]  # the header a README pastes with the table
+    assert "measured" in first and "commit" in first and "torch" in first
 
 
 @pytest.mark.parametrize(
@@ -55,7 +57,7 @@ def test_train_eval_sample_leaderboard_end_to_end(tmp_path, capsys):
         (["train", "independent_digits", "--device", "cuda:7"], "CUDA is not available"),
         (["eval", "/nonexistent/run"], "not a zoo run folder"),
         (["info", "vea_bmnist"], "unknown model"),
-        (["bench", "quick", "--budget-minutes", "0"], "budget-minutes must be > 0"),
+        (["bench", "quick", "--max-steps", "-1"], "max-steps must be >= 0"),
         (["train"], "needs a model NAME"),
     ],
 )

@@ -144,7 +144,7 @@ def test_list_models_filters_by_pattern():
 def test_create_model_applies_overrides():
     model = zoo.create_model("independent_digits", TEXT, shared=True)
     assert model.logits.shape == (1, 1, 3)
-    assert model.hparams == {"shared": True}
+    assert model.hparams == {"shared": True, "pseudo_count": 0.5}
 
 
 def test_contract_declares_every_hook_the_trainer_and_evaluator_call():

@@ -26,15 +26,36 @@ def test_digits_is_embedded_with_17_levels_and_disjoint_splits():
 
 
 @pytest.mark.skipif(not shared_data_available("mnist/raw"), reason="shared MNIST not present")
-def test_mnist_test_set_splits_deterministically_and_binarises_with_a_fixed_seed():
+def test_mnist_is_the_official_set_split_50k_10k_10k_and_binarised_with_a_fixed_seed():
     m = load_mnist()
-    assert [len(m[s]) for s in ("train", "valid", "test")] == [8000, 1000, 1000]
-    assert "10k test set only" in m.source
+    assert [len(m[s]) for s in ("train", "valid", "test")] == [50_000, 10_000, 10_000]
+    assert "60k/10k" in m.source and "last of train" in m.source
     b1, b2 = load_binarized_mnist(), load_binarized_mnist()
-    assert b1.spec.levels == 2 and torch.equal(b1["train"].x, b2["train"].x)
+    assert b1.spec.levels == 2 and torch.equal(b1["test"].x, b2["test"].x)
+    assert "seed 0" in b1.source and "Larochelle's fixed binarisation is not used" in b1.source
     # binarisation samples Bernoulli(intensity): mean bit ~ mean intensity / 255
-    frac = float(b1["train"].x.float().mean())
-    assert frac == pytest.approx(float(m["train"].x.float().mean()) / 255, abs=0.005)
+    frac = float(b1["test"].x.float().mean())
+    assert frac == pytest.approx(float(m["test"].x.float().mean()) / 255, abs=0.005)
+
+
+@pytest.mark.skipif(not shared_data_available("mnist/raw"), reason="shared MNIST not present")
+def test_dynamic_binarisation_redraws_training_bits_per_seed_and_keeps_the_test_bits():
+    fixed, dyn = load_binarized_mnist(), load_binarized_mnist(dynamic=True)
+    assert torch.equal(fixed["test"].x, dyn["test"].x) and fixed["train"].resample is None
+    idx = torch.arange(64)
+    a, b = dyn["train"].resample(idx, 1), dyn["train"].resample(idx, 2)
+    assert torch.equal(a, dyn["train"].resample(idx, 1))  # a pure function of (idx, seed)
+    assert not torch.equal(a, b) and set(a.unique().tolist()) <= {0, 1}
+    assert "dynamic" in dyn.source
+
+
+def test_mnist_without_the_training_files_says_which_are_missing(tmp_path):
+    raw = tmp_path / "mnist" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-images-idx3-ubyte").write_bytes(b"")
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"")
+    with pytest.raises(DatasetNotFound, match="train-images-idx3-ubyte.*missing"):
+        load_mnist(root=str(tmp_path))
 
 
 def test_missing_data_set_says_where_it_looked(tmp_path):

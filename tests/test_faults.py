@@ -32,6 +32,10 @@ from zoo.leaderboard import Leaderboard
 from zoo.models.ngram import NGram
 
 PROJECT = Path(__file__).resolve().parents[1]
+# The independent model trained by gradient (the registry's entry is fitted in closed form,
+# in one step): a run with several steps and checkpoints for a few seconds of CPU.
+BY_GRADIENT = {"pseudo_count": None}
+GRADIENT_ARGS = ("--set", "pseudo_count=null")
 TINY = {"max_steps": 4, "checkpoint_every": 2, "device": "cpu", "eval_every": 10**6}
 
 
@@ -111,7 +115,10 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 def trained(tmp_path_factory) -> Path:
     """A tiny finished run with last.pt (step 4) and prev.pt (step 4, the save before)."""
     return train_run(
-        "independent_digits", run_dir=tmp_path_factory.mktemp("trained") / "run", train=TINY
+        "independent_digits",
+        run_dir=tmp_path_factory.mktemp("trained") / "run",
+        hparams=BY_GRADIENT,
+        train=TINY,
     )
 
 
@@ -196,7 +203,8 @@ def test_a_hyperparameter_of_the_wrong_type_lists_the_valid_ones(tmp_path, capsy
 
 def test_kill_before_the_first_checkpoint_resumes_from_step_0(tmp_path, capsys):
     run = tmp_path / "run"
-    p = zoo_process("train", "independent_digits", "--run-dir", str(run), "--device", "cpu",
+    p = zoo_process("train", "independent_digits", *GRADIENT_ARGS, "--run-dir", str(run),
+                    "--device", "cpu",
                     "--max-steps", "3", "-q")  # fmt: skip
     wait_for(lambda: (run / "config.json").exists(), p)
     kill9(p)
@@ -218,7 +226,7 @@ def test_kill9_loses_at_most_one_wall_time_interval_and_resumes_to_the_same_weig
     steps = "300"
     run = tmp_path / "run"
     common = ["--device", "cpu", "--max-steps", steps, "--checkpoint-every", "100000", "-q"]
-    p = zoo_process("train", "independent_digits", "--run-dir", str(run), *common,
+    p = zoo_process("train", "independent_digits", *GRADIENT_ARGS, "--run-dir", str(run), *common,
                     "--checkpoint-minutes", "0.0015")  # fmt: skip
     wait_for(lambda: checkpoint_step(run) > 0, p)
     kill9(p)
@@ -244,6 +252,7 @@ def test_kill9_loses_at_most_one_wall_time_interval_and_resumes_to_the_same_weig
     straight = train_run(
         "independent_digits",
         run_dir=tmp_path / "straight",
+        hparams=BY_GRADIENT,
         train={"device": "cpu", "max_steps": int(steps), "checkpoint_minutes": None},
     )
     a, b = weights(straight), weights(run)
@@ -256,7 +265,10 @@ def test_wall_time_checkpoints_do_not_change_the_result(tmp_path):
     resuming from any of them (here step 13 of 20) ends with the same weights."""
     base = {"device": "cpu", "max_steps": 20, "checkpoint_every": 10**6, "log_every": 1}
     never = train_run(
-        "independent_digits", run_dir=tmp_path / "b", train={**base, "checkpoint_minutes": None}
+        "independent_digits",
+        run_dir=tmp_path / "b",
+        hparams=BY_GRADIENT,
+        train={**base, "checkpoint_minutes": None},
     )
     snapshot = tmp_path / "step13.pt"
 
@@ -267,6 +279,7 @@ def test_wall_time_checkpoints_do_not_change_the_result(tmp_path):
     every_step = train_run(
         "independent_digits",
         run_dir=tmp_path / "a",
+        hparams=BY_GRADIENT,
         train={**base, "checkpoint_minutes": 1e-9},
         callback=keep_step_13,
     )
@@ -472,7 +485,8 @@ def test_two_ranks_with_a_time_budget_agree_when_to_stop(tmp_path):
     clock, the all-reduced flag makes them stop at the same step (else one would wait for
     the other's gradients until the timeout)."""
     run = tmp_path / "ddp"
-    argv = ["train", "independent_digits", "--max-steps", "1000000", "--max-minutes", "0.01",
+    argv = ["train", "independent_digits", *GRADIENT_ARGS, "--max-steps", "1000000",
+            "--max-minutes", "0.01",
             "--device", "cpu", "-q", "--run-dir", str(run)]  # fmt: skip
     ranks = [
         subprocess.Popen(

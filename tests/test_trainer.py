@@ -19,6 +19,7 @@ from zoo.models.independent import Independent
 
 PROJECT = Path(__file__).resolve().parents[1]
 CONSTANT = {"schedule": "constant", "warmup_steps": 0, "device": "cpu", "eval_every": 1000}
+BY_GRADIENT = {"pseudo_count": None}  # the registry's baseline is fitted in closed form
 
 
 def _state(run: Path) -> dict[str, torch.Tensor]:
@@ -36,8 +37,15 @@ def test_batches_are_a_pure_function_of_seed_and_step():
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
     train = {**CONSTANT, "max_steps": 12, "batch_size": 32, "lr": 0.05}
-    straight = train_run("independent_digits", run_dir=tmp_path / "a", train=train)
-    half = train_run("independent_digits", run_dir=tmp_path / "b", train={**train, "max_steps": 6})
+    straight = train_run(
+        "independent_digits", run_dir=tmp_path / "a", train=train, hparams=BY_GRADIENT
+    )
+    half = train_run(
+        "independent_digits",
+        run_dir=tmp_path / "b",
+        train={**train, "max_steps": 6},
+        hparams=BY_GRADIENT,
+    )
     resume_run(half, train={"max_steps": 12})
     a, b = _state(straight), _state(half)
     assert load_checkpoint(half)["step"] == 12
@@ -80,6 +88,7 @@ def test_time_budget_stops_training(tmp_path):
         "independent_digits",
         run_dir=tmp_path / "t",
         train={**CONSTANT, "max_steps": 10**9, "max_minutes": 0.005},
+        hparams=BY_GRADIENT,
     )
     state = load_checkpoint(run)
     # only the 0.3 s budget can have stopped it (the step budget is out of reach)
@@ -123,6 +132,8 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_pat
         "-q",
         "--lr",
         "0.05",
+        "--set",
+        "pseudo_count=null",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT)}
     one = tmp_path / "one"
@@ -161,3 +172,18 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_pat
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
     assert not torch.equal(a["logits"], torch.zeros_like(a["logits"]))  # it did train
+
+
+def test_independent_baseline_is_the_closed_form_fit_with_its_pseudo_count(tmp_path):
+    ds = load_dataset("digits")
+    a = 0.5
+    model = Independent(ds.spec, pseudo_count=a)
+    assert model.count_based and not Independent(ds.spec).count_based
+    Trainer(model, ds, TrainConfig(max_steps=0, device="cpu"), tmp_path).fit()
+    x = ds["train"].x.reshape(len(ds["train"]), -1).long()  # [N, D]
+    counts = torch.stack([(x == v).sum(0) for v in range(ds.spec.levels)], -1).double()
+    expected = ((counts + a) / (counts.sum(-1, keepdim=True) + ds.spec.levels * a)).log()
+    test = ds["test"].x[:5]
+    want = expected.gather(1, test.reshape(5, -1).long().T).sum(0)  # [5]
+    torch.testing.assert_close(model.log_prob(test).double(), want, rtol=1e-5, atol=1e-4)
+    assert load_checkpoint(tmp_path)["step"] == 1  # one pass of counting, no gradient steps

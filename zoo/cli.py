@@ -213,13 +213,22 @@ def cmd_sample(a: argparse.Namespace) -> int:
 def cmd_leaderboard(a: argparse.Namespace) -> int:
     from zoo.leaderboard import Leaderboard, views
 
+    if a.format == "probes":  # the WaveNet-autoencoder experiment (benchmarks/wavenet_ae_fsdd)
+        from zoo.bench import probes
+
+        results = probes.load_results(a.probes)
+        print(probes.probes_markdown(results), end="")
+        if a.figure:
+            print(f"\n![WaveNet-autoencoder probes]({probes.probes_figure(results, a.figure)})")
+        return 0
     rows = Leaderboard(a.db, create=False).rows(dataset=a.dataset, split=a.split, suite=a.suite)
     if a.format == "table":
         out.print(views.render_rich(rows))
     elif a.format == "matrix":
         out.print(views.render_matrix_rich(rows))
-    elif a.format == "markdown":
-        print(views.to_markdown(rows), end="")
+    elif a.format == "markdown":  # pasted verbatim into the README: it says where it is from
+        header = views.header_line(rows, a.suite)
+        print(f"{header}\n\n{views.matrix_markdown(rows)}\n{views.to_markdown(rows)}", end="")
     elif a.format == "csv":
         print(views.to_csv(rows), end="")
     else:
@@ -232,7 +241,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
     report = run_suite(
         a.suite,
-        budget_minutes=a.budget_minutes,
+        max_steps=a.max_steps,
         db=a.db,
         runs=a.runs,
         report=a.report,
@@ -311,7 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="evaluate a run and add a leaderboard row")
     s.add_argument("run")
     s.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    s.add_argument("--iwae-k", type=int, default=1, help="importance samples (latent models)")
+    s.add_argument(
+        "--iwae-k",
+        type=int,
+        help="importance samples (latent models; default: the entry's declared eval k, else 1)",
+    )
     s.add_argument("--max-examples", type=int)
     s.add_argument("--db", help="leaderboard file (default: ~/.cache/zoo/leaderboard.db)")
     s.add_argument("--device", default="auto")
@@ -332,14 +345,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split")
     s.add_argument("--suite")
     s.add_argument(
-        "--format", default="table", choices=("table", "markdown", "csv", "json", "matrix")
+        "--format",
+        default="table",
+        choices=("table", "markdown", "csv", "json", "matrix", "probes"),
+        help="probes: the WaveNet-autoencoder bitrate and probe tables (not from the database)",
     )
+    s.add_argument("--probes", help="probe results JSON (default: benchmarks/results/...)")
+    s.add_argument("--figure", help="with --format probes: also draw the figure to this PNG")
     s.add_argument("--db")
     s.set_defaults(fn=cmd_leaderboard)
 
-    s = sub.add_parser("bench", help="run a benchmark suite (quick | standard)")
-    s.add_argument("suite", choices=("quick", "standard"))
-    s.add_argument("--budget-minutes", type=float, help="per-entry training budget")
+    s = sub.add_parser("bench", help="run a benchmark suite (quick | standard | paper)")
+    s.add_argument("suite", choices=("quick", "standard", "paper"))
+    s.add_argument(
+        "--max-steps", type=int, help="cap every entry's step budget (a smoke run; default: none)"
+    )
     s.add_argument("--only", help="shell pattern: run only matching entries")
     s.add_argument("--db")
     s.add_argument("--runs", help="folder for the suite's runs (default: runs/bench-SUITE)")

@@ -1,8 +1,16 @@
-"""Benchmark suites that fill the leaderboard: ``zoo bench quick | standard``.
+"""Benchmark suites that fill the leaderboard: ``zoo bench quick | standard | paper``.
 
 - quick: every entry tagged ``quick`` in registry.yaml, on the embedded data sets (digits,
-  pydoc text, synthesised spoken digits), a small time budget each: minutes in all on 2 cores.
-- standard: every entry tagged ``standard``, on the real data sets, a per-entry budget.
+  pydoc text, synthesised spoken digits): about 4 minutes in all on an idle 2-core CPU.
+- standard: every entry tagged ``standard``, on the real data sets: about 10 minutes of
+  training per entry on an idle 2-core CPU.
+- paper: every entry tagged ``paper``: the papers' own configurations and schedules, for a
+  GPU (``zoo bench paper --device cuda``); hours per entry.
+
+A suite's rows are a function of the registry, the seeds and the step counts: every entry
+trains for its ``train.max_steps`` (never a time budget) with its seed, and is evaluated on
+the whole test split by its declared estimate with latents drawn from that seed, so the same
+command gives the same rows. Wall time is recorded beside each result, never used to stop.
 
 Suites are resumable: each entry trains in ``<runs>/<entry>``; an entry whose evaluation is
 already written is skipped, an interrupted one resumes from its last checkpoint, and an entry
@@ -27,10 +35,7 @@ from zoo.core.registry import entries
 from zoo.data.base import DatasetNotFound
 from zoo.errors import ZooInputError
 
-SUITES = {
-    "quick": {"budget_minutes": 0.25, "max_eval": 512, "samples": 16},
-    "standard": {"budget_minutes": 10.0, "max_eval": None, "samples": 16},
-}
+SUITES = {"quick": {"samples": 16}, "standard": {"samples": 16}, "paper": {"samples": 64}}
 
 
 def suite_entries(suite: str, only: str | None = None) -> list[str]:
@@ -50,7 +55,7 @@ def suite_runs_dir(suite: str, runs: str | None = None) -> Path:
 def run_suite(
     suite: str,
     *,
-    budget_minutes: float | None = None,
+    max_steps: int | None = None,
     db: str | None = None,
     runs: str | None = None,
     report: str | None = None,
@@ -58,15 +63,17 @@ def run_suite(
     device: str = "auto",
     log: Callable[[str], None] = lambda msg: None,
 ) -> Path:
-    """Train, evaluate and sample every entry of ``suite``; write the report; return its path."""
+    """Train, evaluate and sample every entry of ``suite``; write the report; return its path.
+
+    ``max_steps`` caps every entry's step budget (smoke runs); by default each entry trains
+    for its registry ``train.max_steps``.
+    """
     from zoo.core.runs import eval_run, resume_run, sample_run, train_run
 
-    settings = SUITES.get(suite)
     names = suite_entries(suite, only)
-    if budget_minutes is None:
-        budget_minutes = settings["budget_minutes"]
-    if not budget_minutes > 0:
-        raise ZooInputError(f"--budget-minutes must be > 0, got {budget_minutes}")
+    settings = SUITES[suite]
+    if max_steps is not None and max_steps < 0:
+        raise ZooInputError(f"--max-steps must be >= 0, got {max_steps}")
     if not names:
         raise ZooInputError(f"no registry entry matches suite {suite!r} and --only {only!r}")
     runs_dir = suite_runs_dir(suite, runs)
@@ -79,7 +86,10 @@ def run_suite(
             status[name] = {"status": "done earlier", "run": str(run)}
             log(f"{name}: already evaluated, skipped")
             continue
-        train = {"max_minutes": budget_minutes, "device": device}
+        train: dict[str, Any] = {"device": device}
+        if max_steps is not None:
+            steps = entries()[name].train.get("max_steps")
+            train["max_steps"] = max_steps if steps is None else min(steps, max_steps)
         t0 = time.perf_counter()
         try:
             if (run / CHECKPOINT).exists():
@@ -88,11 +98,9 @@ def run_suite(
             else:
                 if run.exists():  # an interrupted start without a checkpoint: begin again
                     shutil.rmtree(run)
-                log(f"{name}: training for up to {budget_minutes:g} min")
+                log(f"{name}: training")
                 train_run(name, run_dir=run, train=train)
-            row = eval_run(
-                run, db=db, suite=suite, max_examples=settings["max_eval"], device=device
-            )
+            row = eval_run(run, db=db, suite=suite, device=device)
             try:
                 sample_run(run, settings["samples"], device=device)
             except NotImplementedError as e:
@@ -102,11 +110,13 @@ def run_suite(
                 "run": str(run),
                 "bits_per_dim": row["bits_per_dim"],
                 "estimate": row["estimate"],
+                "train_steps": row["train_steps"],
                 "seconds": time.perf_counter() - t0,
             }
             log(
                 f"{name}: {row['bits_per_dim']:.4f} bits/dim ({row['estimate']}) on "
-                f"{row['dataset']}"
+                f"{row['dataset']}/{row['split']} after {row['train_steps']} steps, "
+                f"{status[name]['seconds']:.0f} s wall"
             )
         except DatasetNotFound as e:
             status[name] = {"status": "skipped", "reason": str(e)}
@@ -117,7 +127,7 @@ def run_suite(
             log(f"{name}: FAILED, {reason}")
     summary = {
         "suite": suite,
-        "budget_minutes": budget_minutes,
+        "max_steps_cap": max_steps,
         "entries": status,
         "seconds": time.perf_counter() - t_suite,
     }

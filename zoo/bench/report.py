@@ -3,7 +3,7 @@
 report/
   index.html            links everything below
   leaderboard.md|csv|json, matrix.md
-  curves_<dataset>.png  valid bits/dim against training time, one line per entry
+  curves_<dataset>.png  valid bits/dim against training steps, one line per entry
   samples/<entry>.png   sample grids (images), spectrograms (audio); text inline
 """
 
@@ -37,18 +37,16 @@ def _curves(runs_dir: Path, rows: list[dict[str, Any]], out: Path) -> list[Path]
                 continue
             points = [json.loads(line) for line in metrics.read_text().splitlines()]
             pts = [
-                (p["train_seconds"], p["valid_bits_per_dim"])
-                for p in points
-                if "valid_bits_per_dim" in p and "train_seconds" in p
+                (p["step"], p["valid_bits_per_dim"]) for p in points if "valid_bits_per_dim" in p
             ]
             if not pts:
                 continue
             xs, ys = zip(*pts)
             style = "-" if r["estimate"] == "exact" else "--"
             ax.plot(xs, ys, style, marker="o", ms=3, label=f"{r['model']} ({r['estimate']})")
-        ax.set_xlabel("training time (s)")
+        ax.set_xlabel("training step")
         ax.set_ylabel("valid bits/dim (dashed: bound)")
-        ax.set_title(f"{dataset}: bits/dim against training time")
+        ax.set_title(f"{dataset}: valid bits/dim against training steps")
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=7)
@@ -76,6 +74,33 @@ def _spectrogram(wav: Path, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=100)
     plt.close(fig)
+
+
+def _probes_html(out: Path) -> str:
+    """The WaveNet-autoencoder probes (tables + figure), when their results exist."""
+    from zoo.bench import probes
+
+    written = probes.write_probes(out)
+    if written is None:
+        return ""
+    results = probes.load_results()
+
+    def table(headers: list[str], body: list[list[str]]) -> str:
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body
+        )
+        return f"<table><tr>{head}</tr>{rows}</table>"
+
+    intro = probes.probes_markdown(results).split("\n", 1)[0]
+    return (
+        "<h2>WaveNet autoencoders: bitrate and probes</h2>"
+        f"<p>{html.escape(intro)} (<a href=\"probes.md\">markdown</a>)</p>"
+        + table(probes.SUMMARY_HEADERS, probes.summary_rows(results))
+        + "<br>"
+        + table(probes.PROBE_HEADERS, probes.probe_rows(results))
+        + f'<p><img src="{written[1].name}" alt="probe accuracies per probe point"></p>'
+    )
 
 
 def write_report(
@@ -116,23 +141,34 @@ def write_report(
         elif (sdir / "samples.txt").exists():
             text = (sdir / "samples.txt").read_text()[:600]
             samples.append((name, f"<pre>{html.escape(text)}</pre>"))
-    _, datasets, cells = views.matrix(rows)
-    families = sorted({f for f, _ in cells})
-    matrix_html = "<tr><th>family</th>" + "".join(f"<th>{d}</th>" for d in datasets) + "</tr>"
-    for f in families:
-        matrix_html += (
-            f"<tr><td>{f}</td>"
-            + "".join(f"<td>{cells.get((f, d), '—')}</td>" for d in datasets)
-            + "</tr>"
-        )
-    table_html = "<tr>" + "".join(f"<th>{h}</th>" for h in views.HEADERS) + "</tr>"
-    for r, cells_row in zip(rows, views.table_rows(rows)):
-        cls = "exact" if r["estimate"] == "exact" else "bound"
-        table_html += (
-            f'<tr class="{cls}">'
-            + "".join(f"<td>{html.escape(c)}</td>" for c in cells_row)
-            + "</tr>"
-        )
+    matrix_html = ""
+    for conditional in (False, True):
+        families, datasets, cells = views.matrix(rows, conditional=conditional)
+        if conditional and not families:
+            continue
+        if conditional:
+            matrix_html += "<h3>Conditional models, -log p(x | label) (not ranked above)</h3>"
+        matrix_html += "<table><tr><th>family</th>" + "".join(f"<th>{d}</th>" for d in datasets)
+        for f in families:
+            matrix_html += (
+                f"</tr><tr><td>{f}</td>"
+                + "".join(f"<td>{cells.get((f, d), '—')}</td>" for d in datasets)
+            )
+        matrix_html += "</tr></table>"
+    table_html = ""
+    for title, section in views.split_sections(rows):
+        table_html += f"<h3>{html.escape(title)}</h3><table><tr>"
+        headers = [*views.HEADERS, views.WALL_HEADER]
+        table_html += "".join(f"<th>{h}</th>" for h in headers) + "</tr>"
+        for r, cells_row in zip(section, views.table_rows(section, wall=True)):
+            cls = "flagged" if r["flags"] else ("exact" if r["estimate"] == "exact" else "bound")
+            table_html += (
+                f'<tr class="{cls}">'
+                + "".join(f"<td>{html.escape(c)}</td>" for c in cells_row)
+                + "</tr>"
+            )
+        table_html += "</table>"
+    probes_html = _probes_html(out)
     sources_html = "".join(f"<li>{html.escape(line)}</li>" for line in views.sources(rows))
 
     def listed(kind: str) -> str:
@@ -144,21 +180,25 @@ def write_report(
 <html><head><meta charset="utf-8"><title>zoo bench {suite}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
-tr.bound td{{font-style:italic}}img{{max-width:100%}}
+tr.bound td{{font-style:italic}}tr.flagged td{{background:#fdd}}img{{max-width:100%}}
 img.samples{{width:280px;image-rendering:pixelated}}.grid{{display:flex;flex-wrap:wrap;gap:1em}}
 .grid div{{width:300px}}</style></head><body>
 <h1>zoo bench {suite}</h1>
+<p>{html.escape(views.header_line(rows, suite))}</p>
 <p>Bits per dimension on each data set's test split (lower is better). <i>Italic</i> rows are
-bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exact.</p>
-<h2>Family x data set (best bits/dim; ≥ marks a bound)</h2><table>{matrix_html}</table>
-<h2>Leaderboard</h2><table>{table_html}</table>
+bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows are exact.
+<span style="background:#fdd">Shaded</span> rows are flagged: no better than the data set's
+independent baseline, or a collapsed codebook / posterior (the flag column says which).</p>
+<h2>Family x data set</h2>{matrix_html}<p>{html.escape(views.MATRIX_NOTE)}</p>
+<h2>Leaderboard</h2>{table_html}
 <p>Measured on:</p><ul>{sources_html}</ul>
 <p>Also as <a href="leaderboard.md">markdown</a>, <a href="leaderboard.csv">CSV</a>,
 <a href="leaderboard.json">JSON</a>, <a href="matrix.md">matrix (markdown)</a>.</p>
 {"<h2>Failed</h2><ul>" + failed_html + "</ul>" if failed_html else ""}
 {"<h2>Skipped (data missing)</h2><ul>" + skipped_html + "</ul>" if skipped_html else ""}
-<h2>Bits/dim against training time</h2>
+<h2>Valid bits/dim against training steps</h2>
 <div class="grid">{"".join(f'<div><img src="{p.name}" alt="{p.stem}"></div>' for p in curves)}</div>
+{probes_html}
 <h2>Samples</h2>
 <div class="grid">{"".join(f"<div><h3>{n}</h3>{s}</div>" for n, s in samples)}</div>
 </body></html>

@@ -57,3 +57,22 @@ def init_distributed(device: torch.device) -> DistContext:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+def machine_summary(device: torch.device) -> str:
+    """One line naming where a number was measured: CPU model and cores (or the GPU), torch
+    version and threads."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu
+            )
+    except OSError:
+        pass
+    where = f"{os.cpu_count()}-core {cpu}"
+    if device.type == "cuda":
+        where = f"{torch.cuda.get_device_name(device)} ({where})"
+    return f"{where}, torch {torch.__version__}, {torch.get_num_threads()} threads"

@@ -1,7 +1,14 @@
 """Evaluation: one split, one model -> bits/dim and the figures its modality adds.
 
 Every figure says what it is: ``estimate`` is "exact" for exact models, "elbo" or
-"iwae-<k>" for latent-variable bounds, "bound" for other declared bounds.
+"iwae-<k>" for latent-variable bounds, "bound" for other declared bounds; ``split`` names the
+subset when only part of a split was scored (``test[:512]``); ``cond`` says what the model
+was conditioned on ("none", "class", "speaker"): -log p(x) and -log p(x | class) are
+different quantities.
+
+Evaluation is a function of the weights and ``seed``: bounds that draw latents (ELBO, IWAE,
+jitter) draw them from the global generator re-seeded with ``seed`` inside a forked RNG state,
+so two evaluations of one run give the same number and the caller's RNG is left untouched.
 """
 
 from __future__ import annotations
@@ -18,6 +25,16 @@ from zoo.data.base import Dataset
 from zoo.errors import ZooInputError
 
 EXTRA_BATCH = 1000  # examples given to model.extra_metrics
+
+
+def cond_label(model: LikelihoodModel) -> str:
+    """What ``model``'s likelihood is conditioned on: "none" or the label names ("class")."""
+    return ",".join(model.cond_labels) or "none"
+
+
+def subset_label(split: str, n: int, total: int) -> str:
+    """``test`` for the whole split, ``test[:512]`` for its first 512 examples."""
+    return split if n >= total else f"{split}[:{n}]"
 
 
 def estimate_label(model: LikelihoodModel, k: int) -> str:
@@ -38,18 +55,36 @@ def evaluate(
     batch_size: int = 256,
     max_examples: int | None = None,
     device: torch.device | str | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Bits/dim of ``model`` on ``dataset[split]`` plus modality figures and diagnostics."""
+    """Bits/dim of ``model`` on ``dataset[split]`` plus modality figures and diagnostics;
+    the same ``seed`` gives the same figures."""
     if k < 1:
         raise ZooInputError(f"k (importance samples) must be >= 1, got {k}")
     if max_examples is not None and max_examples < 1:
         raise ZooInputError(
             f"max_examples must be >= 1 (or left out for the whole split), got {max_examples}"
         )
+    device = torch.device(device) if device is not None else model.device
+    devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        return _evaluate(model, dataset, split, k, batch_size, max_examples, device)
+
+
+def _evaluate(
+    model: LikelihoodModel,
+    dataset: Dataset,
+    split: str,
+    k: int,
+    batch_size: int,
+    max_examples: int | None,
+    device: torch.device,
+) -> dict[str, Any]:
     data = dataset[split]
+    total_examples = len(data)
     if max_examples is not None:
         data = data.subset(slice(0, max_examples))
-    device = torch.device(device) if device is not None else model.device
     model.eval()
     spec = model.spec
     if k > 1:  # IWAE-k costs k decoder passes per example: keep memory bounded
@@ -71,7 +106,8 @@ def evaluate(
     bpd = nats / (spec.D * LN2)
     result: dict[str, Any] = {
         "dataset": dataset.name,
-        "split": split,
+        "split": subset_label(split, n, total_examples),
+        "cond": cond_label(model),
         "estimate": estimate_label(model, k),
         "n_examples": n,
         "nats_per_example": nats,

@@ -11,6 +11,10 @@ hyper-parameters, training settings and, where a paper reported one, the paper's
       hparams: {channels: 16, blocks: 15}
       train: {batch_size: 32, lr: 1.0e-3}
       paper: {value: 81.30, unit: nats, split: test, cite: "van den Oord et al. 2016"}
+
+A latent-variable entry may declare the estimate it is scored by, ``eval: {k: 5000}`` (IWAE-k);
+``paper.estimate`` names the paper's (``exact``, ``elbo``, ``iwae-5000``, ``bound``; default:
+the model's own), so the leaderboard puts like beside like.
 """
 
 from __future__ import annotations
@@ -59,6 +63,12 @@ class Entry:
     description: str = ""
     tiny: dict[str, Any] = field(default_factory=dict)  # overrides for tiny-spec tests
     suites: tuple[str, ...] = ()
+    eval: dict[str, Any] = field(default_factory=dict)  # the declared evaluation: {k: 5000}
+
+    @property
+    def eval_k(self) -> int:
+        """Importance samples of the entry's declared evaluation (1: its own estimate)."""
+        return int(self.eval.get("k", 1))
 
     def model_class(self) -> type[LikelihoodModel]:
         try:
@@ -84,6 +94,14 @@ def _parse(path: Path) -> dict[str, Entry]:
         paper = body.get("paper")
         if paper is not None and paper.get("unit") not in PAPER_UNITS:
             raise ZooInputError(f"{path}: entry {name!r}: paper.unit must be one of {PAPER_UNITS}")
+        evaluation = dict(body.get("eval") or {})
+        if set(evaluation) - {"k"} or not (
+            isinstance(evaluation.get("k", 1), int) and evaluation.get("k", 1) >= 1
+        ):
+            raise ZooInputError(
+                f"{path}: entry {name!r}: eval must be {{k: N}} with N >= 1 importance samples, "
+                f"got {evaluation}"
+            )
         entries[name] = Entry(
             name=name,
             cls_path=body["class"],
@@ -96,6 +114,7 @@ def _parse(path: Path) -> dict[str, Entry]:
             description=body.get("description", ""),
             tiny=dict(body.get("tiny") or {}),
             suites=tuple(body.get("suites") or ()),
+            eval=evaluation,
         )
     return entries
 

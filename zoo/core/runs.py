@@ -21,7 +21,7 @@ from zoo.core.checkpoint import (
     load_model,
     read_config,
 )
-from zoo.core.device import resolve_device
+from zoo.core.device import machine_summary, resolve_device
 from zoo.core.evaluator import evaluate
 from zoo.core.registry import get_entry
 from zoo.core.spec import DataSpec
@@ -137,16 +137,23 @@ def eval_run(
     run_dir: str | os.PathLike,
     *,
     split: str = "test",
-    k: int = 1,
+    k: int | None = None,
     db: str | os.PathLike | None = None,
     suite: str | None = None,
     max_examples: int | None = None,
     device: str = "auto",
     record: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate a run and (``record``) append one leaderboard row; returns the row."""
+    """Evaluate a run and (``record``) append one leaderboard row; returns the row.
+
+    ``k``: importance samples (default: the entry's declared ``eval: {k: N}``, else 1). Latent
+    draws are seeded with the run's training seed, so the row is reproducible.
+    """
     run = Path(run_dir)
     cfg = read_config(run)
+    entry = get_entry(cfg["entry"])
+    declared_k = entry.eval_k
+    k = declared_k if k is None else k
     dev = resolve_device(device)
     state = load_checkpoint(run, dev)
     model = load_model(run, map_location=dev, state=state)
@@ -156,8 +163,8 @@ def eval_run(
             "importance samples apply to ELBO models only (leave k at 1)"
         )
     ds = _dataset_for(cfg)
-    result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev)
-    entry = get_entry(cfg["entry"])
+    seed = int(cfg.get("train", {}).get("seed", 0))
+    result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev, seed=seed)
     paper = entry.paper or {}
     paper_applies = (
         paper
@@ -168,6 +175,12 @@ def eval_run(
     for key in ("stream_perplexity", "stream_tokens", "eval_seconds"):
         if key in result:
             extra[key] = result.pop(key)
+    extra["declared"] = k == declared_k  # the estimate the entry is ranked by
+    extra["eval_seed"] = seed
+    extra["machine"] = machine_summary(dev)
+    for attr in ("num_codes",):  # what the views need to judge codebook collapse
+        if isinstance(getattr(model, attr, None), int):
+            extra[attr] = getattr(model, attr)
     row = {
         "model": cfg["entry"],
         "family": model.family,
@@ -182,6 +195,7 @@ def eval_run(
         "paper_value": paper.get("value") if paper_applies else None,
         "paper_unit": paper.get("unit") if paper_applies else None,
         "paper_cite": paper.get("cite") if paper_applies else None,
+        "paper_estimate": paper.get("estimate", model.estimate) if paper_applies else None,
         "extra": extra,
     }
     if record:

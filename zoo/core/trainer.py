@@ -292,7 +292,11 @@ class Trainer:
                 t_step = time.perf_counter()
                 idx = batch_indices(len(train), c.batch_size, self.step, c.seed)
                 idx = idx[self.dist.rank * local : (self.dist.rank + 1) * local]
-                x = train.x[idx].long().to(self.device, non_blocking=True)
+                if train.resample is not None:  # dynamic binarisation: fresh bits per step
+                    x = train.resample(idx, c.seed * 1_000_003 + self.step)
+                else:
+                    x = train.x[idx]
+                x = x.long().to(self.device, non_blocking=True)
                 cond = {k: v[idx].long().to(self.device) for k, v in train.labels.items()}
                 lr = self._lr(self.phase_step, max_steps)
                 for group in self.optimizer.param_groups:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +36,15 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 
 @dataclass
 class Split:
-    """One split: ``x`` is ``[N, *spec.shape]`` integer levels, ``labels`` name -> ``[N]``."""
+    """One split: ``x`` is ``[N, *spec.shape]`` integer levels, ``labels`` name -> ``[N]``.
+
+    ``resample(idx, seed)``, where set, draws fresh examples for the rows ``idx`` (dynamic
+    binarisation): the trainer uses it for training batches, a pure function of (idx, seed).
+    """
 
     x: torch.Tensor
     labels: dict[str, torch.Tensor] = field(default_factory=dict)
+    resample: Callable[[torch.Tensor, int], torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])

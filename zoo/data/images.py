@@ -2,14 +2,13 @@
 
 - ``digits``: scikit-learn's 8x8 handwritten digits (1,797 images, 17 levels 0..16), the
   embedded default; split 70/15/15 with a fixed seed.
-- ``mnist``: MNIST in torchvision's raw IDX format under ``<root>/mnist/raw``. With the 60k
-  training files present: the official train (last 5,000 held out as valid) and test splits.
-  With only the official 10k test set (as in ../shared/datasets): a deterministic split of
-  those 10,000 images into 8,000 / 1,000 / 1,000 (seed 0), stated in the data set's source.
-- ``binarized_mnist``: the standard Larochelle & Murray .amat files when present
-  (``<root>/binarized_mnist/binarized_mnist_{train,valid,test}.amat``), otherwise MNIST
-  binarised once by sampling each pixel from Bernoulli(intensity / 255) with seed 0 (the
-  stochastic binarisation of Salakhutdinov & Murray 2008, fixed so every model sees the same bits).
+- ``mnist``: MNIST in torchvision's raw IDX format under ``<root>/mnist/raw`` (the four
+  official files, 60k train + 10k test): train 50,000 / valid 10,000 (the last 10k of the
+  official train set, as the binarized-MNIST literature holds out) / test 10,000.
+- ``binarized_mnist``: the same 50k/10k/10k, each pixel drawn from Bernoulli(intensity / 255)
+  with seed 0 (the stochastic binarisation of Salakhutdinov & Murray 2008, fixed so every model
+  sees the same test bits); ``dynamic=True`` redraws the training bits every batch (Burda et
+  al. 2015). Larochelle's fixed binarisation (.amat) is not used.
 - ``cifar10``: torchvision's CIFAR-10 from ``<root>/cifar10`` (``download=True`` to fetch);
   the last 5,000 training images are the valid split.
 """
@@ -73,43 +72,43 @@ def _find_idx(raw: Path, stem: str) -> Path | None:
     return None
 
 
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+MNIST_VALID = 10_000  # the last 10k training images: the binarized-MNIST literature's valid set
+
+
 def _mnist_arrays(root: Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], str]:
+    """The official 60k/10k MNIST files -> train 50k / valid 10k (last of train) / test 10k."""
     raw = root / "mnist" / "raw"
-    test_x, test_y = (
-        _find_idx(raw, "t10k-images-idx3-ubyte"),
-        _find_idx(raw, "t10k-labels-idx1-ubyte"),
-    )
-    if test_x is None or test_y is None:
+    paths = [_find_idx(raw, stem) for stem in MNIST_FILES]
+    missing = [stem for stem, p in zip(MNIST_FILES, paths) if p is None]
+    if missing:
         raise DatasetNotFound(
-            f"MNIST not found: looked for t10k-images-idx3-ubyte(.gz) and t10k-labels-idx1-ubyte"
-            f"(.gz) in {raw}. Put torchvision's raw MNIST files there (e.g. "
-            f"torchvision.datasets.MNIST('{root / 'mnist'}', download=True) when online), or "
-            f"set ZOO_DATA to a folder that holds mnist/raw/."
+            f"MNIST not found: {', '.join(m + '(.gz)' for m in missing)} missing in {raw}. "
+            f"Put torchvision's four raw MNIST files there (e.g. torchvision.datasets.MNIST("
+            f"'{root / 'mnist'}', download=True) when online), or set ZOO_DATA to a folder "
+            f"that holds mnist/raw/."
         )
-
-    def load(ix: Path, lx: Path) -> tuple[torch.Tensor, torch.Tensor]:
-        return (
-            torch.from_numpy(read_idx(ix).copy()).unsqueeze(1),
-            torch.from_numpy(read_idx(lx).astype(np.int64)),
+    images = [torch.from_numpy(read_idx(p).copy()).unsqueeze(1) for p in paths[0::2]]
+    labels = [torch.from_numpy(read_idx(p).astype(np.int64)) for p in paths[1::2]]
+    (x, tx), (y, ty) = images, labels
+    if len(x) != 60_000 or len(tx) != 10_000:
+        raise ValueError(
+            f"{raw}: expected the official 60,000 train and 10,000 test images, got "
+            f"{len(x)} and {len(tx)}; check the files against SOURCES.md's md5 sums"
         )
-
-    tx, ty = load(test_x, test_y)
-    train_x, train_y = (
-        _find_idx(raw, "train-images-idx3-ubyte"),
-        _find_idx(raw, "train-labels-idx1-ubyte"),
-    )
-    if train_x is not None and train_y is not None:
-        x, y = load(train_x, train_y)
-        arrays = {
-            "train": (x[:-5000], y[:-5000]),
-            "valid": (x[-5000:], y[-5000:]),
-            "test": (tx, ty),
-        }
-        return arrays, f"MNIST (official 60k/10k) from {raw}; last 5,000 train images as valid"
-    idx = split_indices(len(tx), (0.8, 0.1, 0.1), seed=0)
-    arrays = {n: (tx[i], ty[i]) for n, i in zip(("train", "valid", "test"), idx)}
+    arrays = {
+        "train": (x[:-MNIST_VALID], y[:-MNIST_VALID]),
+        "valid": (x[-MNIST_VALID:], y[-MNIST_VALID:]),
+        "test": (tx, ty),
+    }
     return arrays, (
-        f"MNIST official 10k test set only ({raw}), split 8,000/1,000/1,000 with seed 0"
+        f"MNIST official 60k/10k ({raw}): train 50,000 / valid 10,000 (last of train) / "
+        f"test 10,000"
     )
 
 
@@ -121,35 +120,47 @@ def load_mnist(root: str | None = None) -> Dataset:
     return Dataset("mnist", spec, splits, source=source)
 
 
-def _read_amat(path: Path) -> torch.Tensor:
-    rows = np.loadtxt(path, dtype=np.uint8)
-    if rows.ndim != 2 or rows.shape[1] != 784:
-        raise ValueError(f"{path}: expected rows of 784 binary pixels, got shape {rows.shape}")
-    return torch.from_numpy(rows).view(-1, 1, 28, 28)
+def binarize(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw of Bernoulli(intensity / 255) per pixel: ``x`` uint8 grey -> uint8 {0, 1}."""
+    return (torch.rand(x.shape, generator=generator) < x.float() / 255.0).to(torch.uint8)
 
 
-def load_binarized_mnist(root: str | None = None, seed: int = 0) -> Dataset:
-    """Binarized MNIST: Larochelle's .amat files if present, else a fixed-seed binarisation."""
-    base = data_root(root)
+def _dynamic_binarizer(grey: torch.Tensor):
+    """Fresh bits for every training batch, a pure function of (index, seed)."""
+
+    def resample(idx: torch.Tensor, seed: int) -> torch.Tensor:
+        return binarize(grey[idx], torch.Generator().manual_seed(seed))
+
+    return resample
+
+
+def load_binarized_mnist(root: str | None = None, seed: int = 0, dynamic: bool = False) -> Dataset:
+    """Binarized MNIST from the official 60k/10k files (50k/10k/10k), stochastically binarised.
+
+    Every split is binarised once, ``Bernoulli(intensity / 255)`` with ``seed`` (splits drawn
+    in the order train, valid, test), so every model is scored on the same test bits.
+    ``dynamic=True`` draws fresh bits for each training batch instead (the IWAE paper's
+    practice; the trainer asks ``Split.resample``); valid and test stay fixed. Larochelle's
+    fixed binarisation (the .amat files of Larochelle & Murray 2011) is not used.
+    """
+    arrays, source = _mnist_arrays(data_root(root))
     spec = DataSpec("image", (1, 28, 28), levels=2, labels={"class": 10}, name="binarized_mnist")
-    amat = base / "binarized_mnist"
-    files = {s: amat / f"binarized_mnist_{s}.amat" for s in ("train", "valid", "test")}
-    if all(p.exists() for p in files.values()):
-        spec = spec.with_(labels={})  # the .amat files carry no labels
-        splits = {s: Split(_read_amat(p)) for s, p in files.items()}
-        return Dataset("binarized_mnist", spec, splits, source=f"Larochelle .amat files in {amat}")
-    arrays, source = _mnist_arrays(base)
     g = torch.Generator().manual_seed(seed)
     splits = {}
     for name in ("train", "valid", "test"):  # fixed order: the same bits on every machine
         x, y = arrays[name]
-        bits = (torch.rand(x.shape, generator=g) < x.float() / 255.0).to(torch.uint8)
-        splits[name] = Split(bits, {"class": y})
+        splits[name] = Split(binarize(x, g), {"class": y})
+    how = "training batches binarised afresh each step (dynamic)" if dynamic else "once"
+    if dynamic:
+        splits["train"].resample = _dynamic_binarizer(arrays["train"][0])
     return Dataset(
         "binarized_mnist",
         spec,
         splits,
-        source=f"{source}; binarised by Bernoulli(x/255) sampling with seed {seed}",
+        source=(
+            f"{source}; binarised by Bernoulli(x/255) sampling with seed {seed}, "
+            f"{how}; Larochelle's fixed binarisation is not used"
+        ),
     )
 
 

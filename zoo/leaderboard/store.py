@@ -33,7 +33,8 @@ COLUMNS: dict[str, str] = {
     "family": "TEXT NOT NULL",
     "estimate": "TEXT NOT NULL",  # exact | elbo | iwae-<k> | bound
     "dataset": "TEXT NOT NULL",
-    "split": "TEXT NOT NULL",
+    "split": "TEXT NOT NULL",  # test, or the subset scored: test[:512]
+    "cond": "TEXT",  # what the likelihood is conditioned on: none | class | speaker
     "bits_per_dim": "REAL NOT NULL",
     "nats_per_example": "REAL",
     "perplexity": "REAL",
@@ -50,6 +51,7 @@ COLUMNS: dict[str, str] = {
     "paper_value": "REAL",
     "paper_unit": "TEXT",
     "paper_cite": "TEXT",
+    "paper_estimate": "TEXT",  # the paper's estimate (exact | elbo | iwae-<k> | bound)
     "source": "TEXT",
     "extra": "TEXT",  # JSON: family diagnostics (KL, active units, codebook usage, ...)
 }
@@ -102,6 +104,9 @@ class Leaderboard:
             with self._connect() as con:
                 cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
                 con.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
+                have = {r[1] for r in con.execute("PRAGMA table_info(results)")}
+                for name in COLUMNS.keys() - have:  # a file written before the column existed
+                    con.execute(f"ALTER TABLE results ADD COLUMN {name} {COLUMNS[name]}")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -169,10 +174,12 @@ class Leaderboard:
             out = [dict(r) for r in con.execute(sql, args)]
         for r in out:
             r["extra"] = json.loads(r["extra"]) if r["extra"] else {}
+            r["cond"] = r["cond"] or "none"
         if latest:
             newest: dict[tuple, dict] = {}
             for r in out:
-                newest[(r["model"], r["run_dir"], r["dataset"], r["split"], r["estimate"])] = r
+                key = ("model", "run_dir", "dataset", "split", "estimate", "cond")
+                newest[tuple(r.get(c) for c in key)] = r
             out = list(newest.values())
         return sorted(out, key=lambda r: (r["dataset"], r["bits_per_dim"]))
 

@@ -1,7 +1,14 @@
 """Views of leaderboard rows: terminal table (rich), markdown, CSV, JSON, family x data matrix.
 
-Each row shows whether its number is exact or a bound, what it was measured on, and the
-paper's figure beside ours, converted to bits/dim where the units allow it.
+Every view keeps like with like (DESIGN.md, "Fair comparisons"):
+- unconditional rows (-log p(x)) are ranked; conditional rows (-log p(x | class), ...) appear
+  in their own section, never ranked beside them;
+- each row says whether its number is exact or a bound, and the split it was measured on
+  (``test[:512]`` for a subset);
+- the paper's figure is shown as a number only beside the same estimate; otherwise the cell
+  names both estimates;
+- a row that does not beat its data set's independent baseline (same split, unconditional),
+  a collapsed VQ codebook or a collapsed VAE posterior is flagged with its diagnostic.
 """
 
 from __future__ import annotations
@@ -10,9 +17,28 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from typing import Any
 
-FORMATS = ("table", "markdown", "csv", "json", "matrix")
+FORMATS = ("table", "markdown", "csv", "json", "matrix", "probes")
+# A codebook (VQ) or latent space (VAE) counts as collapsed below this fraction of its size:
+# code-usage perplexity < 5% of K codes, or active units < 5% of the latent units.
+COLLAPSE_FRACTION = 0.05
+BOUND_ESTIMATES = ("elbo", "bound")  # and iwae-<k>
+
+
+def is_bound(estimate: str) -> bool:
+    return estimate in BOUND_ESTIMATES or estimate.startswith("iwae")
+
+
+def is_conditional(row: dict[str, Any]) -> bool:
+    return (row.get("cond") or "none") != "none"
+
+
+def is_declared(row: dict[str, Any]) -> bool:
+    """Whether the row holds its entry's declared estimate (the one it is ranked by)."""
+    declared = (row.get("extra") or {}).get("declared")
+    return bool(declared) if declared is not None else not row["estimate"].startswith("iwae")
 
 
 def paper_bits_per_dim(row: dict[str, Any]) -> float | None:
@@ -46,9 +72,13 @@ def _paper(row: dict[str, Any]) -> str:
         return ""
     bpd = paper_bits_per_dim(row)
     native = f"{_fmt(row['paper_value'], 2)} {row['paper_unit']}"
-    if bpd is not None and row["paper_unit"] != "bits/dim":
-        return f"{bpd:.3f} ({native})"
-    return native
+    figure = (
+        f"{bpd:.3f} ({native})" if bpd is not None and row["paper_unit"] != "bits/dim" else native
+    )
+    theirs = row.get("paper_estimate")
+    if theirs and theirs != row["estimate"]:  # not the same quantity: say which each side is
+        return f"ours {row['estimate']} vs paper {theirs}: {figure}"
+    return figure
 
 
 def _secondary(row: dict[str, Any]) -> str:
@@ -65,36 +95,97 @@ def _secondary(row: dict[str, Any]) -> str:
     return ""
 
 
+# ---------------------------------------------------------------------- sanity flags
+def baselines(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """(data set, split) -> bits/dim of the unconditional independent baseline."""
+    out: dict[tuple[str, str], float] = {}
+    for r in rows:
+        if r["family"] == "independent" and not is_conditional(r):
+            key = (r["dataset"], r["split"])
+            out[key] = min(out.get(key, math.inf), r["bits_per_dim"])
+    return out
+
+
+def flags(row: dict[str, Any], floor: dict[tuple[str, str], float]) -> list[str]:
+    """What is wrong with a row, each with its diagnostic (empty: nothing)."""
+    out = []
+    base = floor.get((row["dataset"], row["split"]))
+    if row["family"] != "independent" and base is not None and row["bits_per_dim"] >= base:
+        out.append(f"no better than the independent baseline ({base:.4f} bits/dim)")
+    extra = row.get("extra") or {}
+    perplexity = extra.get("codebook_perplexity", extra.get("code_perplexity"))
+    codes = extra.get("num_codes")
+    if perplexity is not None and codes and perplexity < COLLAPSE_FRACTION * codes:
+        used = extra.get("codes_used")
+        out.append(
+            f"codebook collapsed: code-usage perplexity {perplexity:.1f} of {int(codes)} codes"
+            + (f" ({int(used)} used)" if used is not None else "")
+        )
+    active, units = extra.get("active_units"), extra.get("latent_units")
+    if active is not None and (active == 0 or (units and active < COLLAPSE_FRACTION * units)):
+        of = f" of {int(units)}" if units else ""
+        out.append(f"posterior collapsed: {int(active)}{of} latent units active")
+    return out
+
+
+def annotate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with ``flags`` (list of diagnostics) filled in."""
+    floor = baselines(rows)
+    return [{**r, "flags": flags(r, floor)} for r in rows]
+
+
+def split_sections(rows: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """[(title, rows)]: the ranked unconditional rows, then the conditional ones (if any)."""
+    rows = annotate(rows)
+    uncond = [r for r in rows if not is_conditional(r)]
+    cond = [r for r in rows if is_conditional(r)]
+    sections = [("Unconditional models, -log p(x): ranked by bits/dim", uncond)]
+    if cond:
+        title = "Conditional models, -log p(x | label): a different quantity, not ranked above"
+        sections.append((title, cond))
+    return sections
+
+
 HEADERS = [
     "data set",
     "split",
     "model",
     "family",
+    "cond",
     "estimate",
     "bits/dim",
     "also",
     "paper",
     "params",
-    "train s",
+    "steps",
     "device",
+    "flag",
 ]
+# Wall time is reported (CSV, JSON, the HTML report, the header line) but kept out of the
+# tables people compare, so that two runs of one command print identical tables.
+WALL_HEADER = "train s"
 
 
-def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+def table_rows(rows: list[dict[str, Any]], *, wall: bool = False) -> list[list[str]]:
+    """Table cells per row (HEADERS order; with ``wall``, the training wall time appended)."""
+    floor = baselines(rows)
     return [
         [
             r["dataset"],
             r["split"],
             r["model"],
             r["family"],
+            r.get("cond") or "none",
             r["estimate"],
             f"{r['bits_per_dim']:.4f}",
             _secondary(r),
             _paper(r),
             _fmt(r.get("parameters")),
-            _fmt(r.get("train_seconds"), 3),
+            _fmt(r.get("train_steps")),
             r.get("device") or "",
+            "; ".join(r["flags"] if "flags" in r else flags(r, floor)),
         ]
+        + ([_fmt(r.get("train_seconds"), 3)] if wall else [])
         for r in rows
     ]
 
@@ -107,24 +198,56 @@ def sources(rows: list[dict[str, Any]]) -> list[str]:
     return [f"{name}: {src}" for name, src in sorted(seen.items())]
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in table_rows(rows)]
+def header_line(rows: list[dict[str, Any]], suite: str | None = None) -> str:
+    """Where the rows come from: suite, dates, machine and commit (from the rows themselves)."""
+    if not rows:
+        return "No rows."
+    dates = sorted({r["created"][:10] for r in rows if r.get("created")})
+    machines = sorted({(r.get("extra") or {}).get("machine") or "not recorded" for r in rows})
+    commits = sorted({r.get("code_version") or "not recorded" for r in rows})
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    name = f"`zoo bench {suite}`" if suite else "all suites"
+    wall = sum(r.get("train_seconds") or 0.0 for r in rows)
+    return (
+        f"{name}, {len(rows)} rows, measured {when} on {'; '.join(machines)}; "
+        f"commit {', '.join(commits)}; training wall time {wall / 60:.1f} min in all."
+    )
+
+
+def _md_table(headers: list[str], body: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in body]
+
+
+def to_markdown(rows: list[dict[str, Any]], *, header: str | None = None) -> str:
+    lines = [header, ""] if header else []
+    sections = split_sections(rows)
+    for title, section in sections:
+        if len(sections) > 1:
+            lines += [f"{title}:", ""]
+        lines += _md_table(HEADERS, table_rows(section)) + [""]
     if rows:
-        lines += ["", "Measured on:"] + [f"- {line}" for line in sources(rows)]
-    return "\n".join(lines) + "\n"
+        lines += ["Measured on:"] + [f"- {line}" for line in sources(rows)]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     if not rows:
         return ""
-    keys = [k for k in rows[0] if k != "extra"] + ["paper_bits_per_dim", "extra"]
+    rows = annotate(rows)
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in ("extra", "flags")))
+    keys += ["paper_bits_per_dim", "flags", "extra"]
     w = csv.DictWriter(buf, fieldnames=keys)
     w.writeheader()
     for r in rows:
         w.writerow(
-            {**r, "paper_bits_per_dim": paper_bits_per_dim(r), "extra": json.dumps(r["extra"])}
+            {
+                **r,
+                "paper_bits_per_dim": paper_bits_per_dim(r),
+                "flags": "; ".join(r["flags"]),
+                "extra": json.dumps(r.get("extra") or {}),
+            }
         )
     return buf.getvalue()
 
@@ -132,7 +255,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 def to_json(rows: list[dict[str, Any]]) -> str:
     return (
         json.dumps(
-            [{**r, "paper_bits_per_dim": paper_bits_per_dim(r)} for r in rows],
+            [{**r, "paper_bits_per_dim": paper_bits_per_dim(r)} for r in annotate(rows)],
             indent=2,
             default=str,
         )
@@ -140,61 +263,115 @@ def to_json(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def matrix(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
-    """Best (lowest) bits/dim per (family, data set); bounds marked with a trailing '≥'."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
+# ---------------------------------------------------------------------- matrix
+def _matrix_split(rows: list[dict[str, Any]]) -> str:
+    """The test split a data set's column uses: the full one if any row has it, else the
+    most common named subset (``test[:512]``)."""
+    splits = Counter(r["split"] for r in rows)
+    return "test" if "test" in splits else splits.most_common(1)[0][0]
+
+
+def matrix(
+    rows: list[dict[str, Any]], *, conditional: bool = False
+) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
+    """Best bits/dim per (family, data set) on the test split, one declared estimate per row
+    (an entry's ``eval: {k: N}``, else its model's own), unconditional rows only (or, with
+    ``conditional``, only the conditional ones). Cells name their estimate when it is a bound
+    (``0.222 ≥ elbo``) and end in ⚠ when the row is flagged. Columns are data sets, with the
+    subset in brackets when only a subset was scored: ``pydoc_char test[:512]``."""
+    rows = [
+        r
+        for r in annotate(rows)
+        if (r["split"] == "test" or r["split"].startswith("test["))
+        and is_conditional(r) == conditional
+        and is_declared(r)
+    ]
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        key = (r["family"], r["dataset"])
-        if key not in best or r["bits_per_dim"] < best[key]["bits_per_dim"]:
-            best[key] = r
+        by_dataset.setdefault(r["dataset"], []).append(r)
+    best: dict[tuple[str, str], dict[str, Any]] = {}
+    labels = []
+    for dataset, rs in sorted(by_dataset.items()):
+        split = _matrix_split(rs)
+        label = dataset if split == "test" else f"{dataset} {split}"
+        labels.append(label)
+        for r in rs:
+            key = (r["family"], label)
+            if r["split"] == split and (
+                key not in best or r["bits_per_dim"] < best[key]["bits_per_dim"]
+            ):
+                best[key] = r
     families = sorted({f for f, _ in best})
-    datasets = sorted({d for _, d in best})
     cells = {
-        key: f"{r['bits_per_dim']:.3f}" + ("" if r["estimate"] == "exact" else " ≥")
+        key: f"{r['bits_per_dim']:.3f}"
+        + (f" ≥ {r['estimate']}" if is_bound(r["estimate"]) else "")
+        + (" ⚠" if r["flags"] else "")
         for key, r in best.items()
     }
-    return families, datasets, cells
+    return families, labels, cells
+
+
+MATRIX_NOTE = (
+    "Bits/dim on the test split (lower is better), the best row per cell, each row by its "
+    "entry's declared estimate; `≥ estimate` marks an upper bound on the true bits/dim (ELBO, "
+    "IWAE-k, VQ), ⚠ a flagged row (see the table)."
+)
 
 
 def matrix_markdown(rows: list[dict[str, Any]]) -> str:
-    families, datasets, cells = matrix(rows)
-    lines = ["| family | " + " | ".join(datasets) + " |", "|---|" + "---|" * len(datasets)]
-    for f in families:
-        lines.append(f"| {f} | " + " | ".join(cells.get((f, d), "—") for d in datasets) + " |")
-    note = (
-        "\nBits/dim (lower is better); ≥ marks an upper bound on the true bits/dim "
-        "(ELBO, IWAE, VQ).\n"
-    )
-    return "\n".join(lines) + "\n" + note
+    out = []
+    for conditional in (False, True):
+        families, datasets, cells = matrix(rows, conditional=conditional)
+        if conditional and not families:
+            continue
+        if conditional:
+            out += ["", "Conditional models, -log p(x | label) (not ranked with the above):", ""]
+        body = [[f, *(cells.get((f, d), "—") for d in datasets)] for f in families]
+        out += _md_table(["family", *datasets], body)
+    return "\n".join(out) + "\n\n" + MATRIX_NOTE + "\n"
 
 
+# ---------------------------------------------------------------------- rich (CLI only)
 def render_rich(rows: list[dict[str, Any]], title: str = "zoo leaderboard"):
-    """A rich Table (only the CLI prints it)."""
+    """Rich tables, unconditional then conditional (only the CLI prints them)."""
+    from rich.console import Group
     from rich.table import Table
 
     caption = "bits/dim: lower is better; estimate says exact or bound\nmeasured on: " + (
         "\n".join(sources(rows)) or "-"
     )
-    t = Table(title=title, caption=caption, caption_justify="left")
-    for h in HEADERS:
-        t.add_column(h, justify="right" if h in ("bits/dim", "params", "train s") else "left")
-    for r, cells in zip(rows, table_rows(rows)):
-        style = None if r["estimate"] == "exact" else "italic"
-        t.add_row(*cells, style=style)
-    return t
+    tables = []
+    sections = split_sections(rows)
+    for i, (heading, section) in enumerate(sections):
+        last = i == len(sections) - 1
+        t = Table(
+            title=f"{title}: {heading}", caption=caption if last else None, caption_justify="left"
+        )
+        for h in HEADERS:
+            t.add_column(h, justify="right" if h in ("bits/dim", "params", "steps") else "left")
+        for r, cells in zip(section, table_rows(section)):
+            style = "red" if r["flags"] else (None if r["estimate"] == "exact" else "italic")
+            t.add_row(*cells, style=style)
+        tables.append(t)
+    return Group(*tables)
 
 
 def render_matrix_rich(rows: list[dict[str, Any]]):
+    from rich.console import Group
     from rich.table import Table
 
-    families, datasets, cells = matrix(rows)
-    t = Table(
-        title="best bits/dim per family and data set",
-        caption="≥: a bound (upper bound on bits/dim)",
-    )
-    t.add_column("family")
-    for d in datasets:
-        t.add_column(d, justify="right")
-    for f in families:
-        t.add_row(f, *(cells.get((f, d), "—") for d in datasets))
-    return t
+    tables = []
+    for conditional in (False, True):
+        families, datasets, cells = matrix(rows, conditional=conditional)
+        if conditional and not families:
+            continue
+        kind = "conditional, -log p(x | label)" if conditional else "unconditional"
+        t = Table(title=f"best bits/dim per family and data set ({kind}, test split)")
+        t.add_column("family")
+        for d in datasets:
+            t.add_column(d, justify="right")
+        for f in families:
+            t.add_row(f, *(cells.get((f, d), "—") for d in datasets))
+        tables.append(t)
+    tables[-1].caption = MATRIX_NOTE
+    return Group(*tables)
