@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run")
     s.add_argument("inputs", nargs="*", help="text file, PNG / .npy images, WAV audio")
     s.add_argument("-o", "--out", required=True, help="archive to write")
-    s.add_argument("--split", choices=("train", "valid", "test"), help="a split of the run's data")
+    s.add_argument("--split", help="a split of the run's data: train, valid, test or test[:N]")
     s.add_argument("--batch", type=int, default=512, help="examples coded together")
     s.add_argument("--lanes", type=int, default=64, help="text streams coded together (n-gram)")
     s.set_defaults(fn=cmd_compress)

@@ -16,6 +16,7 @@ batches, so it sees the probabilities the encoder used, bit for bit.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -115,13 +116,21 @@ def read_inputs(
 def _split_item(model: LikelihoodModel, config: dict[str, Any], split: str) -> Item:
     from zoo.data import load_dataset
 
+    m = re.fullmatch(r"(train|valid|test)(?:\[:(\d+)\])?", split)
+    if m is None:
+        raise ValueError(
+            f"split must be train, valid or test, or a prefix like test[:512]; got {split!r}"
+        )
+    split, first = m.group(1), None if m.group(2) is None else int(m.group(2))
     ds = load_dataset(config["dataset"], **(config.get("data_options") or {}))
     streams = ds.meta.get("streams")
-    name = f"{config['dataset']}-{split}"
+    name = f"{config['dataset']}-{split}" + (f"-first{first}" if first is not None else "")
     if isinstance(model, NGram) and streams is not None and model.spec.modality == "text":
+        if first is not None:
+            raise ValueError("an n-gram codes a text split as its whole token stream: no [:N]")
         return Item("split", name, stream=streams[split].numpy().astype(np.int64),
                     facts={"form": "stream"})  # fmt: skip
-    s = ds[split]
+    s = ds[split] if first is None else ds[split].subset(slice(0, first))
     labels = {k: s.labels[k].long() for k in model.cond_labels}
     return Item("split", name, x=s.x.long(), labels=labels, facts={"form": "examples"})
 
