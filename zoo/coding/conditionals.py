@@ -34,6 +34,7 @@ from zoo.coding.coder import Choose, coding_probs
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.models.independent import Independent
 from zoo.models.ngram import LN10, NGram
+from zoo.models.vqvae import VQVAE, LSTMPrior
 from zoo.models.wavenet import WaveNet, _FastSampler
 from zoo.nn.discretized import discretized_logistic_log_prob, levels_to_unit
 from zoo.nn.pixel_model import AutoregressiveImageModel
@@ -56,12 +57,20 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+EXACT = (Independent, NGram, AutoregressiveImageModel, WaveNet, LSTMPrior)
+
+
 def codable(model: LikelihoodModel) -> None:
     """Raise :class:`NotCodable` unless ``code_batch`` can code with ``model``."""
-    if not isinstance(model, (Independent, NGram, AutoregressiveImageModel, WaveNet)):
+    if isinstance(model, VQVAE):
+        if model.prior is not None:
+            codable(model.prior)
+        return
+    if not isinstance(model, EXACT):
         raise NotCodable(
             f"{type(model).__name__} ({model.family}, estimate {model.estimate}) has no "
-            "coding stepper; exact families: independent, ngram, pixelcnn, pixelrnn, wavenet"
+            "coding stepper; exact families: independent, ngram, pixelcnn, pixelrnn, wavenet; "
+            "bounds: vqvae (z under its prior, then x given z)"
         )
     if isinstance(model, NGram) and model.tables is None:
         raise NotCodable("the n-gram model is not fitted: fit it before coding")
@@ -104,6 +113,10 @@ def code_batch(
             return torch.from_numpy(np.stack(out)).reshape(n, *shape)
         if isinstance(model, AutoregressiveImageModel):
             return _image(model, n, choose, x, cond)
+        if isinstance(model, LSTMPrior):
+            return _lstm_prior(model, n, shape, choose, x)
+        if isinstance(model, VQVAE):
+            return _vqvae(model, n, choose, x)
         return _wavenet(model, n, shape[0], choose, x, cond)
 
 
@@ -235,3 +248,49 @@ def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
 
     out = _FastSampler(m, n, cond)._run_numpy(T, None, None, pick=pick)
     return out.T.clone()
+
+
+def _lstm_prior(m: LSTMPrior, n, shape, choose, x) -> torch.Tensor:
+    D = int(np.prod(shape))
+    flat = None if x is None else x.reshape(n, D).numpy()
+    out = np.zeros((n, D), np.int64)
+    tok = torch.full((n, 1), m.spec.levels, dtype=torch.long)
+    state = None
+    for d in range(D):
+        h, state = m.lstm(m.embed(tok), state)
+        sym = choose(coding_probs(m.head(h[:, 0])), None if flat is None else flat[:, d])
+        out[:, d] = sym
+        tok = torch.from_numpy(sym)[:, None]
+    return torch.from_numpy(out).reshape(n, *shape)
+
+
+def _vqvae(m: VQVAE, n, choose, x) -> torch.Tensor:
+    """The codes z*(x) under the prior (uniform, or the learned prior's stepper), then every
+    value of x given z: the file costs -log p(z*) - log p(x | z*), the declared bound."""
+    codes = None if x is None else m.encode(x)  # [n, *grid]
+    if m.prior is None:
+        known = None if codes is None else codes.reshape(-1).numpy()
+        flat = choose(coding_probs(np.zeros((n * m.num_latents, m.num_codes))), known)
+        codes = torch.from_numpy(flat).reshape(n, *m.grid)
+    else:
+        shape = m.prior.spec.shape
+        known = None if codes is None else codes.reshape(n, *shape)
+        codes = code_batch(m.prior, n, choose, x=known).reshape(n, *m.grid)
+    params = m.decode(codes)  # [n, P, *shape]
+    K, D = m.spec.levels, m.spec.D
+    p = params.reshape(n, params.shape[1], D)
+    levels = torch.arange(K)
+    flat_x = None if x is None else x.reshape(n, D).numpy()
+    out = np.zeros((n, D), np.int64)
+    block = max(1, (1 << 20) // max(n * K, 1))  # values per call: bounded memory
+    for a in range(0, D, block):
+        q = p[:, :, a : a + block]  # [n, P, d]
+        if m.likelihood == "bernoulli":
+            lp = torch.stack([F.logsigmoid(-q[:, 0]), F.logsigmoid(q[:, 0])], dim=-1)
+        elif m.likelihood == "categorical":
+            lp = q.transpose(1, 2)  # logits [n, d, K]
+        else:
+            lp = discretized_logistic_log_prob(levels, q[:, 0, :, None], q[:, 1, :, None], K)
+        known = None if flat_x is None else flat_x[:, a : a + block].reshape(-1)
+        out[:, a : a + block] = choose(coding_probs(lp.reshape(-1, K)), known).reshape(n, -1)
+    return torch.from_numpy(out).reshape(n, *m.spec.shape)
