@@ -267,9 +267,10 @@ def cmd_compress(a: argparse.Namespace) -> int:
 
     r = compress(a.run, a.inputs, a.out, split=a.split, batch=a.batch, lanes=a.lanes)
     note = "  (audio: mono, resampled, mu-law quantised: that step is lossy)"
+    what = "net bits-back rate" if r["coding"]["coder"] == "bits-back-ans" else "-log2 p"
     out.print(
         f"{r['archive']}: {r['bytes']} bytes for {r['symbols']} symbols "
-        f"({r['bits_per_symbol']:.4f} bits/symbol; model -log2 p = {r['model_bits']:.0f} bits, "
+        f"({r['bits_per_symbol']:.4f} bits/symbol; model {what} = {r['model_bits']:.0f} bits, "
         f"header {r['header_bytes']} bytes)" + (note if r["lossy_audio"] else "")
     )
     return 0

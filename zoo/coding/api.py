@@ -9,6 +9,8 @@ split), each as *units* the steppers code in order through one range coder:
 - ``lanes``: token streams of given lengths (n-grams on text: a stream cut into lanes at
   sentence ends, coded in lock-step).
 
+A VAE's archive is one bits-back ANS stack instead (:mod:`zoo.coding.bitsback`).
+
 The decoder rebuilds the same units from the header and runs the same steppers on the same
 batches, so it sees the probabilities the encoder used, bit for bit.
 """
@@ -28,12 +30,14 @@ import numpy as np
 import torch
 
 from zoo.coding import container, inputs
+from zoo.coding.bitsback import BitsBack
 from zoo.coding.coder import Choose, Decoder, Encoder, coding_probs
 from zoo.coding.conditionals import codable, code_batch, code_lanes
 from zoo.core.checkpoint import read_config
 from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.models.ngram import NGram
+from zoo.models.vae import VAE
 
 DEFAULT_BATCH = 512  # examples coded in lock-step (the decoder uses the same)
 DEFAULT_LANES = 64  # token streams an n-gram codes in lock-step
@@ -233,20 +237,32 @@ def compress(
 ) -> dict[str, Any]:
     """Compress inputs with a run's model into the archive ``out``; returns a summary."""
     model, config, checksum = loaded or load_run(run)
-    codable(model)
+    if not isinstance(model, VAE):
+        codable(model)
     if batch < 1 or lanes < 1:
         raise ValueError(f"batch and lanes must be >= 1, got {batch}, {lanes}")
     items = read_inputs(paths, model, config, split)
-    enc = Encoder()
     records, symbols = [], 0
     t0 = time.perf_counter()
-    for item in items:
-        units = plan_units(item, model, batch, lanes)
-        _run_units(model, units, enc, item)
-        symbols += _count(units, model.spec)
-        records.append({"kind": item.kind, "name": item.name, "units": units,
-                        "facts": item.facts, "labels": bool(item.labels)})  # fmt: skip
-    payload = enc.finish()
+    if isinstance(model, VAE):
+        payload, coding = _bits_back(model, items, batch)
+        model_bits = coding["net_bits"]
+        for item in items:
+            assert item.x is not None
+            units = [{"type": "batch", "n": len(item.x), "length": None}]
+            symbols += _count(units, model.spec)
+            records.append({"kind": item.kind, "name": item.name, "units": units,
+                            "facts": item.facts})  # fmt: skip
+    else:
+        enc = Encoder()
+        for item in items:
+            units = plan_units(item, model, batch, lanes)
+            _run_units(model, units, enc, item)
+            symbols += _count(units, model.spec)
+            records.append({"kind": item.kind, "name": item.name, "units": units,
+                            "facts": item.facts, "labels": bool(item.labels)})  # fmt: skip
+        payload = enc.finish()
+        model_bits, coding = enc.model_bits, {"coder": "range", "model_bits": enc.model_bits}
     seconds = time.perf_counter() - t0
     spec = model.spec
     header = {
@@ -255,7 +271,8 @@ def compress(
         "spec": {"name": spec.name, "modality": spec.modality, "shape": list(spec.shape),
                  "levels": spec.levels, "sample_rate": spec.sample_rate},
         "inputs": records,
-        "counts": {"symbols": symbols, "model_bits": enc.model_bits},
+        "counts": {"symbols": symbols},
+        "coding": coding,
     }  # fmt: skip
     size = container.write(out, header, payload)
     return {
@@ -264,11 +281,19 @@ def compress(
         "payload_bytes": len(payload),
         "header_bytes": size - len(payload),
         "symbols": symbols,
-        "model_bits": enc.model_bits,
+        "model_bits": model_bits,
+        "coding": coding,
         "bits_per_symbol": 8 * size / max(symbols, 1),
         "encode_seconds": seconds,
         "lossy_audio": any(it.kind == "wav" for it in items),
     }
+
+
+def _bits_back(model: VAE, items: list[Item], batch: int) -> tuple[bytes, dict]:
+    if any(it.x is None or it.kind == "wav" for it in items):
+        raise ValueError("a VAE codes examples of its data shape (a split, PNGs, .npy arrays)")
+    x = torch.cat([it.x for it in items if it.x is not None])
+    return BitsBack(model).encode(x, max_batch=batch)
 
 
 def _count(units: list[dict], spec: DataSpec) -> int:
@@ -298,12 +323,23 @@ def decompress(
             f"{archive} was made with model {m['entry']} (checksum {m['checksum'][:12]}); "
             f"the run given has checksum {checksum[:12]}: decompress with the run that made it"
         )
-    dec = Decoder(payload)
     t0 = time.perf_counter()
     files: list[tuple[str, bytes]] = []
-    for rec in header["inputs"]:
-        xs, labs, lanes = _run_units(model, rec["units"], dec, None)
-        files.extend(_rebuild(rec, model.spec, xs, labs, lanes))
+    coding = header.get("coding", {})
+    if coding.get("coder") == "bits-back-ans":
+        if not isinstance(model, VAE):
+            raise ValueError(f"{archive} was coded with bits-back: it needs the VAE that made it")
+        x = BitsBack(model, coding["latent_bits"]).decode(payload, coding["batches"])
+        start = 0
+        for rec in header["inputs"]:
+            n = rec["units"][0]["n"]
+            files.extend(_rebuild(rec, model.spec, [x[start : start + n]], [{}], []))
+            start += n
+    else:
+        dec = Decoder(payload)
+        for rec in header["inputs"]:
+            xs, labs, lanes = _run_units(model, rec["units"], dec, None)
+            files.extend(_rebuild(rec, model.spec, xs, labs, lanes))
     seconds = time.perf_counter() - t0
     dest = Path(out)
     if len(files) == 1:
