@@ -14,7 +14,7 @@ here with fixed seeds and step budgets (n-grams are counted in seconds), so size
 function of the code, the data and the budgets; throughput depends on the machine and its
 load and is labelled so.
 
-    python -m benchmarks.compression [--only digits,ptb_char] [--steps-scale 1.0]
+    python -m benchmarks.compression [--only digits,ptb_char,wavenet_speed] [--steps-scale 1.0]
                                      [--max-test N]   # a prefix of each test split (labelled)
 """
 
@@ -24,6 +24,7 @@ import argparse
 import bz2
 import gzip
 import io
+import json
 import lzma
 import math
 import tempfile
@@ -44,13 +45,20 @@ from zoo.models.ngram import NGram
 
 # data set -> [(registry entry, training steps or None for a count-based fit)]
 MODELS = {
-    "digits": [("pixelcnn_digits", 1500), ("ngram_add1_pixels", None)],
-    "binarized_mnist": [("pixelcnn_small_bmnist", 1500), ("ngram_mkn5_pixels_bmnist", None)],
+    "digits": [("pixelcnn_digits", 150), ("ngram_add1_pixels", None)],
+    "binarized_mnist": [
+        ("pixelcnn_small_bmnist", 300),
+        ("ngram_mkn5_pixels_bmnist", None),
+        ("vae_bmnist", 2000),  # bits-back: a VAE's ELBO as a file size
+    ],
     "ptb_char": [("ngram_mkn5_char", None)],
     "shakespeare_char": [("ngram_mkn5_shakespeare_char", None)],
     "fsdd": [("ngram_mkn4_fsdd", None)],
 }
-BATCH_SIZE = {"pixelcnn_digits": 64, "pixelcnn_small_bmnist": 32}
+BATCH_SIZE = {"pixelcnn_digits": 64, "pixelcnn_small_bmnist": 32, "vae_bmnist": 20}
+# default subsets, labelled in the results: PixelCNN coding of all 10,000 test images takes
+# longer than this benchmark's few minutes on a shared 2-core CPU (--max-test overrides)
+MAX_TEST = {"binarized_mnist": 1000}
 
 
 # ---------------------------------------------------------------------- baselines
@@ -110,24 +118,35 @@ def split_row(run: Path, entry: str, steps: int, tmp: Path, max_test: int | None
     config = read_config(run)
     loaded = (model, config, container.model_checksum(model, config))
     ds = zoo.load_dataset(config["dataset"], **(config.get("data_options") or {}))
-    split = "test"
-    if max_test is not None and not isinstance(model, NGram):
-        split = f"test[:{max_test}]"
+    text = isinstance(model, NGram) and "streams" in ds.meta  # coded as its token stream
+    stream = ds.meta["streams"]["test"] if text else None
+    split = f"test[:{max_test}]" if max_test is not None and not text else "test"
     archive = tmp / f"{entry}.zc"
     r = compress(run, [], archive, split=split, loaded=loaded)
     d = decompress(archive, tmp / f"{entry}.npz", loaded=loaded)
     back = np.load(d["written"][0])
-    stream = ds.meta.get("streams", {}).get("test") if isinstance(model, NGram) else None
     want = stream.numpy() if stream is not None else ds["test"].x[:max_test].numpy()
     got = back["stream"] if "stream" in back else back["x"]
     exact = bool(np.array_equal(got, want))
-    with torch.no_grad():  # the model's own log-likelihood, not the coder's tables
+    torch.manual_seed(0)  # the VAE's ELBO is a one-draw estimate
+    with torch.no_grad():  # the model's own log-likelihood (or ELBO), not the coder's tables
         if stream is not None:
             nats = -model.stream_log_prob(stream)[0]
         else:
             x = ds["test"].x[:max_test].long()
             nats = -sum(float(model.log_prob(x[i : i + 500]).sum()) for i in range(0, len(x), 500))
-    return row(entry, steps, nats / math.log(2), r, d["decode_seconds"], exact)
+    out = row(entry, steps, nats / math.log(2), r, d["decode_seconds"], exact)
+    if r["coding"]["coder"] == "bits-back-ans":
+        c = r["coding"]
+        out.update(
+            estimate="elbo (bits-back)",
+            net_bits=c["net_bits"],
+            net_vs_neg_elbo_pct=100 * (c["net_bits"] / out["model_bits"] - 1),
+            initial_bits_in_file=c["seed_bits"],
+            first_example_pop_bits=c["first_pop_bits"],
+            latent_grid_step=2.0 ** -c["latent_bits"],
+        )
+    return out
 
 
 def row(entry, steps, model_bits, r, decode_s, exact) -> dict:
@@ -137,7 +156,7 @@ def row(entry, steps, model_bits, r, decode_s, exact) -> dict:
         "model_bits": model_bits,
         "file_bytes": r["bytes"],
         "header_bytes": r["header_bytes"],
-        "payload_overhead_pct": 100 * (8 * r["payload_bytes"] / model_bits - 1),
+        "payload_over_model_bits_pct": 100 * (8 * r["payload_bytes"] / model_bits - 1),
         "bits_per_symbol": 8 * r["bytes"] / r["symbols"],
         "round_trip_exact": exact,
         "encode_symbols_per_s": r["symbols"] / r["encode_seconds"],
@@ -193,6 +212,7 @@ def fsdd_row(entry: str, tmp: Path) -> tuple[dict, bytes, int]:
 
 def run_dataset(name: str, tmp: Path, scale: float, max_test: int | None) -> dict:
     rows = []
+    max_test = max_test if max_test is not None else MAX_TEST.get(name)
     if name == "fsdd":
         fs_row, data, symbols = fsdd_row(MODELS["fsdd"][0][0], tmp)
         rows.append(fs_row)
@@ -228,26 +248,75 @@ def run_dataset(name: str, tmp: Path, scale: float, max_test: int | None) -> dic
     }
 
 
+def wavenet_speed(seconds: float = 1.0) -> dict:
+    """Decode vs sample: 1 s of 16 kHz audio with the generation benchmark's WaveNet (random
+    weights: speed does not depend on them), one sequence, one thread, both on the fast loop."""
+    from benchmarks.wavenet_generation import CONFIG, SAMPLE_RATE
+    from zoo.coding.conditionals import code_batch
+    from zoo.models.wavenet import WaveNet
+
+    T = int(seconds * SAMPLE_RATE)
+    spec = zoo.DataSpec("audio", (T,), levels=256, sample_rate=SAMPLE_RATE)
+    torch.manual_seed(0)
+    model = WaveNet(spec, **CONFIG).eval()
+    g = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    x = model.sample(1, generator=g)
+    sample_s = time.perf_counter() - t0
+    enc = Encoder()
+    t0 = time.perf_counter()
+    code_batch(model, 1, enc, x=x)
+    encode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    back = code_batch(model, 1, Decoder(enc.finish()))
+    decode_s = time.perf_counter() - t0
+    return {
+        "config": CONFIG,
+        "samples": T,
+        "sample_seconds": sample_s,
+        "encode_seconds": encode_s,
+        "decode_seconds": decode_s,
+        "decode_over_sample": decode_s / sample_s,
+        "round_trip_exact": bool(torch.equal(back, x)),
+    }
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", help="comma-separated data sets (default: all five)")
     p.add_argument("--steps-scale", type=float, default=1.0, help="scale the training budgets")
-    p.add_argument("--max-test", type=int, help="code only the first N test images (a subset)")
+    p.add_argument(
+        "--max-test",
+        type=int,
+        help="code only the first N test images (default: 1,000 for "
+        "binarized MNIST, all for the rest; a subset is labelled in the results)",
+    )
     a = p.parse_args()
-    names = a.only.split(",") if a.only else list(MODELS)
-    results = {}
+    names = a.only.split(",") if a.only else [*MODELS, "wavenet_speed"]
+    results, speed = {}, None
     with tempfile.TemporaryDirectory() as d:
         for name in names:
             t0 = time.perf_counter()
+            if name == "wavenet_speed":
+                speed = wavenet_speed()
+                print(name, speed)
+                continue
             results[name] = run_dataset(name, Path(d), a.steps_scale, a.max_test)
             results[name]["wall_seconds"] = time.perf_counter() - t0
             print(name, results[name]["best_model"], results[name]["best_beats_xz_and_zstd"])
+    if a.only:  # a partial run updates the results file's other entries in place
+        previous = Path(__file__).resolve().parent / "results" / "compression.json"
+        if previous.exists():
+            old = json.loads(previous.read_text())
+            results = {**old.get("datasets", {}), **results}
+            speed = speed or old.get("wavenet_decode_vs_sample")
     path = write_results(
         "compression",
         {
             "datasets": results,
+            "wavenet_decode_vs_sample": speed,
             "steps_scale": a.steps_scale,
-            "max_test": a.max_test,
+            "max_test": a.max_test or MAX_TEST,
             "throughput_note": "symbols per second on this machine under its load at the time "
             "(a shared 2-core CPU); sizes do not depend on it",
         },
