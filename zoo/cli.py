@@ -1,4 +1,5 @@
-"""The `zoo` command: list | info | train | eval | sample | leaderboard | bench | probe.
+"""The `zoo` command: list | info | train | eval | sample | leaderboard | bench | probe |
+compress | decompress.
 
 Exit codes: 0 success; 2 usage or input error (``zoo.errors.ZooInputError``: one line on
 stderr saying what was wrong and what to do); 1 a run that failed on its own (a diverged
@@ -281,6 +282,28 @@ def cmd_probe(a: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------- parser
+def cmd_compress(a: argparse.Namespace) -> int:
+    from zoo.coding import compress
+
+    r = compress(a.run, a.inputs, a.out, split=a.split, batch=a.batch, lanes=a.lanes)
+    note = "  (audio: mono, resampled, mu-law quantised: that step is lossy)"
+    what = "net bits-back rate" if r["coding"]["coder"] == "bits-back-ans" else "-log2 p"
+    out.print(
+        f"{r['archive']}: {r['bytes']} bytes for {r['symbols']} symbols "
+        f"({r['bits_per_symbol']:.4f} bits/symbol; model {what} = {r['model_bits']:.0f} bits, "
+        f"header {r['header_bytes']} bytes)" + (note if r["lossy_audio"] else "")
+    )
+    return 0
+
+
+def cmd_decompress(a: argparse.Namespace) -> int:
+    from zoo.coding import decompress
+
+    r = decompress(a.archive, a.out, run=a.run)
+    out.print(f"{', '.join(r['written'])}: {r['symbols']} symbols decoded")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="zoo", description="Likelihood-based generative models, compared in bits/dim."
@@ -371,6 +394,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run")
     s.add_argument("--max-examples", type=int)
     s.set_defaults(fn=cmd_probe)
+
+    s = sub.add_parser("compress", help="losslessly compress files or a split with a run's model")
+    s.add_argument("run")
+    s.add_argument("inputs", nargs="*", help="text file, PNG / .npy images, WAV audio")
+    s.add_argument("-o", "--out", required=True, help="archive to write")
+    s.add_argument("--split", help="a split of the run's data: train, valid, test or test[:N]")
+    s.add_argument("--batch", type=int, default=512, help="examples coded together")
+    s.add_argument("--lanes", type=int, default=64, help="text streams coded together (n-gram)")
+    s.set_defaults(fn=cmd_compress)
+
+    s = sub.add_parser("decompress", help="rebuild the inputs of a zoo compress archive")
+    s.add_argument("archive")
+    s.add_argument("-o", "--out", required=True, help="file (or folder for several files)")
+    s.add_argument("--run", help="the run that made the archive (default: the one it names)")
+    s.set_defaults(fn=cmd_decompress)
     return p
 
 

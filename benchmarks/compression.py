@@ -1,0 +1,328 @@
+"""Lossless compression: zoo models with an entropy coder against general-purpose compressors.
+
+For each data set's test split, the same bytes go to every compressor: image levels one byte
+each (binary images also bit-packed; the smaller is kept and named), text as its characters
+with a newline per ``</s>`` (UTF-8), audio as the 8-bit mu-law samples of each test recording
+once (FSDD's test recordings, quantised as ``zoo.data.speech`` does; the data set's 2,048-sample
+chunks overlap at every recording's end and would hand LZ compressors free repeats).
+
+Rows: each zoo model's ``-log2 p(x)`` (its exact log-likelihood of those values), the size of
+its ``zoo compress`` archive (header included) and the archive's overhead over ``-log2 p``,
+encode and decode throughput; gzip -9, bz2 -9, xz -9e, zstd -19, brotli -q 11 (window 2^24)
+and, for images, one optimised PNG of all test images tiled in a column. Models are trained
+here with fixed seeds and step budgets (n-grams are counted in seconds), so sizes are a
+function of the code, the data and the budgets; throughput depends on the machine and its
+load and is labelled so.
+
+    python -m benchmarks.compression [--only digits,ptb_char,wavenet_speed] [--steps-scale 1.0]
+                                     [--max-test N]   # a prefix of each test split (labelled)
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import io
+import json
+import lzma
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import zoo
+from benchmarks.common import write_results
+from zoo.coding import compress, container, decompress
+from zoo.coding.coder import Decoder, Encoder
+from zoo.coding.conditionals import code_lanes
+from zoo.core.checkpoint import load_model, read_config
+from zoo.core.runs import train_run
+from zoo.models.ngram import NGram
+
+# data set -> [(registry entry, training steps or None for a count-based fit)]
+MODELS = {
+    "digits": [("pixelcnn_digits", 150), ("ngram_add1_pixels", None)],
+    "binarized_mnist": [
+        ("pixelcnn_small_bmnist", 300),
+        ("ngram_mkn5_pixels_bmnist", None),
+        ("vae_bmnist", 2000),  # bits-back: a VAE's ELBO as a file size
+    ],
+    "ptb_char": [("ngram_mkn5_char", None)],
+    "shakespeare_char": [("ngram_mkn5_shakespeare_char", None)],
+    "fsdd": [("ngram_mkn4_fsdd", None)],
+}
+BATCH_SIZE = {"pixelcnn_digits": 64, "pixelcnn_small_bmnist": 32, "vae_bmnist": 20}
+# default subsets, labelled in the results: PixelCNN coding of all 10,000 test images takes
+# longer than this benchmark's few minutes on a shared 2-core CPU (--max-test overrides)
+MAX_TEST = {"binarized_mnist": 1000}
+
+
+# ---------------------------------------------------------------------- baselines
+def generic_sizes(data: bytes) -> dict[str, int]:
+    import brotli
+    import zstandard
+
+    return {
+        "gzip -9": len(gzip.compress(data, compresslevel=9, mtime=0)),
+        "bz2 -9": len(bz2.compress(data, compresslevel=9)),
+        "xz -9e": len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME)),
+        "zstd -19": len(zstandard.ZstdCompressor(level=19).compress(data)),
+        "brotli -q 11": len(brotli.compress(data, quality=11, lgwin=24)),
+    }
+
+
+def png_size(x: np.ndarray, levels: int) -> int:
+    from PIL import Image
+
+    N, C, H, W = x.shape
+    column = x.transpose(0, 2, 3, 1).reshape(N * H, W, C)
+    if levels == 2 and C == 1:
+        img = Image.fromarray(column[:, :, 0].astype(bool))
+    else:
+        img = Image.fromarray(column[:, :, 0] if C == 1 else column, "L" if C == 1 else "RGB")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return len(buf.getvalue())
+
+
+def image_baselines(x: np.ndarray, levels: int) -> dict[str, dict]:
+    raw = generic_sizes(x.astype(np.uint8).tobytes())
+    out = {k: {"bytes": v, "input": "one byte per value"} for k, v in raw.items()}
+    if levels == 2:
+        packed = generic_sizes(np.packbits(x.reshape(-1)).tobytes())
+        for k, v in packed.items():
+            if v < out[k]["bytes"]:
+                out[k] = {"bytes": v, "input": "bit-packed values"}
+    out["PNG (optimised)"] = {"bytes": png_size(x, levels), "input": "one PNG, images tiled"}
+    return out
+
+
+# ---------------------------------------------------------------------- the zoo's rows
+def trained_run(entry: str, steps: int | None, root: Path, scale: float) -> tuple[Path, int]:
+    run = root / entry
+    train = {"seed": 0, "device": "cpu", "eval_every": 10**9, "checkpoint_every": 10**9}
+    if steps is not None:
+        steps = max(1, int(steps * scale))
+        train.update(max_steps=steps, batch_size=BATCH_SIZE.get(entry, 32))
+    train_run(entry, run_dir=run, train=train)
+    return run, steps or 0
+
+
+def split_row(run: Path, entry: str, steps: int, tmp: Path, max_test: int | None) -> dict:
+    """Compress the run's test split through ``zoo compress`` and decompress it back."""
+    model = load_model(run)
+    config = read_config(run)
+    loaded = (model, config, container.model_checksum(model, config))
+    ds = zoo.load_dataset(config["dataset"], **(config.get("data_options") or {}))
+    text = isinstance(model, NGram) and "streams" in ds.meta  # coded as its token stream
+    stream = ds.meta["streams"]["test"] if text else None
+    split = f"test[:{max_test}]" if max_test is not None and not text else "test"
+    archive = tmp / f"{entry}.zc"
+    r = compress(run, [], archive, split=split, loaded=loaded)
+    d = decompress(archive, tmp / f"{entry}.npz", loaded=loaded)
+    back = np.load(d["written"][0])
+    want = stream.numpy() if stream is not None else ds["test"].x[:max_test].numpy()
+    got = back["stream"] if "stream" in back else back["x"]
+    exact = bool(np.array_equal(got, want))
+    torch.manual_seed(0)  # the VAE's ELBO is a one-draw estimate
+    with torch.no_grad():  # the model's own log-likelihood (or ELBO), not the coder's tables
+        if stream is not None:
+            nats = -model.stream_log_prob(stream)[0]
+        else:
+            x = ds["test"].x[:max_test].long()
+            nats = -sum(float(model.log_prob(x[i : i + 500]).sum()) for i in range(0, len(x), 500))
+    out = row(entry, steps, nats / math.log(2), r, d["decode_seconds"], exact)
+    if r["coding"]["coder"] == "bits-back-ans":
+        c = r["coding"]
+        out.update(
+            estimate="elbo (bits-back)",
+            net_bits=c["net_bits"],
+            net_vs_neg_elbo_pct=100 * (c["net_bits"] / out["model_bits"] - 1),
+            initial_bits_in_file=c["seed_bits"],
+            first_example_pop_bits=c["first_pop_bits"],
+            latent_grid_step=2.0 ** -c["latent_bits"],
+        )
+    return out
+
+
+def row(entry, steps, model_bits, r, decode_s, exact) -> dict:
+    return {
+        "model": entry,
+        "train_steps": steps,
+        "model_bits": model_bits,
+        "file_bytes": r["bytes"],
+        "header_bytes": r["header_bytes"],
+        "payload_over_model_bits_pct": 100 * (8 * r["payload_bytes"] / model_bits - 1),
+        "bits_per_symbol": 8 * r["bytes"] / r["symbols"],
+        "round_trip_exact": exact,
+        "encode_symbols_per_s": r["symbols"] / r["encode_seconds"],
+        "decode_symbols_per_s": r["symbols"] / decode_s,
+    }
+
+
+# ---------------------------------------------------------------------- data sets
+def text_bytes(stream: np.ndarray, vocab: tuple[str, ...]) -> bytes:
+    return "".join("\n" if t == 0 else vocab[t] for t in stream.tolist()).encode("utf-8")
+
+
+def fsdd_recordings() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(train, test) recordings as mu-law levels, quantised as the FSDD loader does."""
+    from zoo.data.base import data_root
+    from zoo.data.speech import quantize_waveform, read_audio
+
+    files = sorted((data_root() / "fsdd" / "recordings").glob("*.wav"))
+    out: dict[str, list[np.ndarray]] = {"train": [], "test": []}
+    for f in files:
+        take = int(f.stem.split("_")[2])
+        split = "test" if take < 5 else "train" if take >= 10 else None
+        if split:
+            w, sr = read_audio(f)
+            out[split].append(quantize_waveform(w, sr, target_rate=8000, levels=256).numpy())
+    return out["train"], out["test"]
+
+
+def fsdd_row(entry: str, tmp: Path) -> tuple[dict, bytes, int]:
+    """The n-gram fitted on the training recordings codes each test recording as one lane."""
+    train, test = fsdd_recordings()
+    spec = zoo.load_dataset("fsdd").spec
+    order = zoo.get_entry(entry).hparams["order"]
+    model = NGram(spec, order=order).fit_stream(np.concatenate(train))
+    lengths = [len(q) for q in test]
+    t0 = time.perf_counter()
+    enc = Encoder()
+    code_lanes(model, lengths, enc, test)
+    payload = enc.finish()
+    header = {"model": {"entry": entry, "family": "ngram"}, "lanes": lengths}
+    size = len(container.pack(header, payload))
+    enc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    back = code_lanes(model, lengths, Decoder(payload))
+    dec_s = time.perf_counter() - t0
+    exact = all(np.array_equal(a, b) for a, b in zip(back, test))
+    nats = -sum(float(model.token_log_probs(q).sum()) for q in test)
+    r = {"bytes": size, "header_bytes": size - len(payload), "payload_bytes": len(payload),
+         "symbols": sum(lengths), "encode_seconds": enc_s}  # fmt: skip
+    out = row(entry + " (fitted on the train recordings)", 0, nats / math.log(2), r, dec_s, exact)
+    return out, np.concatenate(test).astype(np.uint8).tobytes(), sum(lengths)
+
+
+def run_dataset(name: str, tmp: Path, scale: float, max_test: int | None) -> dict:
+    rows = []
+    max_test = max_test if max_test is not None else MAX_TEST.get(name)
+    if name == "fsdd":
+        fs_row, data, symbols = fsdd_row(MODELS["fsdd"][0][0], tmp)
+        rows.append(fs_row)
+        base = {k: {"bytes": v, "input": "mu-law bytes"} for k, v in generic_sizes(data).items()}
+        what = f"FSDD test recordings (takes 0-4), {len(data)} mu-law samples, each once"
+    else:
+        for entry, steps in MODELS[name]:
+            run, used = trained_run(entry, steps, tmp / "runs", scale)
+            rows.append(split_row(run, entry, used, tmp, max_test))
+        ds = zoo.load_dataset(name)
+        if "streams" in ds.meta:
+            stream = ds.meta["streams"]["test"].numpy()
+            data = text_bytes(stream, ds.spec.vocab)
+            base = {k: {"bytes": v, "input": "text"} for k, v in generic_sizes(data).items()}
+            symbols, what = len(stream), f"{name} test stream, {len(stream)} tokens with </s>"
+        else:
+            x = ds["test"].x.numpy()[:max_test]
+            base = image_baselines(x, ds.spec.levels)
+            symbols, what = x.size, f"{name} test split, {len(x)} images, {x.size} values"
+        if max_test is not None and "streams" not in ds.meta:
+            what += f" (SUBSET: the first {max_test} test images)"
+    best = min(rows, key=lambda r: r["file_bytes"])
+    generic_best = min(base["xz -9e"]["bytes"], base["zstd -19"]["bytes"])
+    for v in base.values():
+        v["bits_per_symbol"] = 8 * v["bytes"] / symbols
+    return {
+        "data": what,
+        "symbols": symbols,
+        "models": rows,
+        "baselines": base,
+        "best_model": best["model"],
+        "best_beats_xz_and_zstd": best["file_bytes"] < generic_best,
+    }
+
+
+def wavenet_speed(seconds: float = 1.0) -> dict:
+    """Decode vs sample: 1 s of 16 kHz audio with the generation benchmark's WaveNet (random
+    weights: speed does not depend on them), one sequence, one thread, both on the fast loop."""
+    from benchmarks.wavenet_generation import CONFIG, SAMPLE_RATE
+    from zoo.coding.conditionals import code_batch
+    from zoo.models.wavenet import WaveNet
+
+    T = int(seconds * SAMPLE_RATE)
+    spec = zoo.DataSpec("audio", (T,), levels=256, sample_rate=SAMPLE_RATE)
+    torch.manual_seed(0)
+    model = WaveNet(spec, **CONFIG).eval()
+    g = torch.Generator().manual_seed(0)
+    t0 = time.perf_counter()
+    x = model.sample(1, generator=g)
+    sample_s = time.perf_counter() - t0
+    enc = Encoder()
+    t0 = time.perf_counter()
+    code_batch(model, 1, enc, x=x)
+    encode_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    back = code_batch(model, 1, Decoder(enc.finish()))
+    decode_s = time.perf_counter() - t0
+    return {
+        "config": CONFIG,
+        "samples": T,
+        "sample_seconds": sample_s,
+        "encode_seconds": encode_s,
+        "decode_seconds": decode_s,
+        "decode_over_sample": decode_s / sample_s,
+        "round_trip_exact": bool(torch.equal(back, x)),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", help="comma-separated data sets (default: all five)")
+    p.add_argument("--steps-scale", type=float, default=1.0, help="scale the training budgets")
+    p.add_argument(
+        "--max-test",
+        type=int,
+        help="code only the first N test images (default: 1,000 for "
+        "binarized MNIST, all for the rest; a subset is labelled in the results)",
+    )
+    a = p.parse_args()
+    names = a.only.split(",") if a.only else [*MODELS, "wavenet_speed"]
+    results, speed = {}, None
+    with tempfile.TemporaryDirectory() as d:
+        for name in names:
+            t0 = time.perf_counter()
+            if name == "wavenet_speed":
+                speed = wavenet_speed()
+                print(name, speed)
+                continue
+            results[name] = run_dataset(name, Path(d), a.steps_scale, a.max_test)
+            results[name]["wall_seconds"] = time.perf_counter() - t0
+            print(name, results[name]["best_model"], results[name]["best_beats_xz_and_zstd"])
+    if a.only:  # a partial run updates the results file's other entries in place
+        previous = Path(__file__).resolve().parent / "results" / "compression.json"
+        if previous.exists():
+            old = json.loads(previous.read_text())
+            results = {**old.get("datasets", {}), **results}
+            speed = speed or old.get("wavenet_decode_vs_sample")
+    path = write_results(
+        "compression",
+        {
+            "datasets": results,
+            "wavenet_decode_vs_sample": speed,
+            "steps_scale": a.steps_scale,
+            "max_test": a.max_test or MAX_TEST,
+            "throughput_note": "symbols per second on this machine under its load at the time "
+            "(a shared 2-core CPU); sizes do not depend on it",
+        },
+    )
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

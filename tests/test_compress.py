@@ -1,0 +1,323 @@
+"""Lossless compression (zoo.coding): every exact family's stepper reproduces its log_prob,
+round trips are bit-exact, archives carry what decompressing needs and refuse bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zoo import DataSpec
+from zoo.cli import main
+from zoo.coding import compress, container, decompress
+from zoo.coding.coder import Decoder, Encoder, Recorder
+from zoo.coding.conditionals import code_batch, code_lanes
+from zoo.models.independent import Independent
+from zoo.models.ngram import NGram
+from zoo.models.pixelcnn import GatedPixelCNN, PixelCNN
+from zoo.models.pixelcnn_pp import PixelCNNPlusPlus
+from zoo.models.pixelrnn import DiagonalBiLSTM, RowLSTM
+from zoo.models.wavenet import WaveNet
+
+IMAGE_FAMILIES = {
+    "pixelcnn": lambda s: PixelCNN(s, channels=6, blocks=1, head_channels=6),
+    "gated": lambda s: GatedPixelCNN(s, channels=6, layers=2, head_channels=6),
+    "pixelcnn_pp": lambda s: PixelCNNPlusPlus(
+        s, filters=4, resnets=1, stages=2, dropout=0.0, mixtures=2
+    ),  # fmt: skip
+    "rowlstm": lambda s: RowLSTM(s, channels=6, layers=1, head_channels=6),
+    "diagbilstm": lambda s: DiagonalBiLSTM(s, channels=6, layers=1, head_channels=6),
+    "independent": lambda s: Independent(s),
+}
+SEQ_FAMILIES = {
+    "wavenet": lambda s: WaveNet(
+        s, layers=3, stacks=1, residual_channels=4, gate_channels=8, skip_channels=4
+    ),  # fmt: skip
+    "wavenet_mixture": lambda s: WaveNet(
+        s,
+        layers=3,
+        stacks=1,
+        residual_channels=4,
+        gate_channels=8,
+        skip_channels=4,
+        output="logistic_mixture",
+        mixtures=2,
+    ),  # fmt: skip
+    "independent": lambda s: Independent(s),
+}
+
+
+def jittered(model, seed: int, scale: float = 0.5):
+    """Random weights far from uniform distributions (the hard case for exactness)."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * scale)
+    return model.eval()
+
+
+def check_exact_round_trip(model, x: torch.Tensor, cond=None) -> None:
+    n = x.shape[0]
+    rec = Recorder()
+    code_batch(model, n, rec, x=x, cond=cond)
+    summed = sum(lp.reshape(n, -1).sum(1) for lp in rec.log_probs)
+    want = model.log_prob(x, cond=cond).detach().double().numpy()
+    np.testing.assert_allclose(summed, want, rtol=1e-5, atol=1e-4)
+    enc = Encoder()
+    code_batch(model, n, enc, x=x, cond=cond)
+    payload = enc.finish()
+    assert len(payload) * 8 <= enc.model_bits + 64  # range coding: within two words
+    back = code_batch(model, n, Decoder(payload), cond=cond)
+    assert torch.equal(back, x.long())
+
+
+@settings(max_examples=12)
+@given(
+    family=st.sampled_from(sorted(IMAGE_FAMILIES)),
+    C=st.sampled_from([1, 3]),
+    H=st.integers(1, 3),
+    W=st.integers(1, 3),
+    K=st.sampled_from([2, 3, 7]),
+    n=st.integers(1, 3),
+    seed=st.integers(0, 10_000),
+)
+def test_image_steppers_match_log_prob_and_round_trip_bit_exactly(family, C, H, W, K, n, seed):
+    spec = DataSpec("image", (C, H, W), levels=K)
+    model = jittered(IMAGE_FAMILIES[family](spec), seed)
+    torch.manual_seed(seed + 1)
+    check_exact_round_trip(model, model.sample(n))
+
+
+@settings(max_examples=8)
+@given(
+    family=st.sampled_from(sorted(SEQ_FAMILIES)),
+    T=st.integers(1, 12),
+    K=st.sampled_from([2, 5, 16]),
+    n=st.integers(1, 3),
+    seed=st.integers(0, 10_000),
+)
+def test_sequence_steppers_match_log_prob_and_round_trip_bit_exactly(family, T, K, n, seed):
+    spec = DataSpec("audio", (T,), levels=K, sample_rate=8000)
+    model = jittered(SEQ_FAMILIES[family](spec), seed)
+    torch.manual_seed(seed + 1)
+    check_exact_round_trip(model, model.sample(n))
+
+
+@settings(max_examples=8)
+@given(
+    smoothing=st.sampled_from(["mkn", "kn", "addk"]),
+    order=st.integers(1, 4),
+    K=st.integers(2, 6),
+    seed=st.integers(0, 10_000),
+)
+def test_ngram_steppers_match_log_prob_for_every_smoothing(smoothing, order, K, seed):
+    g = torch.Generator().manual_seed(seed)
+    spec = DataSpec("image", (1, 2, 3), levels=K)
+    train = torch.randint(0, K, (40, 1, 2, 3), generator=g)
+    model = NGram(spec, order=order, smoothing=smoothing).fit([train])
+    check_exact_round_trip(model, torch.randint(0, K, (3, 1, 2, 3), generator=g))
+
+
+@settings(max_examples=6)
+@given(seed=st.integers(0, 10_000), lanes=st.integers(1, 4), order=st.integers(2, 4))
+def test_ngram_lanes_of_a_text_stream_cost_exactly_its_stream_log_prob(seed, lanes, order):
+    rng = np.random.default_rng(seed)
+    V = 5
+    spec = DataSpec("text", (8,), levels=V, vocab=tuple("</s> <unk> a b c".split()), eos=0, unk=1)
+    stream = rng.integers(0, V, 60)
+    stream[-1] = 0
+    model = NGram(spec, order=order).fit_stream(rng.integers(0, V, 300))
+    from zoo.coding.api import _lanes
+
+    lengths = _lanes(stream, 0, lanes)
+    bounds = np.cumsum([0, *lengths])
+    parts = [stream[a:b] for a, b in zip(bounds, bounds[1:])]
+    rec = Recorder()
+    code_lanes(model, lengths, rec, parts)
+    total, _ = model.stream_log_prob(stream)
+    assert sum(float(v.sum()) for v in rec.log_probs) == pytest.approx(total, abs=1e-6)
+    enc = Encoder()
+    code_lanes(model, lengths, enc, parts)
+    back = code_lanes(model, lengths, Decoder(enc.finish()))
+    assert np.array_equal(np.concatenate(back), stream)
+
+
+def test_class_conditional_model_round_trips_with_its_labels():
+    spec = DataSpec("image", (1, 2, 2), levels=3, labels={"class": 4})
+    model = jittered(PixelCNN(spec, channels=4, blocks=1, head_channels=4, conditional=True), 0)
+    cond = {"class": torch.tensor([0, 3, 1])}
+    check_exact_round_trip(model, model.sample(3, cond=cond), cond=cond)
+
+
+# ---------------------------------------------------------------------- runs and archives
+def make_run(path: Path, entry: str, model, dataset: str) -> Path:
+    """A run folder as `zoo train` leaves it, for a model built in the test."""
+    path.mkdir(parents=True)
+    config = {"entry": entry, "family": model.family, "dataset": dataset, "data_options": {},
+              "hparams": model.hparams, "spec": model.spec.to_dict()}  # fmt: skip
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "checkpoints").mkdir()
+    torch.save({"model": model.state_dict()}, path / "checkpoints" / "last.pt")
+    return path
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory):
+    from zoo.data import load_dataset
+
+    ds = load_dataset("pydoc_char")
+    model = NGram(ds.spec, order=3).fit_stream(ds.meta["streams"]["train"])
+    model.hparams = {"order": 3, "smoothing": "mkn"}
+    return make_run(tmp_path_factory.mktemp("runs") / "ng", "ngram_mkn3_pydoc", model, "pydoc_char")
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    spec = DataSpec("image", (1, 8, 8), levels=17, labels={"class": 10}, name="digits")
+    model = jittered(PixelCNN(spec, channels=4, blocks=1, head_channels=4), 0)
+    model.hparams = {"channels": 4, "blocks": 1, "head_channels": 4}
+    return make_run(tmp_path_factory.mktemp("runs") / "pc", "pixelcnn_digits", model, "digits")
+
+
+def test_split_archive_is_within_a_tenth_of_a_percent_of_the_model_bits(text_run, tmp_path):
+    r = compress(text_run, [], tmp_path / "a.zc", split="test")
+    assert 8 * r["payload_bytes"] <= r["model_bits"] * 1.001 + 64
+    out = tmp_path / "test.npz"
+    decompress(tmp_path / "a.zc", out)
+    from zoo.data import load_dataset
+
+    want = load_dataset("pydoc_char").meta["streams"]["test"].numpy()
+    assert np.array_equal(np.load(out)["stream"], want)
+
+
+def test_text_file_round_trips_byte_for_byte(text_run, tmp_path):
+    src = tmp_path / "doc.txt"
+    src.write_text("The list is mutable.\n\nA tuple is not.\n")
+    code = main(["compress", str(text_run), str(src), "-o", str(tmp_path / "doc.zc")])
+    assert code == 0
+    assert main(["decompress", str(tmp_path / "doc.zc"), "-o", str(tmp_path / "back.txt")]) == 0
+    assert (tmp_path / "back.txt").read_bytes() == src.read_bytes()
+
+
+def test_character_outside_the_vocabulary_is_named_with_its_place(text_run, tmp_path, capsys):
+    src = tmp_path / "doc.txt"
+    src.write_text("fine\nnot \u263a fine\n")
+    code = main(["compress", str(text_run), str(src), "-o", str(tmp_path / "x.zc")])
+    err = capsys.readouterr().err
+    assert code == 2 and "U+263A" in err and "line 2, column 5" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.zc").exists()
+
+
+def test_png_and_npy_images_round_trip(image_run, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 17, (8, 8)).astype(np.uint8)
+    Image.fromarray(a, mode="L").save(tmp_path / "one.png")
+    arr = rng.integers(0, 17, (3, 1, 8, 8)).astype(np.int16)
+    np.save(tmp_path / "many.npy", arr)
+    compress(image_run, [str(tmp_path / "one.png"), str(tmp_path / "many.npy")], tmp_path / "i.zc")
+    r = decompress(tmp_path / "i.zc", tmp_path / "out")
+    assert sorted(Path(p).name for p in r["written"]) == ["many.npy", "one.png"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "one.png")), a)
+    back = np.load(tmp_path / "out" / "many.npy")
+    assert back.dtype == arr.dtype and np.array_equal(back, arr)
+
+
+def test_wav_is_quantised_once_then_round_trips_losslessly(tmp_path):
+    import soundfile as sf
+
+    spec = DataSpec("audio", (16,), levels=16, sample_rate=8000, name="tiny")
+    model = jittered(SEQ_FAMILIES["wavenet"](spec), 1)
+    model.hparams = dict(layers=3, stacks=1, residual_channels=4, gate_channels=8,
+                         skip_channels=4)  # fmt: skip
+    run = make_run(tmp_path / "wn", "wavenet_fsdd", model, "fsdd")
+    t = np.arange(1600) / 16000
+    sf.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 440 * t), 16000)
+    compress(run, [str(tmp_path / "tone.wav")], tmp_path / "a.zc")
+    decompress(tmp_path / "a.zc", tmp_path / "back.wav")
+    wave, rate = sf.read(tmp_path / "back.wav")
+    assert rate == 8000 and len(wave) == 800
+    # compressing the decoded file again gives the same levels: only the first step was lossy
+    compress(run, [str(tmp_path / "back.wav")], tmp_path / "b.zc")
+    decompress(tmp_path / "b.zc", tmp_path / "back2.wav")
+    assert (tmp_path / "back2.wav").read_bytes() == (tmp_path / "back.wav").read_bytes()
+
+
+@pytest.mark.parametrize("damage", ["not_archive", "truncated", "wrong_model"])
+def test_bad_archives_are_refused_with_one_line_and_nothing_written(
+    damage, image_run, tmp_path, capsys
+):
+    np.save(tmp_path / "x.npy", np.zeros((1, 8, 8), np.uint8))
+    archive = tmp_path / "x.zc"
+    compress(image_run, [str(tmp_path / "x.npy")], archive)
+    argv = ["decompress", str(archive), "-o", str(tmp_path / "out.npy")]
+    if damage == "not_archive":
+        archive.write_bytes(b"hello world")
+    elif damage == "truncated":
+        archive.write_bytes(archive.read_bytes()[:-3])
+    else:
+        spec = DataSpec("image", (1, 8, 8), levels=17, labels={"class": 10}, name="digits")
+        other = jittered(PixelCNN(spec, channels=4, blocks=1, head_channels=4), 99)
+        other.hparams = {"channels": 4, "blocks": 1, "head_channels": 4}
+        argv += ["--run", str(make_run(tmp_path / "other", "pixelcnn_digits", other, "digits"))]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert {"not_archive": "not a zoo archive", "truncated": "truncated",
+            "wrong_model": "made with model"}[damage] in err  # fmt: skip
+    assert not (tmp_path / "out.npy").exists()
+
+
+def test_header_records_the_model_checksum_and_counts(image_run, tmp_path):
+    np.save(tmp_path / "x.npy", np.ones((2, 1, 8, 8), np.uint8))
+    compress(image_run, [str(tmp_path / "x.npy")], tmp_path / "x.zc")
+    header, _ = container.read(tmp_path / "x.zc")
+    assert header["counts"]["symbols"] == 128 and len(header["model"]["checksum"]) == 64
+    assert header["spec"]["levels"] == 17
+
+
+@settings(max_examples=6)
+@given(
+    prior=st.sampled_from(["uniform", "vqvae_lstm_prior", "pixelcnn_prior"]),
+    likelihood=st.sampled_from(["auto", "categorical", "logistic"]),
+    seed=st.integers(0, 10_000),
+)
+def test_vqvae_file_costs_its_declared_bound_and_round_trips(prior, likelihood, seed):
+    from zoo.models.vqvae import VQVAE
+
+    spec = DataSpec("image", (1, 4, 4), levels=5)
+    hp = {
+        "vqvae_lstm_prior": {"embed": 4, "hidden": 8},
+        "pixelcnn_prior": {"channels": 4, "layers": 1, "head_channels": 4},
+    }.get(prior, {})
+    model = VQVAE(spec, num_codes=6, code_dim=4, hidden=8, res_channels=4, res_blocks=1,
+                  downsample=1, likelihood=likelihood, prior=prior, prior_hparams=hp)  # fmt: skip
+    model = jittered(model, seed, scale=0.1)  # (larger weights give probabilities below 1e-300)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 5, (3, 1, 4, 4), generator=g)
+    check_exact_round_trip(model, x)
+
+
+def test_vae_bits_back_round_trips_and_pays_the_seed_once(tmp_path):
+    from zoo.models.vae import VAE
+
+    spec = DataSpec("image", (1, 5, 5), levels=2, name="tiny")
+    model = jittered(VAE(spec, encoder="mlp", hidden=[12], latent_dim=3), 0, scale=0.2)
+    model.hparams = {"encoder": "mlp", "hidden": [12], "latent_dim": 3}
+    run = make_run(tmp_path / "vae", "vae_bmnist", model, "binarized_mnist")
+    x = torch.rand(60, 1, 5, 5, generator=torch.Generator().manual_seed(0)) < 0.3
+    np.save(tmp_path / "x.npy", x.numpy().astype(np.uint8))
+    r = compress(run, [str(tmp_path / "x.npy")], tmp_path / "x.zc")
+    c = r["coding"]
+    assert c["coder"] == "bits-back-ans" and c["batches"][0] == 1 and sum(c["batches"]) == 60
+    # the file is the seed plus the net rate of every batch (ANS flushes whole words)
+    assert 8 * r["payload_bytes"] <= c["seed_bits"] + c["net_bits"] + 32
+    decompress(tmp_path / "x.zc", tmp_path / "back.npy")
+    assert np.array_equal(np.load(tmp_path / "back.npy"), x.numpy().astype(np.uint8))

@@ -1,0 +1,88 @@
+"""Entropy coding of model conditionals with ``constriction`` (range coding, ANS).
+
+Everything that turns a model's numbers into coder input goes through :func:`coding_probs`,
+called identically by the encoder and the decoder: a model's log-probabilities (or logits)
+of the next value, ``[n, K]``, become a float64 table normalised row by row. constriction's
+categorical family then quantises each row to its fixed-point precision (24 bits for the
+default range and ANS coders) with its deterministic *leaky* rule: every value keeps at least
+the smallest representable probability, so any symbol in ``[0, K)`` can be coded. Identical
+float64 tables give identical integer tables, so the decoder inverts the encoder exactly as
+long as it computes the same tables, which the steppers of :mod:`zoo.coding.conditionals`
+guarantee by running the same code on the same batches on both sides.
+
+A *chooser* is the one place where the two sides differ: the stepper hands it the next
+conditionals and (when encoding) the true values; the encoder's chooser codes them and returns
+them, the decoder's decodes and returns what it read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import constriction
+import numpy as np
+import torch
+
+# (probs [n, K] float64, true values [n] or None) -> values [n] int64
+Choose = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+
+_FAMILY = constriction.stream.model.Categorical(perfect=False)
+
+
+def coding_probs(scores: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Log-probabilities or logits ``[n, K]`` -> the float64 table the coder quantises.
+
+    The single place where model outputs become coder input, on both sides of the channel:
+    softmax in float64 (max subtracted), rows summing to one up to rounding.
+    """
+    if isinstance(scores, torch.Tensor):
+        scores = scores.detach().to("cpu", torch.float64).numpy()
+    s = np.asarray(scores, dtype=np.float64)
+    s = s - s.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=1, keepdims=True)
+    return np.ascontiguousarray(p)
+
+
+class Encoder:
+    """A range encoder fed by steppers; also sums ``-log2`` of the coded probabilities."""
+
+    def __init__(self) -> None:
+        self.coder = constriction.stream.queue.RangeEncoder()
+        self.model_bits = 0.0  # -log2 of the coding probabilities of the coded values
+
+    def __call__(self, probs: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+        if known is None:
+            raise RuntimeError("the encoder needs the values it codes")
+        sym = np.ascontiguousarray(known, dtype=np.int32)
+        self.coder.encode(sym, _FAMILY, probs)
+        self.model_bits -= float(np.log2(probs[np.arange(len(sym)), sym]).sum())
+        return sym.astype(np.int64)
+
+    def finish(self) -> bytes:
+        return self.coder.get_compressed().astype("<u4").tobytes()
+
+
+class Decoder:
+    """A range decoder over the words an :class:`Encoder` wrote."""
+
+    def __init__(self, payload: bytes) -> None:
+        if len(payload) % 4:
+            raise ValueError("the compressed payload is not a whole number of 32-bit words")
+        words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
+        self.coder = constriction.stream.queue.RangeDecoder(words)
+
+    def __call__(self, probs: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+        return self.coder.decode(_FAMILY, probs).astype(np.int64)
+
+
+class Recorder:
+    """A chooser that codes nothing: records ``ln p`` of the true values (for tests)."""
+
+    def __init__(self) -> None:
+        self.log_probs: list[np.ndarray] = []
+
+    def __call__(self, probs: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+        assert known is not None
+        self.log_probs.append(np.log(probs[np.arange(len(known)), known]))
+        return np.asarray(known, dtype=np.int64)
