@@ -88,12 +88,25 @@ class PeerPixelCNN(nn.Module):
         )
         self.head = _head(c, head)
 
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [B, 1, H, W] float -> logits [B, 1, H, W]
         z = self.stem(x)
         for f in self.blocks:
             z = z + (z + f(z))  # the block's own residual, then the model's
-        return _bce_per_image(self.head(z), x)
+        return self.head(z)
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        return _bce_per_image(self(x.float()), x.float())
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The peer's sampling: one full forward pass per pixel, no cache."""
+        x = torch.zeros(n, 1, 28, 28)
+        for r in range(28):
+            for c in range(28):
+                p = torch.sigmoid(self(x)[:, :, r, c])
+                x[:, :, r, c] = torch.bernoulli(p, generator=generator)
+        return x
 
 
 def _gate(t: torch.Tensor) -> torch.Tensor:

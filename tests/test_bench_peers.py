@@ -1,0 +1,52 @@
+"""The side-by-side benchmark helpers: alternation, ratios, the generated peer table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from benchmarks.common import QUOTED, alternate, peer_row
+from benchmarks.peers_table import rows
+
+
+def test_alternate_runs_each_side_every_round_reversing_the_order():
+    calls: list[str] = []
+    got = alternate(
+        {"ours": lambda: calls.append("o") or 1.0, "peer": lambda: calls.append("p") or 2.0},
+        rounds=4,
+    )
+    assert calls == ["o", "p", "p", "o", "o", "p", "p", "o"]
+    assert got == {"ours": [1.0] * 4, "peer": [2.0] * 4}
+
+
+def test_alternate_refuses_fewer_than_three_rounds():
+    with pytest.raises(ValueError, match="rounds must be >= 3"):
+        alternate({"ours": lambda: 1.0}, rounds=2)
+
+
+@pytest.mark.parametrize("higher, ratio", [(True, 2.0), (False, 0.5)])
+def test_peer_row_ratio_is_above_one_when_ours_is_better(higher, ratio):
+    row = peer_row("x", "peer", [1.0, 4.0, 2.0], [1.0, 1.0, 9.0], "u", higher_is_better=higher)
+    assert row["ours"] == 2.0 and row["theirs"] == 1.0 and row["ratio"] == ratio
+
+
+def test_peer_table_labels_every_line_measured_or_quoted(tmp_path):
+    measured = peer_row(
+        "a", "p", [2.0] * 3, [1.0] * 3, "img/s", higher_is_better=True, params=(5, 5)
+    )
+    quoted = peer_row("b", "q", [2.0] * 3, 4.0, "s", higher_is_better=False, source=QUOTED)
+    record = {
+        "benchmark": "demo",
+        "date": "2026-11-25 17:00:00 UTC",
+        "threads": 2,
+        "torch": torch.__version__,
+        "peers": [measured, quoted],
+    }
+    (tmp_path / "demo.json").write_text(json.dumps(record))
+    (tmp_path / "other.json").write_text(json.dumps({"benchmark": "other", "rows": []}))
+    lines = rows(tmp_path)[2:]
+    assert len(lines) == 2
+    assert "measured here (2026-11-25, 2 threads); parameters 5 / 5 (equal)" in lines[0]
+    assert "2.00x" in lines[0] and QUOTED in lines[1] and "2.00x" in lines[1]
