@@ -7,9 +7,10 @@ logits summed per image, backward, Adam step):
 
 - PixelCNN, 15 residual blocks x 16 channels, head 32: 53,569 parameters. The peer adds each
   residual twice (its block returns ``x + f(x)`` and the model adds ``x`` again); the mirror
-  keeps that bug, so its initial loss is the peer's (about 3e5 nats per image on random
-  binary images, REFERENCE_FIGURES.md), and masks its kernels in place before each forward
-  as the peer's ``CausalConv2d`` does.
+  keeps that bug, so its initial loss is of the peer's order (1.5e5 nats per image on the
+  random binary batch here; REFERENCE_FIGURES.md: near 3e5 on MNIST; ours: 560, near
+  784 ln 2), and masks its kernels in place before each forward as the peer's
+  ``CausalConv2d`` does.
 - Gated PixelCNN, an input layer (kernel 7) + 10 gated layers x 128 channels, skip
   connections, head 32: 3,364,161 parameters.
 

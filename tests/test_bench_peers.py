@@ -50,3 +50,15 @@ def test_peer_table_labels_every_line_measured_or_quoted(tmp_path):
     assert len(lines) == 2
     assert "measured here (2026-11-25, 2 threads); parameters 5 / 5 (equal)" in lines[0]
     assert "2.00x" in lines[0] and QUOTED in lines[1] and "2.00x" in lines[1]
+
+
+def test_compile_flag_reaches_the_train_config_only_when_given():
+    from zoo.cli import _train_overrides, build_parser
+    from zoo.core.trainer import TrainConfig
+
+    parse = build_parser().parse_args
+    on = _train_overrides(parse(["train", "pixelcnn_small_bmnist", "--compile"]))
+    off = _train_overrides(parse(["train", "pixelcnn_small_bmnist"]))
+    assert on["compile"] is True and off["compile"] is None
+    assert TrainConfig.from_dict({"compile": True}).compile
+    assert not TrainConfig().compile

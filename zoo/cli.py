@@ -125,6 +125,7 @@ def _train_overrides(a: argparse.Namespace) -> dict[str, Any]:
         "seed": a.seed,
         "batch_size": a.batch_size,
         "lr": a.lr,
+        "compile": True if a.compile else None,
     }
 
 
@@ -288,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float)
     s.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     s.add_argument("--seed", type=int)
+    s.add_argument(
+        "--compile", action="store_true", help="torch.compile the training step (slow start)"
+    )
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
     s.add_argument("--data", action="append", metavar="KEY=VALUE", help="data set option")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

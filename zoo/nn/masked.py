@@ -71,9 +71,10 @@ class MaskedConv2d(nn.Conv2d):
         p = self.kernel_size[0] // 2
         if p == 0:
             return F.conv2d(x, w, self.bias)
-        # The rows below the centre are masked to zero: a (p+1) x k kernel over rows r-p..r,
-        # padded above only, computes the same sums with (p+1)/k of the work.
-        return F.conv2d(F.pad(x, (p, p, p, 0)), w[:, :, : p + 1], self.bias)
+        # The rows below the centre are masked to zero: the top (p+1) x k of the kernel over
+        # rows r-p..r computes the same sums with (p+1)/k of the work. With the usual padding
+        # its output has p extra rows at the bottom, dropped (cheaper than padding a copy).
+        return F.conv2d(x, w[:, :, : p + 1], self.bias, padding=p)[:, :, : x.shape[2]]
 
 
 # ---------------------------------------------------------------------- one pixel at a time
