@@ -62,3 +62,19 @@ def test_compile_flag_reaches_the_train_config_only_when_given():
     assert on["compile"] is True and off["compile"] is None
     assert TrainConfig.from_dict({"compile": True}).compile
     assert not TrainConfig().compile
+
+
+@pytest.mark.parametrize(
+    "k, mask_type, colours", [(1, "B", 1), (3, "B", 1), (3, "A", 3), (7, "A", 1)]
+)
+def test_zero_rows_lever_computes_the_masked_convolution(k, mask_type, colours):
+    from benchmarks.pixelcnn_levers import zero_rows
+    from zoo.nn.masked import MaskedConv2d
+
+    torch.manual_seed(0)
+    conv = MaskedConv2d(6, 9, k, mask_type, data_channels=colours)
+    x = torch.randn(2, 6, 7, 5)
+    full = conv(x)
+    with zero_rows():
+        fast = conv(x)
+    torch.testing.assert_close(fast, full, atol=1e-6, rtol=1e-6)

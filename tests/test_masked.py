@@ -41,19 +41,3 @@ def test_bad_arguments_raise_clear_errors():
         raster_mask(1, 1, 3, "C")
     with pytest.raises(ValueError, match="split evenly"):
         channel_groups(4, 3)
-
-
-@pytest.mark.parametrize(
-    "k, mask_type, colours", [(1, "B", 1), (1, "B", 3), (3, "B", 1), (3, "A", 3), (7, "A", 1)]
-)
-def test_skipping_zero_rows_equals_the_full_masked_convolution(k, mask_type, colours):
-    torch.manual_seed(0)
-    conv = MaskedConv2d(6, 9, k, mask_type, data_channels=colours)
-    x = torch.randn(2, 6, 7, 5, requires_grad=True)
-    full = torch.nn.functional.conv2d(x, conv.weight * conv.mask, conv.bias, padding=k // 2)
-    fast = conv(x)
-    torch.testing.assert_close(fast, full, atol=1e-6, rtol=1e-6)
-    g_full = torch.autograd.grad(full.square().sum(), (x, conv.weight))
-    g_fast = torch.autograd.grad(fast.square().sum(), (x, conv.weight))
-    for a, b in zip(g_fast, g_full):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -61,20 +61,14 @@ class MaskedConv2d(nn.Conv2d):
             in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias
         )
         self.mask_type = mask_type
-        mask = raster_mask(in_channels, out_channels, kernel_size, mask_type, data_channels)
-        self.register_buffer("mask", mask, persistent=False)
-        self.mask_is_ones = bool(mask.all())  # e.g. a 1x1 mask-B layer over one colour
+        self.register_buffer(
+            "mask",
+            raster_mask(in_channels, out_channels, kernel_size, mask_type, data_channels),
+            persistent=False,
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [B, in, H, W] -> [B, out, H, W]
-        w = self.weight if self.mask_is_ones else self.weight * self.mask
-        p = self.kernel_size[0] // 2
-        if p == 0:
-            return F.conv2d(x, w, self.bias)
-        # The rows below the centre are masked to zero: the top (p+1) x k of the kernel over
-        # rows r-p..r computes the same sums with (p+1)/k of the work. With the usual padding
-        # its output has p extra rows at the bottom, dropped (cheaper than padding a copy).
-        return F.conv2d(x, w[:, :, : p + 1], self.bias, padding=p)[:, :, : x.shape[2]]
+        return F.conv2d(x, self.weight * self.mask, self.bias, self.stride, self.padding)
 
 
 # ---------------------------------------------------------------------- one pixel at a time
