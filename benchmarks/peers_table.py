@@ -34,7 +34,8 @@ def rows(results: Path = RESULTS) -> list[str]:
                 continue
             src = p["source"]
             if src == "measured-here":
-                src = f"measured here ({record['date'][:10]}, {record.get('threads', '?')} threads)"
+                n = record.get("threads", "?")
+                src = f"measured here ({record['date'][:10]}, {n} thread{'' if n == 1 else 's'})"
             params = p.get("params")
             if params:
                 same = "equal" if params["ours"] == params["peer"] else "UNEQUAL"
