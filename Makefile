@@ -10,7 +10,13 @@ PY := $(VENV)/bin/python
 TORCH_PKGS ?= torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: setup demo test lint bench-standard clean
+# Peers the benchmarks run beside ours (pyproject's `peers` extra), installed so that pip
+# never changes torch or numpy: pythae and wavenet-vocoder declare torch (and pythae the old
+# `dataclasses` backport), so they go in with --no-deps and their light dependencies by name.
+PEERS_LIGHT := nltk kenlm "pydantic>=2" imageio tqdm
+PEERS_NODEPS := pythae==0.1.2 wavenet-vocoder==0.1.1
+
+.PHONY: setup demo test lint bench-standard peers clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +38,11 @@ lint: setup
 
 bench-standard: setup
 	$(VENV)/bin/zoo bench standard
+
+peers: setup
+	$(PY) -m pip install -q $(PEERS_LIGHT)
+	$(PY) -m pip install -q --no-deps $(PEERS_NODEPS)
+	$(PY) -c "import nltk, kenlm, pythae.models, wavenet_vocoder; print('peers import')"
 
 clean:
 	rm -rf runs reports .pytest_cache .hypothesis

@@ -17,7 +17,12 @@ forward pass on the cached images gives every pixel's distribution exactly as th
 would see it (the model is causal), and the same uniforms must draw the same pixels from it.
 ``--full-naive`` runs the whole naive path for both models.
 
+Beside the peer: pytorch-generative's small PixelCNN (mirrored layer for layer in
+``benchmarks.pixelcnn_throughput``) samples with a full forward pass per pixel; it and our
+cached path draw ``--n`` images alternately (``--rounds``, median).
+
     python -m benchmarks.pixelcnn_sampling [--n 16] [--naive-pixels 56] [--full-naive]
+        [--rounds 3]
 """
 
 from __future__ import annotations
@@ -28,10 +33,10 @@ import time
 import torch
 
 import zoo
-from benchmarks.common import write_results
+from benchmarks.common import alternate, n_params, peer_row, write_results
+from benchmarks.pixelcnn_throughput import PeerPixelCNN
 from zoo import DataSpec
 
-PEER_NAIVE_16_SMALL = (11.6, 13.6)  # seconds, pytorch-generative, 16 images
 PEER_NAIVE_4_GATED = 151.6  # seconds, 4 images
 
 
@@ -96,6 +101,37 @@ def run(name: str, n: int, seed: int, naive_pixels: int, full_naive: bool) -> di
     )
 
 
+def peer_pair(n: int, rounds: int) -> dict:
+    """Our cached sampling of the small PixelCNN beside pytorch-generative's (mirrored, its
+    naive loop: a full forward pass per pixel), alternating."""
+    torch.manual_seed(0)
+    ours = zoo.create_model("pixelcnn_small_bmnist", DataSpec("image", (1, 28, 28), levels=2))
+    peer = PeerPixelCNN()
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+
+    g = torch.Generator().manual_seed(0)
+    got = alternate(
+        {
+            "ours": lambda: timed(lambda: ours.sample(n, generator=g, fast=True)),
+            "peer": lambda: timed(lambda: peer.sample(n, g)),
+        },
+        rounds,
+    )
+    return peer_row(
+        f"sampling {n} binary 28x28 images, PixelCNN 15 x 16",
+        "pytorch-generative (mirrored), naive",
+        got["ours"],
+        got["peer"],
+        "s",
+        higher_is_better=False,
+        params=(ours.num_parameters(), n_params(peer)),
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=16)
@@ -104,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--naive-pixels", type=int, default=56, help="gated: naive pixels timed")
     ap.add_argument("--full-naive", action="store_true", help="run all 784 naive steps for both")
     ap.add_argument("--skip-gated", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds beside the peer")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = [run("pixelcnn_small_bmnist", args.n, args.seed, 784, True)]
@@ -121,15 +158,9 @@ def main(argv: list[str] | None = None) -> dict:
             f"{r['model']:24s} {r['n']} images: naive {r['naive_s']:8.1f} s ({how}), cached "
             f"{r['cached_s']:6.2f} s -> {r['speedup']:.1f}x, identical images: {r['identical']}"
         )
-    small = rows[0]
-    lo, hi = PEER_NAIVE_16_SMALL
-    print(
-        f"peer naive small PixelCNN, 16 images: {lo}-{hi} s -> our cached path "
-        f"{lo / small['cached_s']:.1f}-{hi / small['cached_s']:.1f}x faster"
-    )
     out = dict(
         rows=rows,
-        peer_naive_16_small_s=PEER_NAIVE_16_SMALL,
+        peers=[peer_pair(args.n, args.rounds)],
         peer_naive_4_gated_s=PEER_NAIVE_4_GATED,
     )
     write_results("pixelcnn_sampling", out)

@@ -133,6 +133,7 @@ def _train_overrides(a: argparse.Namespace) -> dict[str, Any]:
         "lr": a.lr,
         "checkpoint_every": a.checkpoint_every,
         "checkpoint_minutes": a.checkpoint_minutes,
+        "compile": True if a.compile else None,
     }
 
 
@@ -334,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint every K steps")
     s.add_argument(
         "--checkpoint-minutes", type=float, metavar="N", help="and every N minutes of wall time"
+    )
+    s.add_argument(
+        "--compile", action="store_true", help="torch.compile the training step (slow start)"
     )
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
     s.add_argument("--data", action="append", metavar="KEY=VALUE", help="data set option")

@@ -68,6 +68,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # bf16 autocast where the device has it (CUDA)
+    compile: bool = False  # torch.compile the objective (faster steps after a slow start)
 
     def __post_init__(self) -> None:
         types = typing.get_type_hints(TrainConfig)
@@ -256,6 +257,8 @@ class Trainer:
         local = c.batch_size // self.dist.world_size
         use_amp = c.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         objective: nn.Module = _Objective(self.model)
+        if c.compile:
+            objective = torch.compile(objective)
         valid: dict[str, Any] = {}
         if self.step == 0:
             valid = self._validate()  # the starting point of the learning curve
