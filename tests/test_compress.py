@@ -159,10 +159,10 @@ def make_run(path: Path, entry: str, model, dataset: str) -> Path:
     """A run folder as `zoo train` leaves it, for a model built in the test."""
     path.mkdir(parents=True)
     config = {"entry": entry, "family": model.family, "dataset": dataset, "data_options": {},
-              "hparams": model.hparams, "spec": model.spec.to_dict()}  # fmt: skip
+              "hparams": model.hparams, "spec": model.spec.to_dict(), "train": {}}  # fmt: skip
     (path / "config.json").write_text(json.dumps(config))
     (path / "checkpoints").mkdir()
-    torch.save({"model": model.state_dict()}, path / "checkpoints" / "last.pt")
+    torch.save({"model": model.state_dict(), "step": 0}, path / "checkpoints" / "last.pt")
     return path
 
 
@@ -298,7 +298,7 @@ def test_vqvae_file_costs_its_declared_bound_and_round_trips(prior, likelihood, 
         "pixelcnn_prior": {"channels": 4, "layers": 1, "head_channels": 4},
     }.get(prior, {})
     model = VQVAE(spec, num_codes=6, code_dim=4, hidden=8, res_channels=4, res_blocks=1,
-                  downsample=1, likelihood=likelihood, prior=prior, prior_hparams=hp)  # fmt: skip
+                  downsample=1, head=likelihood, prior=prior, prior_hparams=hp)  # fmt: skip
     model = jittered(model, seed, scale=0.1)  # (larger weights give probabilities below 1e-300)
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 5, (3, 1, 4, 4), generator=g)

@@ -36,6 +36,7 @@ from zoo.coding.conditionals import codable, code_batch, code_lanes
 from zoo.core.checkpoint import read_config
 from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 from zoo.models.ngram import NGram
 from zoo.models.vae import VAE
 
@@ -92,7 +93,7 @@ def read_inputs(
             stream, facts = inputs.read_text(p, spec, level, spaced)
             items.append(Item("text", p.name, stream=stream, facts=facts))
         else:
-            raise ValueError(
+            raise ZooInputError(
                 f"{p}: unknown input type {ext or '(no extension)'}; this {spec.modality} model "
                 "takes "
                 + {"image": ".png or .npy", "audio": ".wav or .npy", "text": "text"}[spec.modality]
@@ -108,12 +109,12 @@ def read_inputs(
             )
         )
     if model.cond_labels and any(not it.labels for it in items):
-        raise ValueError(
+        raise ZooInputError(
             f"this model is conditional on {', '.join(model.cond_labels)}: files carry no "
             "labels; compress a data set split (--split) instead"
         )
     if not items:
-        raise ValueError("nothing to compress: give input files or --split")
+        raise ZooInputError("nothing to compress: give input files or --split")
     return items
 
 
@@ -122,7 +123,7 @@ def _split_item(model: LikelihoodModel, config: dict[str, Any], split: str) -> I
 
     m = re.fullmatch(r"(train|valid|test)(?:\[:(\d+)\])?", split)
     if m is None:
-        raise ValueError(
+        raise ZooInputError(
             f"split must be train, valid or test, or a prefix like test[:512]; got {split!r}"
         )
     split, first = m.group(1), None if m.group(2) is None else int(m.group(2))
@@ -131,7 +132,7 @@ def _split_item(model: LikelihoodModel, config: dict[str, Any], split: str) -> I
     name = f"{config['dataset']}-{split}" + (f"-first{first}" if first is not None else "")
     if isinstance(model, NGram) and streams is not None and model.spec.modality == "text":
         if first is not None:
-            raise ValueError("an n-gram codes a text split as its whole token stream: no [:N]")
+            raise ZooInputError("an n-gram codes a text split as its whole token stream: no [:N]")
         return Item("split", name, stream=streams[split].numpy().astype(np.int64),
                     facts={"form": "stream"})  # fmt: skip
     s = ds[split] if first is None else ds[split].subset(slice(0, first))
@@ -240,7 +241,7 @@ def compress(
     if not isinstance(model, VAE):
         codable(model)
     if batch < 1 or lanes < 1:
-        raise ValueError(f"batch and lanes must be >= 1, got {batch}, {lanes}")
+        raise ZooInputError(f"batch and lanes must be >= 1, got {batch}, {lanes}")
     items = read_inputs(paths, model, config, split)
     records, symbols = [], 0
     t0 = time.perf_counter()
@@ -291,7 +292,7 @@ def compress(
 
 def _bits_back(model: VAE, items: list[Item], batch: int) -> tuple[bytes, dict]:
     if any(it.x is None or it.kind == "wav" for it in items):
-        raise ValueError("a VAE codes examples of its data shape (a split, PNGs, .npy arrays)")
+        raise ZooInputError("a VAE codes examples of its data shape (a split, PNGs, .npy arrays)")
     x = torch.cat([it.x for it in items if it.x is not None])
     return BitsBack(model).encode(x, max_batch=batch)
 
@@ -319,7 +320,7 @@ def decompress(
     m = header["model"]
     model, config, checksum = loaded or load_run(run or m["run"])
     if checksum != m["checksum"]:
-        raise ValueError(
+        raise ZooInputError(
             f"{archive} was made with model {m['entry']} (checksum {m['checksum'][:12]}); "
             f"the run given has checksum {checksum[:12]}: decompress with the run that made it"
         )
@@ -328,7 +329,9 @@ def decompress(
     coding = header.get("coding", {})
     if coding.get("coder") == "bits-back-ans":
         if not isinstance(model, VAE):
-            raise ValueError(f"{archive} was coded with bits-back: it needs the VAE that made it")
+            raise ZooInputError(
+                f"{archive} was coded with bits-back: it needs the VAE that made it"
+            )
         x = BitsBack(model, coding["latent_bits"]).decode(payload, coding["batches"])
         start = 0
         for rec in header["inputs"]:
@@ -384,7 +387,7 @@ def _rebuild(rec: dict, spec: DataSpec, xs: list, labs: list, lanes: list) -> li
                 for i, (n, mode) in enumerate(zip(facts["names"], facts["modes"]))]  # fmt: skip
     if kind == "wav":
         return [(rec["name"], inputs.wav_bytes(x[0], spec))]
-    raise ValueError(f"archive input of unknown kind {kind!r}")
+    raise ZooInputError(f"archive input of unknown kind {kind!r}")
 
 
 def _write_folder(dest: Path, files: list[tuple[str, bytes]]) -> list[str]:

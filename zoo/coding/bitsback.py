@@ -31,12 +31,10 @@ from typing import Any
 import constriction
 import numpy as np
 import torch
-import torch.nn.functional as F
-from einops import rearrange
 
 from zoo.coding.coder import coding_probs
+from zoo.errors import ZooInputError
 from zoo.models.vae import VAE
-from zoo.nn.discretized import discretized_logistic_log_prob
 
 SEED_WORDS = 32  # 1,024 initial bits
 LATENT_RANGE = 8.0  # the grid covers [-8, 8] (prior mass outside: 1e-15)
@@ -49,8 +47,11 @@ def seed_words() -> np.ndarray:
 
 
 def check_codable(model: VAE) -> None:
-    if model.head.kind == "logistic" and model.head.mixtures > 1:
-        raise ValueError("bits-back coding supports Bernoulli, categorical and logistic VAE heads")
+    if not model.head.independent_channels:
+        raise ZooInputError(
+            f"bits-back coding needs a head whose values are independent given z; "
+            f"{model.head!r} is not"
+        )
 
 
 class BitsBack:
@@ -79,15 +80,8 @@ class BitsBack:
         m = self.model
         z = torch.from_numpy(k.astype(np.float32) * np.float32(self.step))
         params = m._decode(z.reshape(b, *m.latent_shape)).float()
-        K, C = m.spec.levels, m.head.channels
-        if m.head.kind == "bernoulli":
-            lp = torch.stack([F.logsigmoid(-params), F.logsigmoid(params)], dim=-1)
-        elif m.head.kind == "categorical":
-            lp = rearrange(params, "n (k c) ... -> n c ... k", k=K)
-        else:
-            levels = torch.arange(K)
-            mean, log_scale = params[:, :C, ..., None], params[:, C:, ..., None]
-            lp = discretized_logistic_log_prob(levels, mean, log_scale, K)
+        K = m.spec.levels
+        lp = m.head.level_log_probs(params)  # [b, C, *S, K]
         return coding_probs(lp.reshape(-1, K))
 
     def _values(self, x: torch.Tensor) -> np.ndarray:
@@ -148,5 +142,7 @@ class BitsBack:
             assert v.size == b * D
         rest = ans.get_compressed()
         if not np.array_equal(rest, seed_words()):
-            raise ValueError("the bits-back archive is damaged: its initial bits do not come back")
+            raise ZooInputError(
+                "the bits-back archive is damaged: its initial bits do not come back"
+            )
         return torch.cat(out[::-1])

@@ -23,6 +23,8 @@ import constriction
 import numpy as np
 import torch
 
+from zoo.errors import ZooInputError
+
 # (probs [n, K] float64, true values [n] or None) -> values [n] int64
 Choose = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
@@ -68,7 +70,7 @@ class Decoder:
 
     def __init__(self, payload: bytes) -> None:
         if len(payload) % 4:
-            raise ValueError("the compressed payload is not a whole number of 32-bit words")
+            raise ZooInputError("the compressed payload is not a whole number of 32-bit words")
         words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
         self.coder = constriction.stream.queue.RangeDecoder(words)
 

@@ -32,12 +32,13 @@ import torch.nn.functional as F
 
 from zoo.coding.coder import Choose, coding_probs
 from zoo.core.contract import Cond, LikelihoodModel
+from zoo.errors import ZooInputError
 from zoo.models.independent import Independent
 from zoo.models.ngram import LN10, NGram
+from zoo.models.pixel_model import AutoregressiveImageModel
 from zoo.models.vqvae import VQVAE, LSTMPrior
 from zoo.models.wavenet import WaveNet, _FastSampler
 from zoo.nn.discretized import discretized_logistic_log_prob, levels_to_unit
-from zoo.nn.pixel_model import AutoregressiveImageModel
 
 
 class NotCodable(ValueError):
@@ -96,10 +97,10 @@ def code_batch(
     codable(model)
     shape = tuple(model.spec.shape) if length is None else (int(length),)
     if length is not None and len(model.spec.shape) != 1:
-        raise ValueError("length applies to 1-D (text, audio) data only")
+        raise ZooInputError("length applies to 1-D (text, audio) data only")
     if x is not None:
         if tuple(x.shape) != (n, *shape):
-            raise ValueError(f"x must have shape {[n, *shape]}, got {list(x.shape)}")
+            raise ZooInputError(f"x must have shape {[n, *shape]}, got {list(x.shape)}")
         x = x.detach().to("cpu", torch.int64)
     model.eval()
     with single_thread():
@@ -138,7 +139,7 @@ def _independent(m: Independent, n, shape, choose, x, cond) -> torch.Tensor:
     D = int(np.prod(shape))
     table = m._table(cond, n)  # [n, P, K]
     if table.shape[1] != 1 and D > table.shape[1]:
-        raise ValueError(f"this independent model has {table.shape[1]} positions, not {D}")
+        raise ZooInputError(f"this independent model has {table.shape[1]} positions, not {D}")
     lp = F.log_softmax(table.float(), dim=-1)
     out = np.zeros((n, D), np.int64)
     flat = None if x is None else x.reshape(n, D).numpy()
@@ -228,20 +229,11 @@ def _mixture_pixel(m, params, out, r, j, choose, x, levels) -> None:
 
 
 def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
-    levels = torch.arange(m.levels)
     flat = None if x is None else x.numpy()
     state = {"t": 0}
 
     def pick(params: np.ndarray) -> np.ndarray:  # params [P, n] -> values [n]
-        p = torch.from_numpy(params.T.copy())
-        if m.output == "categorical":
-            lp = p
-        else:
-            lg, means, log_scales = p.split(m.mixtures, dim=1)
-            per = discretized_logistic_log_prob(
-                levels[None, None, :], means[:, :, None], log_scales[:, :, None], m.levels
-            )
-            lp = torch.logsumexp(F.log_softmax(lg, dim=1)[:, :, None] + per, dim=1)
+        lp = m.head.level_log_probs(torch.from_numpy(params.T.copy()))[:, 0]  # [n, K]
         t = state["t"]
         state["t"] += 1
         return choose(coding_probs(lp), None if flat is None else flat[:, t])
@@ -278,19 +270,12 @@ def _vqvae(m: VQVAE, n, choose, x) -> torch.Tensor:
         codes = code_batch(m.prior, n, choose, x=known).reshape(n, *m.grid)
     params = m.decode(codes)  # [n, P, *shape]
     K, D = m.spec.levels, m.spec.D
-    p = params.reshape(n, params.shape[1], D)
-    levels = torch.arange(K)
+    head_params = m._head_params(params)  # [n, P C, *S]
     flat_x = None if x is None else x.reshape(n, D).numpy()
     out = np.zeros((n, D), np.int64)
-    block = max(1, (1 << 20) // max(n * K, 1))  # values per call: bounded memory
-    for a in range(0, D, block):
-        q = p[:, :, a : a + block]  # [n, P, d]
-        if m.likelihood == "bernoulli":
-            lp = torch.stack([F.logsigmoid(-q[:, 0]), F.logsigmoid(q[:, 0])], dim=-1)
-        elif m.likelihood == "categorical":
-            lp = q.transpose(1, 2)  # logits [n, d, K]
-        else:
-            lp = discretized_logistic_log_prob(levels, q[:, 0, :, None], q[:, 1, :, None], K)
-        known = None if flat_x is None else flat_x[:, a : a + block].reshape(-1)
-        out[:, a : a + block] = choose(coding_probs(lp.reshape(-1, K)), known).reshape(n, -1)
+    rows = max(1, (1 << 20) // (D * K))  # examples per call: bounded memory
+    for a in range(0, n, rows):
+        lp = m.head.level_log_probs(head_params[a : a + rows])  # [r, C, *S, K]
+        known = None if flat_x is None else flat_x[a : a + rows].reshape(-1)
+        out[a : a + rows] = choose(coding_probs(lp.reshape(-1, K)), known).reshape(-1, D)
     return torch.from_numpy(out).reshape(n, *m.spec.shape)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from zoo.core.checkpoint import atomic_write_bytes
+from zoo.errors import ZooInputError
 
 MAGIC = b"ZOOC"
 FORMAT_VERSION = 1
@@ -78,30 +79,30 @@ def write(path: str | Path, header: dict[str, Any], payload: bytes) -> int:
 def unpack(data: bytes, where: str = "archive") -> tuple[dict[str, Any], bytes]:
     """Archive bytes -> (header, payload); ValueError with one line if anything is off."""
     if len(data) < _PREFIX.size or data[:4] != MAGIC:
-        raise ValueError(
+        raise ZooInputError(
             f"{where} is not a zoo archive (no ZOOC header); make one with zoo compress"
         )
     _, version, n = _PREFIX.unpack_from(data)
     if version != FORMAT_VERSION:
-        raise ValueError(
+        raise ZooInputError(
             f"{where} has archive format {version}; this zoo reads format {FORMAT_VERSION}"
         )
     body = data[_PREFIX.size :]
     if len(body) < n:
-        raise ValueError(f"{where} is truncated (its header is cut short)")
+        raise ZooInputError(f"{where} is truncated (its header is cut short)")
     try:
         header = json.loads(body[:n])
     except ValueError:
-        raise ValueError(f"{where} has a damaged header (not valid JSON)") from None
+        raise ZooInputError(f"{where} has a damaged header (not valid JSON)") from None
     payload = body[n:]
     expected = header.get("payload_bytes")
     if len(payload) != expected:
         what = "truncated" if len(payload) < (expected or 0) else "longer than its header says"
-        raise ValueError(
+        raise ZooInputError(
             f"{where} is {what}: payload of {len(payload)} bytes, header says {expected}"
         )
     if zlib.crc32(payload) != header.get("payload_crc32"):
-        raise ValueError(f"{where} is damaged: its payload fails the CRC-32 check")
+        raise ZooInputError(f"{where} is damaged: its payload fails the CRC-32 check")
     return header, payload
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 
 
 # ---------------------------------------------------------------------- text
@@ -37,11 +38,15 @@ def text_level(config: dict[str, Any]) -> tuple[str, bool]:
 def read_text(path: Path, spec: DataSpec, level: str, spaced: bool) -> tuple[np.ndarray, dict]:
     """A UTF-8 file -> (token id stream with ``</s>`` after each line, rebuild facts)."""
     if spec.modality != "text" or spec.vocab is None:
-        raise ValueError(f"{path}: text needs a text model; this run models {spec.modality} data")
+        raise ZooInputError(
+            f"{path}: text needs a text model; this run models {spec.modality} data"
+        )
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not valid UTF-8 at byte {e.start}; convert it first") from None
+        raise ZooInputError(
+            f"{path}: not valid UTF-8 at byte {e.start}; convert it first"
+        ) from None
     trailing = text.endswith("\n")
     lines = text[:-1].split("\n") if trailing else text.split("\n")
     if text == "":
@@ -52,7 +57,7 @@ def read_text(path: Path, spec: DataSpec, level: str, spaced: bool) -> tuple[np.
         if level == "word" or spaced:
             toks = line.split(" ") if line else []
             if any(t == "" for t in toks) or any(c in line for c in "\t\r\v\f"):
-                raise ValueError(
+                raise ZooInputError(
                     f"{path}: line {n} has spacing a {level}-level model cannot reproduce "
                     "(tokens are separated by single spaces); normalise the spacing first"
                 )
@@ -63,7 +68,7 @@ def read_text(path: Path, spec: DataSpec, level: str, spaced: bool) -> tuple[np.
             i = index.get(tok)
             if i is None or i == spec.eos:
                 shown = repr(tok) + (f" (U+{ord(tok):04X})" if len(tok) == 1 else "")
-                raise ValueError(
+                raise ZooInputError(
                     f"{path}: {'character' if level == 'char' else 'token'} {shown} at line "
                     f"{n}, column {col} is not in the model's vocabulary of {spec.levels} "
                     "symbols (from its training text); remove or replace it"
@@ -93,11 +98,11 @@ def write_text(tokens: np.ndarray, spec: DataSpec, facts: dict) -> bytes:
 # ---------------------------------------------------------------------- images
 def _check_levels(a: np.ndarray, spec: DataSpec, where: str) -> None:
     if not np.issubdtype(a.dtype, np.integer) and a.dtype != np.bool_:
-        raise ValueError(
+        raise ZooInputError(
             f"{where}: holds {a.dtype} values; save integer levels in [0, {spec.levels})"
         )
     if a.size and (a.min() < 0 or a.max() >= spec.levels):
-        raise ValueError(
+        raise ZooInputError(
             f"{where}: values run from {a.min()} to {a.max()}, but the model's data has "
             f"{spec.levels} levels [0, {spec.levels}); save the levels themselves"
         )
@@ -108,14 +113,14 @@ def read_npy(path: Path, spec: DataSpec) -> tuple[torch.Tensor, dict]:
     try:
         a = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
-        raise ValueError(f"{path}: not a readable .npy array ({e})") from None
+        raise ZooInputError(f"{path}: not a readable .npy array ({e})") from None
     shape = tuple(spec.shape)
     if a.shape == shape:
         x = a[None]
     elif a.shape[1:] == shape:
         x = a
     else:
-        raise ValueError(
+        raise ZooInputError(
             f"{path}: array of shape {list(a.shape)}; the model codes examples of shape "
             f"{list(shape)} (or [N, {', '.join(map(str, shape))}])"
         )
@@ -128,19 +133,19 @@ def read_png(path: Path, spec: DataSpec) -> tuple[torch.Tensor, str]:
     from PIL import Image, UnidentifiedImageError
 
     if spec.modality != "image":
-        raise ValueError(f"{path}: images need an image model; this run models {spec.modality}")
+        raise ZooInputError(f"{path}: images need an image model; this run models {spec.modality}")
     try:
         img = Image.open(path)
         img.load()
     except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path}: not a readable image ({e})") from None
+        raise ZooInputError(f"{path}: not a readable image ({e})") from None
     mode = img.mode
     if mode not in ("L", "RGB", "1", "P", "I"):
-        raise ValueError(f"{path}: PNG mode {mode}; use a grey (L) or RGB image of levels")
+        raise ZooInputError(f"{path}: PNG mode {mode}; use a grey (L) or RGB image of levels")
     a = np.asarray(img)
     a = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
     if a.shape != tuple(spec.shape):
-        raise ValueError(
+        raise ZooInputError(
             f"{path}: image of shape [C, H, W] = {list(a.shape)}; "
             f"the model codes {list(spec.shape)}"
         )
@@ -175,13 +180,13 @@ def read_wav(path: Path, spec: DataSpec) -> tuple[torch.Tensor, dict]:
     from zoo.data.speech import quantize_waveform, read_audio
 
     if spec.modality != "audio":
-        raise ValueError(f"{path}: audio needs an audio model; this run models {spec.modality}")
+        raise ZooInputError(f"{path}: audio needs an audio model; this run models {spec.modality}")
     wave, rate = read_audio(path)
     q = quantize_waveform(
         wave, rate, target_rate=int(spec.sample_rate), levels=spec.levels, normalize=False
     )
     if q.numel() == 0:
-        raise ValueError(f"{path}: holds no samples")
+        raise ZooInputError(f"{path}: holds no samples")
     return q.long(), {"source_rate": rate, "rate": spec.sample_rate}
 
 

@@ -42,6 +42,7 @@ import warnings
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 
 from zoo.core.spec import DataSpec
 from zoo.nn.discretized import (
@@ -95,6 +96,14 @@ class Head:
         heads that score a whole position at once); sum it for the log-likelihood."""
         raise NotImplementedError
 
+    independent_channels: ClassVar[bool] = True  # channels independent given the params
+
+    def level_log_probs(self, params: torch.Tensor) -> torch.Tensor:
+        """``params: [B, P, *S]`` -> ``[B, C, *S, K]``: ln p(value = k) for every level k of
+        every value, for heads whose channels are independent given ``params`` (what an
+        entropy coder needs: the whole distribution of each value, not one value's mass)."""
+        raise NotImplementedError
+
     def sample(
         self,
         params: torch.Tensor,
@@ -146,6 +155,10 @@ class Bernoulli(Head):
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return bernoulli_log_prob(full_precision(params), x)
 
+    def level_log_probs(self, params: torch.Tensor) -> torch.Tensor:
+        params = full_precision(params)
+        return torch.stack([F.logsigmoid(-params), F.logsigmoid(params)], dim=-1)
+
     def sample(self, params, generator=None, temperature=1.0):
         params = full_precision(params)
         u = torch.rand(params.shape, generator=generator, device=params.device)
@@ -186,6 +199,9 @@ class Categorical(Head):
         logits, dim = self._native(full_precision(params))
         return categorical_log_prob(logits, x, dim=dim)
 
+    def level_log_probs(self, params: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(self.logits(full_precision(params)), dim=2).movedim(2, -1)
+
     def sample(self, params, generator=None, temperature=1.0):
         logits, dim = self._native(full_precision(params))
         return sample_categorical(logits, dim=dim, generator=generator, temperature=temperature)
@@ -220,6 +236,8 @@ class DiscretizedLogisticMixture(Head):
         # (later channel, earlier channel) pairs, in the order of their coefficient maps
         self.pairs = [(c, e) for c in range(channels) for e in range(c)] if coupled else []
         self.weighted = coupled or mixtures > 1
+        # a mixture shared by several channels makes them dependent given the params
+        self.independent_channels = channels == 1 or (not coupled and mixtures == 1)
 
     @property
     def num_params(self) -> int:
@@ -263,6 +281,22 @@ class DiscretizedLogisticMixture(Head):
             means = self.coupled_means(means, coeffs, levels_to_unit(x, self.levels))
         lp = discretized_logistic_mixture_log_prob(x, logits, means, log_scales, self.levels)
         return lp.unsqueeze(1)  # [B, 1, *S]: one joint value per position
+
+    def level_log_probs(self, params: torch.Tensor) -> torch.Tensor:
+        if not self.independent_channels:
+            raise NotImplementedError(
+                f"{self!r}: its channels are not independent given the parameters; "
+                "take each channel's distribution given the earlier ones instead"
+            )
+        logits, means, log_scales, _ = self.split(full_precision(params))
+        levels = torch.arange(self.levels, device=params.device)
+        per = discretized_logistic_log_prob(
+            levels, means[..., None], log_scales[..., None], self.levels
+        )  # [B, M, C, *S, K]
+        if logits is None:
+            return per[:, 0]
+        weights = F.log_softmax(logits, dim=1).unsqueeze(2)[..., None]  # [B, M, 1, *S, 1]
+        return torch.logsumexp(weights + per, dim=1)
 
     def sample(self, params, generator=None, temperature=1.0):
         params = full_precision(params)
