@@ -10,7 +10,9 @@ CPU time per step is what an idle machine would spend, whatever else runs beside
 idle 2-core machine with 2 threads, a step takes about CPU time / ``--speedup`` wall seconds.
 The budget printed for each entry is the number of steps that fits ``--minutes`` there
 (rounded down to 2 significant figures); the registry's ``train.max_steps`` were set from
-this file's output. Results go to ``benchmarks/results/suite_budgets.json``.
+this file's output. ``--batch B`` times steps of B examples and scales linearly to the entry's
+batch size (the CIFAR-10 models, whose full steps take minutes here). Results go to
+``benchmarks/results/suite_budgets_SUITE.json``.
 """
 
 from __future__ import annotations
@@ -38,16 +40,19 @@ def _batch(name: str, batch_size: int):
     return ds.spec, (x, labels or None), "data"
 
 
-def cpu_seconds_per_step(name: str, *, steps: int, warmup: int) -> dict:
+def cpu_seconds_per_step(name: str, *, steps: int, warmup: int, batch: int | None) -> dict:
+    """CPU seconds per training step at the entry's batch size (measured at ``batch`` and
+    scaled linearly to the entry's, when ``batch`` is given)."""
     entry = get_entry(name)
     batch_size = int(entry.train.get("batch_size", 32))
-    spec, batch, source = _batch(name, batch_size)
+    measured = batch or batch_size
+    spec, batch, source = _batch(name, measured)
     if spec is None:  # data set missing: its spec from the model's declared shape
         from zoo.core.spec import DataSpec
 
         shapes = {"cifar10": DataSpec("image", (3, 32, 32), 256, labels={"class": 10})}
         spec = shapes[entry.dataset]
-        batch = (torch.randint(0, spec.levels, (batch_size, *spec.shape)), None)
+        batch = (torch.randint(0, spec.levels, (measured, *spec.shape)), None)
     model = create_model(name, spec)
     if model.count_based:
         return {"count_based": True}
@@ -63,8 +68,9 @@ def cpu_seconds_per_step(name: str, *, steps: int, warmup: int) -> dict:
         loss.backward()
         opt.step()
     return {
-        "cpu_seconds_per_step": (time.process_time() - t0) / steps,
+        "cpu_seconds_per_step": (time.process_time() - t0) / steps * batch_size / measured,
         "batch_size": batch_size,
+        "measured_batch_size": measured,
         "data": source,
         "phase": model.phases[0],
     }
@@ -85,6 +91,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--minutes", type=float, default=10.0, help="wall minutes per entry")
     p.add_argument("--speedup", type=float, default=1.6, help="2 threads vs 1 on 2 cores")
+    p.add_argument("--out", help="suffix of the results file name")
+    p.add_argument("--batch", type=int, help="measure at this batch size, scale to the entry's")
     a = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -93,7 +101,7 @@ def main() -> None:
     if a.exclude:
         names = [n for n in names if not fnmatch.fnmatch(n, a.exclude)]
     for name in names:
-        r = cpu_seconds_per_step(name, steps=a.steps, warmup=a.warmup)
+        r = cpu_seconds_per_step(name, steps=a.steps, warmup=a.warmup, batch=a.batch)
         if "cpu_seconds_per_step" in r:
             r["budget_steps"] = budget(r["cpu_seconds_per_step"], a.minutes, a.speedup)
             print(
@@ -102,7 +110,7 @@ def main() -> None:
             )
         rows[name] = r
     write_results(
-        f"suite_budgets_{a.suite}",
+        f"suite_budgets_{a.suite}" + (f"_{a.out}" if a.out else ""),
         {"minutes": a.minutes, "speedup": a.speedup, "steps": a.steps, "entries": rows},
     )
 

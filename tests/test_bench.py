@@ -10,7 +10,7 @@ import pytest
 import zoo.core.runs as runs_module
 from zoo.bench import run_suite
 from zoo.bench.report import image_references, screenshot
-from zoo.leaderboard import Leaderboard
+from zoo.leaderboard import Leaderboard, views
 
 REGISTRY = textwrap.dedent(
     """
@@ -78,6 +78,9 @@ def test_interrupted_suite_finishes_without_repeating_or_losing_rows(
         assert image.exists(), f"report links a missing image {image}"
         assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any("samples/a_digits.png" in str(p) for p in image_references(index))
+    # the seed's own experiment: WaveNet-autoencoder probes, as tables and a figure
+    assert "WaveNet autoencoders: bitrate and probes" in page and "majority class" in page
+    assert index.parent / "probes.png" in image_references(index)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
@@ -131,3 +134,69 @@ def test_zoo_bench_exits_0_when_all_ran_and_1_when_an_entry_failed(registry, tmp
 
     monkeypatch.setattr(runs_module, "train_run", diverges)
     assert main([*args, "--runs", str(tmp_path / "bad")]) == 1
+
+
+TWO_FAMILIES = textwrap.dedent(
+    """
+    models:
+      a_digits:
+        class: zoo.models.independent:Independent
+        family: independent
+        dataset: digits
+        hparams: {pseudo_count: 0.5}
+        train: {}
+        suites: [quick]
+      v_digits:
+        class: zoo.models.vae:VAE
+        family: vae
+        dataset: digits
+        hparams: {hidden: [8], latent_dim: 2, metrics_k: 2}
+        train: {max_steps: 4, warmup_steps: 0, batch_size: 16}
+        eval: {k: 2}
+        suites: [quick]
+    """
+)
+
+
+def test_the_same_suite_twice_gives_the_same_bits_per_dim(tmp_path, monkeypatch):
+    path = tmp_path / "registry.yaml"
+    path.write_text(TWO_FAMILIES)
+    monkeypatch.setenv("ZOO_REGISTRY", str(path))
+    results, tables = [], []
+    for i in range(2):
+        db = tmp_path / f"lb{i}.db"
+        run_suite(
+            "quick",
+            db=str(db),
+            runs=str(tmp_path / f"runs{i}"),
+            report=str(tmp_path / f"r{i}"),
+            device="cpu",
+        )
+        results.append({r["model"]: r for r in Leaderboard(db).rows()})
+        rows = Leaderboard(db).rows()
+        tables.append(views.to_markdown(rows) + views.matrix_markdown(rows))
+    assert tables[0] == tables[1]  # the same command prints the same tables
+    again = dict(db=str(tmp_path / "lb0.db"), runs=str(tmp_path / "runs0"), device="cpu")
+    run_suite("quick", report=str(tmp_path / "r2"), **again)  # resumed: all done already
+    assert Leaderboard(again["db"]).count() == 2  # the IWAE-evaluated entry too is not redone
+    assert set(results[0]) == {"a_digits", "v_digits"}
+    for name, row in results[0].items():
+        again = results[1][name]
+        assert row["bits_per_dim"] == pytest.approx(again["bits_per_dim"], abs=1e-6, rel=0)
+        assert row["train_steps"] == again["train_steps"]
+    assert results[0]["v_digits"]["estimate"] == "iwae-2"  # the entry's declared evaluation
+    assert results[0]["a_digits"]["train_steps"] == 1  # fitted in closed form, one pass
+
+
+def test_suite_entries_budget_steps_never_minutes():
+    from zoo.core.registry import entries
+
+    for name, e in entries().items():
+        if not e.suites:
+            continue
+        assert "max_minutes" not in e.train, f"{name}: suites budget steps, not minutes"
+        count_based = e.hparams.get("pseudo_count") is not None or e.model_class().count_based
+        assert count_based or e.train.get("max_steps"), f"{name} declares no max_steps"
+        paper = e.paper or {}
+        if paper.get("estimate", "").startswith("iwae-"):  # compare like with like
+            assert f"iwae-{e.eval_k}" == paper["estimate"], name

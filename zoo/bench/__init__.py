@@ -68,7 +68,7 @@ def run_suite(
     ``max_steps`` caps every entry's step budget (smoke runs); by default each entry trains
     for its registry ``train.max_steps``.
     """
-    from zoo.core.runs import eval_run, resume_run, sample_run, train_run
+    from zoo.core.runs import eval_path, eval_run, resume_run, sample_run, train_run
 
     names = suite_entries(suite, only)
     settings = SUITES[suite]
@@ -81,7 +81,7 @@ def run_suite(
     t_suite = time.perf_counter()
     for name in names:
         run = runs_dir / name
-        done = run / "eval_test.json"
+        done = eval_path(run, "test", entries()[name].eval_k)  # its declared evaluation
         if done.exists():
             status[name] = {"status": "done earlier", "run": str(run)}
             log(f"{name}: already evaluated, skipped")

@@ -200,8 +200,13 @@ def eval_run(
     }
     if record:
         row["id"] = Leaderboard(db).add(dict(row))
-    atomic_write_json(run / f"eval_{split}{'' if k == 1 else f'_k{k}'}.json", row)
+    atomic_write_json(eval_path(run, split, k), row)
     return row
+
+
+def eval_path(run_dir: str | os.PathLike, split: str = "test", k: int = 1) -> Path:
+    """Where ``eval_run`` writes an evaluation: ``eval_test.json``, ``eval_test_k5000.json``."""
+    return Path(run_dir) / f"eval_{split}{'' if k == 1 else f'_k{k}'}.json"
 
 
 def write_samples(x: torch.Tensor, spec: DataSpec, out: Path) -> list[Path]:
