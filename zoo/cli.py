@@ -244,6 +244,8 @@ def cmd_bench(a: argparse.Namespace) -> int:
     report = run_suite(
         a.suite,
         max_steps=a.max_steps,
+        max_eval=a.max_eval,
+        samples=a.samples,
         db=a.db,
         runs=a.runs,
         report=a.report,
@@ -387,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--max-steps", type=int, help="cap every entry's step budget (a smoke run; default: none)"
     )
+    s.add_argument(
+        "--max-eval", type=int, metavar="N", help="score the first N test examples (test[:N])"
+    )
+    s.add_argument("--samples", type=int, metavar="N", help="examples drawn per entry (0: none)")
     s.add_argument("--only", help="shell pattern: run only matching entries")
     s.add_argument("--db")
     s.add_argument("--runs", help="folder for the suite's runs (default: runs/bench-SUITE)")

@@ -56,6 +56,8 @@ def run_suite(
     suite: str,
     *,
     max_steps: int | None = None,
+    max_eval: int | None = None,
+    samples: int | None = None,
     db: str | None = None,
     runs: str | None = None,
     report: str | None = None,
@@ -65,8 +67,10 @@ def run_suite(
 ) -> Path:
     """Train, evaluate and sample every entry of ``suite``; write the report; return its path.
 
-    ``max_steps`` caps every entry's step budget (smoke runs); by default each entry trains
-    for its registry ``train.max_steps``.
+    ``max_steps`` caps every entry's step budget and ``max_eval`` scores only the first
+    examples of the test split (its rows then say ``test[:N]``), for smoke runs; by default each
+    entry trains for its registry ``train.max_steps`` and is scored on the whole test split.
+    ``samples``: examples drawn per entry (default: the suite's; 0: none).
     """
     from zoo.core.runs import eval_path, eval_run, resume_run, sample_run, train_run
 
@@ -74,6 +78,10 @@ def run_suite(
     settings = SUITES[suite]
     if max_steps is not None and max_steps < 0:
         raise ZooInputError(f"--max-steps must be >= 0, got {max_steps}")
+    if max_eval is not None and max_eval < 1:
+        raise ZooInputError(f"--max-eval must be >= 1 (or left out: the whole split), got {max_eval}")
+    samples = settings["samples"] if samples is None else samples
+    split = "test" if max_eval is None else f"test[:{max_eval}]"
     if not names:
         raise ZooInputError(f"no registry entry matches suite {suite!r} and --only {only!r}")
     runs_dir = suite_runs_dir(suite, runs)
@@ -81,7 +89,7 @@ def run_suite(
     t_suite = time.perf_counter()
     for name in names:
         run = runs_dir / name
-        done = eval_path(run, "test", entries()[name].eval_k)  # its declared evaluation
+        done = eval_path(run, split, entries()[name].eval_k)  # its declared evaluation
         if done.exists():
             status[name] = {"status": "done earlier", "run": str(run)}
             log(f"{name}: already evaluated, skipped")
@@ -100,9 +108,10 @@ def run_suite(
                     shutil.rmtree(run)
                 log(f"{name}: training")
                 train_run(name, run_dir=run, train=train)
-            row = eval_run(run, db=db, suite=suite, device=device)
+            row = eval_run(run, db=db, suite=suite, max_examples=max_eval, device=device)
             try:
-                sample_run(run, settings["samples"], device=device)
+                if samples:
+                    sample_run(run, samples, device=device)
             except NotImplementedError as e:
                 log(f"{name}: no samples ({e})")
             status[name] = {

@@ -200,13 +200,15 @@ def eval_run(
     }
     if record:
         row["id"] = Leaderboard(db).add(dict(row))
-    atomic_write_json(eval_path(run, split, k), row)
+    atomic_write_json(eval_path(run, row["split"], k), row)  # test[:512] apart from test
     return row
 
 
 def eval_path(run_dir: str | os.PathLike, split: str = "test", k: int = 1) -> Path:
-    """Where ``eval_run`` writes an evaluation: ``eval_test.json``, ``eval_test_k5000.json``."""
-    return Path(run_dir) / f"eval_{split}{'' if k == 1 else f'_k{k}'}.json"
+    """Where ``eval_run`` writes an evaluation: ``eval_test.json``, ``eval_test_k5000.json``,
+    ``eval_test_first512.json`` (for ``test[:512]``)."""
+    name = split.replace("[:", "_first").rstrip("]")
+    return Path(run_dir) / f"eval_{name}{'' if k == 1 else f'_k{k}'}.json"
 
 
 def write_samples(x: torch.Tensor, spec: DataSpec, out: Path) -> list[Path]:
