@@ -40,9 +40,9 @@ def rows(results: Path = RESULTS) -> list[str]:
             if params:
                 same = "equal" if params["ours"] == params["peer"] else "UNEQUAL"
                 src += f"; parameters {params['ours']:,} / {params['peer']:,} ({same})"
-            unit = p["unit"]
+            unit, name = p["unit"], record.get("benchmark", path.stem)
             out.append(
-                f"| {p['what']} (`{record['benchmark']}`) | {_fmt(p['ours'])} {unit} | "
+                f"| {p['what']} (`{name}`) | {_fmt(p['ours'])} {unit} | "
                 f"{p['peer']}: {_fmt(p['theirs'])} {unit} | {p['ratio']:.2f}x | {src} |"
             )
     return out
