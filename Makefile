@@ -8,7 +8,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The torch build to install (CUDA wheels run on the CPU too). Any torch >= 2.11 works.
 TORCH_PKGS ?= torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=10
 
 # Peers the benchmarks run beside ours (pyproject's `peers` extra), installed so that pip
 # never changes torch or numpy: pythae and wavenet-vocoder declare torch (and pythae the old

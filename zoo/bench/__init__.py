@@ -79,7 +79,9 @@ def run_suite(
     if max_steps is not None and max_steps < 0:
         raise ZooInputError(f"--max-steps must be >= 0, got {max_steps}")
     if max_eval is not None and max_eval < 1:
-        raise ZooInputError(f"--max-eval must be >= 1 (or left out: the whole split), got {max_eval}")
+        raise ZooInputError(
+            f"--max-eval must be >= 1 (or left out: the whole split), got {max_eval}"
+        )
     samples = settings["samples"] if samples is None else samples
     split = "test" if max_eval is None else f"test[:{max_eval}]"
     if not names:
