@@ -233,11 +233,10 @@ def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
     state = {"t": 0}
 
     def pick(params: np.ndarray) -> np.ndarray:  # params [P, n] -> values [n]
-        p = torch.from_numpy(params.T.copy())
         if m.output == "categorical":
-            lp = p
+            lp = params.T  # logits, straight to the coder's table (no torch round trip)
         else:
-            lg, means, log_scales = p.split(m.mixtures, dim=1)
+            lg, means, log_scales = torch.from_numpy(params.T.copy()).split(m.mixtures, dim=1)
             per = discretized_logistic_log_prob(
                 levels[None, None, :], means[:, :, None], log_scales[:, :, None], m.levels
             )
