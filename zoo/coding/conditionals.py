@@ -39,6 +39,7 @@ from zoo.models.pixel_model import AutoregressiveImageModel
 from zoo.models.vqvae import VQVAE, LSTMPrior
 from zoo.models.wavenet import WaveNet, _FastSampler
 from zoo.nn.discretized import discretized_logistic_log_prob, levels_to_unit
+from zoo.nn.heads import Categorical
 
 
 class NotCodable(ValueError):
@@ -233,7 +234,10 @@ def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
     state = {"t": 0}
 
     def pick(params: np.ndarray) -> np.ndarray:  # params [P, n] -> values [n]
-        lp = m.head.level_log_probs(torch.from_numpy(params.T.copy()))[:, 0]  # [n, K]
+        if isinstance(m.head, Categorical):
+            lp = params.T  # logits, straight to the coder's table (no torch round trip)
+        else:
+            lp = m.head.level_log_probs(torch.from_numpy(params.T.copy()))[:, 0]  # [n, K]
         t = state["t"]
         state["t"] += 1
         return choose(coding_probs(lp), None if flat is None else flat[:, t])
