@@ -26,6 +26,7 @@ Splits are by recording, never by chunk, so no recording is in two splits.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -40,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchaudio
 import torchaudio.functional as AF
 
 from zoo.core.spec import DataSpec
@@ -120,6 +122,13 @@ def write_wav(
     sf.write(str(path), wave, int(sample_rate), subtype="PCM_16")
 
 
+@functools.lru_cache(maxsize=8)
+def _resampler(orig: int, new: int) -> torchaudio.transforms.Resample:
+    """torchaudio's sinc resampler with its kernel made once per pair of rates (the functional
+    form rebuilds it for every clip: most of a data set's load time)."""
+    return torchaudio.transforms.Resample(orig, new, dtype=torch.float32)
+
+
 def quantize_waveform(
     wave: np.ndarray | torch.Tensor,
     sample_rate: int,
@@ -132,7 +141,7 @@ def quantize_waveform(
     w = torch.as_tensor(np.asarray(wave, dtype=np.float32) if not torch.is_tensor(wave) else wave)
     w = w.float()
     if sample_rate != target_rate:
-        w = AF.resample(w, int(sample_rate), int(target_rate))
+        w = _resampler(int(sample_rate), int(target_rate))(w)
     if normalize:
         peak = w.abs().max() if w.numel() else torch.tensor(0.0)
         if peak > 0:
