@@ -100,6 +100,8 @@ def run_suite(
         if max_steps is not None:
             steps = entries()[name].train.get("max_steps")
             train["max_steps"] = max_steps if steps is None else min(steps, max_steps)
+        if max_eval is not None:  # a smoke run validates on as few examples as it scores
+            train["eval_examples"] = min(entries()[name].train.get("eval_examples", 512), max_eval)
         t0 = time.perf_counter()
         try:
             if (run / CHECKPOINT).exists():
