@@ -27,6 +27,9 @@ from zoo.models.wavenet import WaveNet
 IMAGE_FAMILIES = {
     "pixelcnn": lambda s: PixelCNN(s, channels=6, blocks=1, head_channels=6),
     "gated": lambda s: GatedPixelCNN(s, channels=6, layers=2, head_channels=6),
+    "pixelcnn_logistic": lambda s: PixelCNN(  # one logistic per value: no mixture weights
+        s, channels=6, blocks=1, head_channels=6, head="logistic"
+    ),
     "pixelcnn_pp": lambda s: PixelCNNPlusPlus(
         s, filters=4, resnets=1, stages=2, dropout=0.0, mixtures=2
     ),  # fmt: skip
