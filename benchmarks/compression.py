@@ -39,8 +39,8 @@ from benchmarks.common import write_results
 from zoo.coding import compress, container, decompress
 from zoo.coding.coder import Decoder, Encoder
 from zoo.coding.conditionals import code_lanes
-from zoo.core.checkpoint import load_model, read_config
-from zoo.core.runs import train_run
+from zoo.engine.checkpoint import load_model, read_config
+from zoo.engine.runs import train_run
 from zoo.models.ngram import NGram
 
 # data set -> [(registry entry, training steps or None for a count-based fit)]

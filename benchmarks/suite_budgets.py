@@ -26,8 +26,8 @@ import torch
 
 from benchmarks.common import write_results
 from zoo.bench import suite_entries
-from zoo.core.registry import create_model, get_entry
 from zoo.data import DatasetNotFound, load_dataset
+from zoo.engine.registry import create_model, get_entry
 
 
 def _batch(name: str, batch_size: int):

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-import zoo.core.runs as runs_module
+import zoo.engine.runs as runs_module
 from zoo.bench import run_suite
 from zoo.bench.report import image_references, screenshot
 from zoo.leaderboard import Leaderboard, views
@@ -101,7 +101,7 @@ def test_report_renders_in_headless_chromium(registry, tmp_path):
 
 
 def test_a_failing_entry_is_reported_and_the_rest_still_runs(registry, tmp_path, monkeypatch):
-    from zoo.core.trainer import TrainingDiverged
+    from zoo.engine.trainer import TrainingDiverged
 
     real_train = runs_module.train_run
 
@@ -123,7 +123,7 @@ def test_a_failing_entry_is_reported_and_the_rest_still_runs(registry, tmp_path,
 
 def test_zoo_bench_exits_0_when_all_ran_and_1_when_an_entry_failed(registry, tmp_path, monkeypatch):
     from zoo.cli import main
-    from zoo.core.trainer import TrainingDiverged
+    from zoo.engine.trainer import TrainingDiverged
 
     args = ["bench", "quick", "--only", "[ab]_*", "--device", "cpu"]
     args += ["--db", str(tmp_path / "lb.db"), "--report", str(tmp_path / "r")]
@@ -189,7 +189,7 @@ def test_the_same_suite_twice_gives_the_same_bits_per_dim(tmp_path, monkeypatch)
 
 
 def test_suite_entries_budget_steps_never_minutes():
-    from zoo.core.registry import entries
+    from zoo.engine.registry import entries
 
     for name, e in entries().items():
         if not e.suites:

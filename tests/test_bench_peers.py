@@ -54,7 +54,7 @@ def test_peer_table_labels_every_line_measured_or_quoted(tmp_path):
 
 def test_compile_flag_reaches_the_train_config_only_when_given():
     from zoo.cli import _train_overrides, build_parser
-    from zoo.core.trainer import TrainConfig
+    from zoo.engine.trainer import TrainConfig
 
     parse = build_parser().parse_args
     on = _train_overrides(parse(["train", "pixelcnn_small_bmnist", "--compile"]))

@@ -80,7 +80,7 @@ def test_conditional_model_samples_every_class_when_no_label_is_given(tmp_path, 
     """`zoo sample` on a class-conditional run without --cond cycles through the classes."""
     import torch
 
-    from zoo.core.runs import load_model
+    from zoo.engine.runs import load_model
 
     run_dir = tmp_path / "gated"
     code, _, _ = run(

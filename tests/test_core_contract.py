@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import zoo
 from zoo.core import metrics
-from zoo.core.registry import UnknownModelError
+from zoo.engine.registry import UnknownModelError
 from zoo.models.independent import Independent
 
 IMAGE = zoo.DataSpec("image", (1, 4, 4), levels=16, labels={"class": 10})

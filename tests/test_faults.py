@@ -25,8 +25,8 @@ import torch
 
 import zoo
 from zoo.cli import main
-from zoo.core.checkpoint import CHECKPOINT, PREVIOUS, atomic_torch_save, load_checkpoint
-from zoo.core.runs import resume_run, train_run
+from zoo.engine.checkpoint import CHECKPOINT, PREVIOUS, atomic_torch_save, load_checkpoint
+from zoo.engine.runs import resume_run, train_run
 from zoo.errors import ZooInputError
 from zoo.leaderboard import Leaderboard
 from zoo.models.ngram import NGram
@@ -443,7 +443,7 @@ def test_a_bug_inside_zoo_is_not_reported_as_bad_input(trained, tmp_path, monkey
     def broken(*args, **kwargs):
         raise ValueError("an internal bug")
 
-    monkeypatch.setattr("zoo.core.runs.evaluate", broken)
+    monkeypatch.setattr("zoo.engine.runs.evaluate", broken)
     with pytest.raises(ValueError, match="an internal bug") as e:
         main(["eval", str(trained), "--db", str(tmp_path / "lb.db")])
     assert not isinstance(e.value, ZooInputError)

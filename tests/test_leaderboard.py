@@ -226,7 +226,7 @@ def test_a_leaderboard_file_from_before_the_cond_column_still_opens(tmp_path):
 
 
 def test_evaluation_is_reproducible_and_names_its_subset_and_conditioning(tmp_path):
-    from zoo.core.runs import eval_run, train_run
+    from zoo.engine.runs import eval_run, train_run
 
     train = {"max_steps": 2, "device": "cpu", "warmup_steps": 0, "eval_every": 1000}
     vae = train_run(

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from zoo.bench import run_suite, suite_entries
-from zoo.core.registry import get_entry
 from zoo.data import load_dataset
+from zoo.engine.registry import get_entry
 from zoo.leaderboard import Leaderboard
 
 

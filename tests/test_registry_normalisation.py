@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.core.registry import entries
+from zoo.engine.registry import entries
 
 TINY = {
     "image": zoo.DataSpec("image", (1, 2, 3), levels=2, labels={"class": 2}, name="tiny"),

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.core.checkpoint import FORMAT_VERSION, RunFormatError, migrate_config
+from zoo.engine.checkpoint import FORMAT_VERSION, RunFormatError, migrate_config
 
 RUNS = Path(__file__).resolve().parent / "fixtures" / "runs"
 FIXTURES = sorted(str(p.parent.relative_to(RUNS)) for p in RUNS.glob("v*/*/config.json"))

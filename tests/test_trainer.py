@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import zoo
-from zoo.core.checkpoint import load_checkpoint
-from zoo.core.runs import eval_run, resume_run, train_run
-from zoo.core.trainer import TrainConfig, Trainer, TrainingDiverged, batch_indices
 from zoo.data import load_dataset
+from zoo.engine.checkpoint import load_checkpoint
+from zoo.engine.runs import eval_run, resume_run, train_run
+from zoo.engine.trainer import TrainConfig, Trainer, TrainingDiverged, batch_indices
 from zoo.models.independent import Independent
 
 PROJECT = Path(__file__).resolve().parents[1]

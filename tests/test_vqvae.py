@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import zoo
 from zoo.core.contract import LikelihoodModel
-from zoo.core.registry import UnknownModelError, registry_path
 from zoo.core.spec import DataSpec
+from zoo.engine.registry import UnknownModelError, registry_path
 from zoo.models.vqvae import VQVAE, LSTMPrior
 
 SMALL = {"num_codes": 8, "code_dim": 4, "hidden": 8, "res_channels": 4, "res_blocks": 1}

@@ -81,7 +81,7 @@ class Progress:
 def cmd_list(a: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from zoo.core.registry import get_entry, list_models
+    from zoo.engine.registry import get_entry, list_models
 
     names = list_models(a.pattern or "*")
     if not names:
@@ -101,7 +101,7 @@ def cmd_list(a: argparse.Namespace) -> int:
 
 
 def cmd_info(a: argparse.Namespace) -> int:
-    from zoo.core.registry import get_entry
+    from zoo.engine.registry import get_entry
 
     e = get_entry(a.name)
     info = {
@@ -150,7 +150,7 @@ def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from zoo.core.runs import resume_run, train_run
+    from zoo.engine.runs import resume_run, train_run
 
     progress = Progress(enabled=not a.quiet)
     if a.resume:
@@ -173,7 +173,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def cmd_eval(a: argparse.Namespace) -> int:
-    from zoo.core.runs import eval_run
+    from zoo.engine.runs import eval_run
 
     row = eval_run(
         a.run, split=a.split, k=a.iwae_k, db=a.db, max_examples=a.max_examples, device=a.device
@@ -197,7 +197,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 def cmd_sample(a: argparse.Namespace) -> int:
     import torch
 
-    from zoo.core.runs import sample_run
+    from zoo.engine.runs import sample_run
 
     labels = _parse_kv(a.cond, "--cond")
     bad = {k: v for k, v in labels.items() if not isinstance(v, int) or isinstance(v, bool)}
@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
-    from zoo.core.trainer import TrainingDiverged
+    from zoo.engine.trainer import TrainingDiverged
 
     try:
         return a.fn(a)

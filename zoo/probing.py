@@ -38,9 +38,9 @@ import torchaudio
 from einops import rearrange
 from threadpoolctl import threadpool_limits
 
-from zoo.core.checkpoint import load_model, read_config
 from zoo.data import load_dataset
 from zoo.data.base import Dataset, Split
+from zoo.engine.checkpoint import load_model, read_config
 from zoo.errors import ZooInputError
 
 POINTS = ("encoder", "projection", "bottleneck", "conditioning")

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zoo.core.checkpoint import CHECKPOINT, atomic_write_json
-from zoo.core.registry import entries
 from zoo.data.base import DatasetNotFound
+from zoo.engine.checkpoint import CHECKPOINT, atomic_write_json
+from zoo.engine.registry import entries
 from zoo.errors import ZooInputError
 
 SUITES = {"quick": {"samples": 16}, "standard": {"samples": 16}, "paper": {"samples": 64}}
@@ -72,7 +72,7 @@ def run_suite(
     entry trains for its registry ``train.max_steps`` and is scored on the whole test split.
     ``samples``: examples drawn per entry (default: the suite's; 0: none).
     """
-    from zoo.core.runs import eval_path, eval_run, resume_run, sample_run, train_run
+    from zoo.engine.runs import eval_path, eval_run, resume_run, sample_run, train_run
 
     names = suite_entries(suite, only)
     settings = SUITES[suite]

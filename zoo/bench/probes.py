@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from zoo.core.checkpoint import atomic_write_bytes
+from zoo.engine.checkpoint import atomic_write_bytes
 
 POINTS = ("encoder", "projection", "bottleneck", "conditioning")
 PROBES = (  # (target, metric, column title)

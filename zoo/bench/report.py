@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from zoo.core.checkpoint import atomic_write_bytes
+from zoo.engine.checkpoint import atomic_write_bytes
 from zoo.leaderboard import Leaderboard, views
 
 

@@ -33,9 +33,9 @@ from zoo.coding import container, inputs
 from zoo.coding.bitsback import BitsBack
 from zoo.coding.coder import Choose, Decoder, Encoder, coding_probs
 from zoo.coding.conditionals import codable, code_batch, code_lanes
-from zoo.core.checkpoint import read_config
 from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.engine.checkpoint import read_config
 from zoo.errors import ZooInputError
 from zoo.models.ngram import NGram
 from zoo.models.vae import VAE
@@ -58,7 +58,7 @@ class Item:
 
 def load_run(run: str | os.PathLike) -> tuple[LikelihoodModel, dict[str, Any], str]:
     """(model on the CPU in eval mode, its config, its checksum)."""
-    from zoo.core.checkpoint import load_model
+    from zoo.engine.checkpoint import load_model
 
     config = read_config(Path(run))
     model = load_model(Path(run), "cpu")
@@ -346,7 +346,7 @@ def decompress(
     seconds = time.perf_counter() - t0
     dest = Path(out)
     if len(files) == 1:
-        from zoo.core.checkpoint import atomic_write_bytes
+        from zoo.engine.checkpoint import atomic_write_bytes
 
         atomic_write_bytes(dest, files[0][1])
         written = [str(dest)]

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.core.checkpoint import atomic_write_bytes
+from zoo.engine.checkpoint import atomic_write_bytes
 from zoo.errors import ZooInputError
 
 MAGIC = b"ZOOC"

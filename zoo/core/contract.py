@@ -103,7 +103,7 @@ class LikelihoodModel(nn.Module):
     def fit(self, batches: Any) -> LikelihoodModel:
         """Fit a count-based model to an iterable of batches (gradient models: not used)."""
         raise TypeError(
-            f"{type(self).__name__} is trained by gradient (zoo.core.trainer), not fit()"
+            f"{type(self).__name__} is trained by gradient (zoo.engine.trainer), not fit()"
         )
 
     def set_phase(self, phase: str) -> None:

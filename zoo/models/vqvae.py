@@ -37,9 +37,9 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
-from zoo.core.registry import create_model, get_entry
 from zoo.core.spec import DataSpec
 from zoo.core.validation import check_ints
+from zoo.engine.registry import create_model, get_entry
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import categorical_log_prob, levels_to_unit, sample_categorical
 from zoo.nn.heads import make_head, renamed_head_keyword

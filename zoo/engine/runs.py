@@ -11,7 +11,10 @@ from typing import Any
 
 import torch
 
-from zoo.core.checkpoint import (
+from zoo.core.spec import DataSpec
+from zoo.data import load_dataset
+from zoo.data.base import Dataset
+from zoo.engine.checkpoint import (
     FORMAT_VERSION,
     atomic_write_bytes,
     atomic_write_json,
@@ -21,13 +24,10 @@ from zoo.core.checkpoint import (
     load_model,
     read_config,
 )
-from zoo.core.device import machine_summary, resolve_device
-from zoo.core.evaluator import evaluate
-from zoo.core.registry import get_entry
-from zoo.core.spec import DataSpec
-from zoo.core.trainer import StepCallback, TrainConfig, Trainer
-from zoo.data import load_dataset
-from zoo.data.base import Dataset
+from zoo.engine.device import machine_summary, resolve_device
+from zoo.engine.evaluator import evaluate
+from zoo.engine.registry import get_entry
+from zoo.engine.trainer import StepCallback, TrainConfig, Trainer
 from zoo.errors import ZooInputError
 from zoo.leaderboard import Leaderboard
 

@@ -28,17 +28,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from zoo.core.checkpoint import (
+from zoo.core.contract import LikelihoodModel
+from zoo.core.metrics import LN2
+from zoo.data.base import Dataset, Split
+from zoo.engine.checkpoint import (
     CHECKPOINT,
     PREVIOUS,
     append_jsonl,
     atomic_torch_save,
     load_checkpoint,
 )
-from zoo.core.contract import LikelihoodModel
-from zoo.core.device import DistContext, init_distributed, resolve_device
-from zoo.core.metrics import LN2
-from zoo.data.base import Dataset, Split
+from zoo.engine.device import DistContext, init_distributed, resolve_device
 from zoo.errors import ZooInputError, type_name, value_fits
 
 log = logging.getLogger(__name__)

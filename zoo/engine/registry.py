@@ -1,6 +1,6 @@
 """The zoo's catalogue: ``registry.yaml`` -> list_models / create_model (timm-style).
 
-Run folders are read by ``zoo.load`` (:mod:`zoo.core.checkpoint`).
+Run folders are read by ``zoo.load`` (:mod:`zoo.engine.checkpoint`).
 
 An entry names its class by import path (``module:Class``), its family, its default data set,
 hyper-parameters, training settings and, where a paper reported one, the paper's figure:

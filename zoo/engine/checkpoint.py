@@ -25,8 +25,8 @@ import torch
 
 from zoo import __version__
 from zoo.core.contract import LikelihoodModel, model_class
-from zoo.core.registry import UnknownModelError, check_hparams, get_entry
 from zoo.core.spec import DataSpec
+from zoo.engine.registry import UnknownModelError, check_hparams, get_entry
 from zoo.errors import ZooInputError
 
 log = logging.getLogger(__name__)
