@@ -124,7 +124,7 @@ def run(name: str, minutes: float, eval_examples: int, seed: int) -> dict | None
     return {
         "dataset": name,
         "entry": entry.name,
-        "prior": model.prior_name,
+        "prior": model.hparams.get("prior", "uniform"),
         "spec": repr(data.spec),
         "test_examples": len(test_x),
         "parameters": model.num_parameters(),

@@ -293,6 +293,7 @@ def test_header_records_the_model_checksum_and_counts(image_run, tmp_path):
     seed=st.integers(0, 10_000),
 )
 def test_vqvae_file_costs_its_declared_bound_and_round_trips(prior, likelihood, seed):
+    from zoo.engine.registry import resolve_nested
     from zoo.models.vqvae import VQVAE
 
     spec = DataSpec("image", (1, 4, 4), levels=5)
@@ -301,7 +302,8 @@ def test_vqvae_file_costs_its_declared_bound_and_round_trips(prior, likelihood, 
         "pixelcnn_prior": {"channels": 4, "layers": 1, "head_channels": 4},
     }.get(prior, {})
     model = VQVAE(spec, num_codes=6, code_dim=4, hidden=8, res_channels=4, res_blocks=1,
-                  downsample=1, head=likelihood, prior=prior, prior_hparams=hp)  # fmt: skip
+                  downsample=1, head=likelihood,
+                  **resolve_nested(VQVAE, {"prior": prior, "prior_hparams": hp}))  # fmt: skip
     model = jittered(model, seed, scale=0.1)  # (larger weights give probabilities below 1e-300)
     g = torch.Generator().manual_seed(seed)
     x = torch.randint(0, 5, (3, 1, 4, 4), generator=g)

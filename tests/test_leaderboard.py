@@ -233,8 +233,8 @@ def test_evaluation_is_reproducible_and_names_its_subset_and_conditioning(tmp_pa
         "vae_digits", run_dir=tmp_path / "vae", train=train, hparams={"hidden": [8], "metrics_k": 2}
     )
     db = tmp_path / "lb.db"
-    first = eval_run(vae, db=db, max_examples=40, k=3)
-    second = eval_run(vae, db=db, max_examples=40, k=3)
+    first = eval_run(vae, record=Leaderboard(db).add, max_examples=40, k=3)
+    second = eval_run(vae, record=Leaderboard(db).add, max_examples=40, k=3)
     assert first["bits_per_dim"] == second["bits_per_dim"]  # latents drawn from the run's seed
     timeless = {k for k in first["extra"] if k != "eval_seconds"}
     assert {k: first["extra"][k] for k in timeless} == {k: second["extra"][k] for k in timeless}
@@ -246,5 +246,5 @@ def test_evaluation_is_reproducible_and_names_its_subset_and_conditioning(tmp_pa
         train=train,
         hparams={"channels": 4, "layers": 1},
     )
-    row = eval_run(gated, db=db)
+    row = eval_run(gated, record=Leaderboard(db).add)
     assert row["cond"] == "class" and row["split"] == "test"

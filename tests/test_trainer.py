@@ -109,7 +109,7 @@ def test_eval_writes_a_leaderboard_row(tmp_path):
         "independent_digits", run_dir=tmp_path / "e", train={**CONSTANT, "max_steps": 5}
     )
     db = tmp_path / "lb.db"
-    row = eval_run(run, db=db)
+    row = eval_run(run, record=Leaderboard(db).add)
     rows = Leaderboard(db).rows()
     assert len(rows) == 1 and rows[0]["bits_per_dim"] == pytest.approx(row["bits_per_dim"])
     assert rows[0]["estimate"] == "exact" and rows[0]["family"] == "independent"

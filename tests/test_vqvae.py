@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import zoo
 from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
-from zoo.engine.registry import UnknownModelError, registry_path
+from zoo.engine.registry import UnknownModelError, registry_path, resolve_nested
 from zoo.models.vqvae import VQVAE, LSTMPrior
 
 SMALL = {"num_codes": 8, "code_dim": 4, "hidden": 8, "res_channels": 4, "res_blocks": 1}
@@ -34,6 +34,11 @@ class PositionwisePrior(LikelihoodModel):
     def _log_prob(self, x, *, cond, k):
         lp = torch.log_softmax(self.logits, -1)
         return lp.gather(1, x.reshape(len(x), -1).t()).sum(0)
+
+
+def vqvae(spec: DataSpec, **hparams) -> VQVAE:
+    """A VQVAE whose prior may be a registry name, resolved as zoo.create_model resolves it."""
+    return VQVAE(spec, **resolve_nested(VQVAE, hparams))
 
 
 def all_inputs(spec: DataSpec) -> torch.Tensor:
@@ -86,7 +91,7 @@ def test_uniform_bound_equals_reconstruction_nll_plus_L_log_K(spec, downsample, 
 def test_exp_log_prob_sums_to_at_most_one_over_a_tiny_space(spec, prior):
     torch.manual_seed(0)
     hp = {"prior_hparams": {"hidden": 8, "embed": 4}} if prior != "uniform" else {}
-    model = VQVAE(spec, prior=prior, downsample=1, **SMALL, **hp)
+    model = vqvae(spec, prior=prior, downsample=1, **SMALL, **hp)
     x = all_inputs(spec)
     train_steps(model, x, 20)  # make the decoder peaked, not uniform
     model.eval()
@@ -109,7 +114,7 @@ def test_lstm_prior_is_exactly_normalised_and_samples_in_range():
 def test_learned_prior_bound_is_never_worse_than_uniform_after_training_the_prior():
     torch.manual_seed(0)
     spec = DataSpec("image", (1, 4, 4), levels=2)
-    model = VQVAE(
+    model = vqvae(
         spec,
         prior="vqvae_lstm_prior",
         prior_hparams={"hidden": 16, "embed": 8},
@@ -136,7 +141,7 @@ def test_learned_prior_bound_is_never_worse_than_uniform_after_training_the_prio
 
 def test_prior_phase_freezes_the_autoencoder_and_trains_the_prior():
     torch.manual_seed(0)
-    model = VQVAE(AUDIO, prior="vqvae_lstm_prior", prior_hparams={"hidden": 8}, ema=True, **SMALL)
+    model = vqvae(AUDIO, prior="vqvae_lstm_prior", prior_hparams={"hidden": 8}, ema=True, **SMALL)
     x = torch.randint(0, 3, (16, 5))
     model.set_phase("prior")
     model.train()  # the trainer calls train() after set_phase: the autoencoder stays in eval
@@ -176,7 +181,7 @@ def test_encode_decode_and_sample_shapes():
     s2 = model.sample(4, generator=torch.Generator().manual_seed(3))
     assert s1.shape == (4, *spec.shape) and torch.equal(s1, s2)
     assert 0 <= int(s1.min()) and int(s1.max()) < 256
-    audio = VQVAE(AUDIO, prior="vqvae_lstm_prior", downsample=1, **SMALL).eval()
+    audio = vqvae(AUDIO, prior="vqvae_lstm_prior", downsample=1, **SMALL).eval()
     assert audio.encode(torch.zeros(3, 5, dtype=torch.long)).shape == (3, 3)
     assert audio.decode(torch.zeros(3, 3, dtype=torch.long)).shape == (3, 3, 5)  # categorical
     assert audio.sample(2).shape == (2, 5)
@@ -203,11 +208,11 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="models image, audio"):
         VQVAE(DataSpec("text", (4,), levels=3))
     with pytest.raises(ValueError, match="exact"):
-        VQVAE(IMAGE, prior="vqvae_digits")  # a bound is no prior
+        vqvae(IMAGE, prior="vqvae_digits")  # a bound is no prior
     with pytest.raises(UnknownModelError, match="unknown model"):
-        VQVAE(IMAGE, prior="no_such_prior")
+        vqvae(IMAGE, prior="no_such_prior")
     with pytest.raises(ValueError, match="phase_fractions"):
-        VQVAE(IMAGE, prior="vqvae_lstm_prior", phase_fractions=(0.5, 0.2))
+        vqvae(IMAGE, prior="vqvae_lstm_prior", phase_fractions=(0.5, 0.2))
     model = VQVAE(IMAGE, **SMALL)
     with pytest.raises(ValueError, match="unknown phase"):
         model.set_phase("prior")
@@ -245,12 +250,34 @@ def test_a_prior_from_the_registry_models_the_code_grid(tmp_path, monkeypatch):
         + "\n  test_prior:\n    class: test_vqvae:PositionwisePrior\n    dataset: digits\n"
     )
     monkeypatch.setenv("ZOO_REGISTRY", str(registry))
-    image = VQVAE(DataSpec("image", (1, 6, 5), levels=2), prior="test_prior", **SMALL)
+    image = vqvae(DataSpec("image", (1, 6, 5), levels=2), prior="test_prior", **SMALL)
     assert isinstance(image.prior, PositionwisePrior)
     assert image.prior.spec.shape == (1, 2, 2) and image.prior.spec.levels == 8
-    audio = VQVAE(AUDIO, prior="test_prior", downsample=1, **SMALL)
+    audio = vqvae(AUDIO, prior="test_prior", downsample=1, **SMALL)
     assert audio.prior.spec.modality == "text" and audio.prior.spec.shape == (3,)
     x = torch.randint(0, 3, (4, 5))
     with torch.no_grad():  # a uniform positionwise prior gives exactly the uniform bound
         m = audio.eval().extra_metrics(x)
     assert m["bits_per_dim_prior"] == pytest.approx(m["bits_per_dim_uniform"], rel=1e-6)
+
+
+def test_the_prior_is_built_from_its_class_and_registry_names_are_resolved_by_the_registry():
+    # VQVAE builds its prior from a class path; the registry turns an entry name into that path
+    # and the entry's hyper-parameters under prior_hparams (models never import the registry)
+    torch.manual_seed(0)
+    direct = VQVAE(
+        AUDIO, prior="zoo.models.vqvae:LSTMPrior", prior_hparams={"embed": 4, "hidden": 8}, **SMALL
+    )
+    assert isinstance(direct.prior, LSTMPrior) and direct.prior.lstm.hidden_size == 8
+    with pytest.raises(ValueError, match="resolved by zoo.create_model"):
+        VQVAE(AUDIO, prior="vqvae_lstm_prior", **SMALL)
+    entry = zoo.get_entry("vqvae_lstm_prior")
+    given = {"prior": "vqvae_lstm_prior", "prior_hparams": {"hidden": 8}}
+    resolved = resolve_nested(VQVAE, given)
+    assert resolved["prior"] == entry.cls_path == "zoo.models.vqvae:LSTMPrior"
+    assert resolved["prior_hparams"] == {**entry.hparams, "hidden": 8}
+    assert given == {"prior": "vqvae_lstm_prior", "prior_hparams": {"hidden": 8}}  # untouched
+    assert resolve_nested(VQVAE, {"prior": "uniform"}) == {"prior": "uniform"}
+    model = zoo.create_model("vqvae_fsdd", AUDIO, **{**SMALL, **given})
+    assert isinstance(model.prior, LSTMPrior) and model.prior.lstm.hidden_size == 8
+    assert model.hparams["prior"] == "vqvae_lstm_prior"  # what config.json records

@@ -174,9 +174,15 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_eval(a: argparse.Namespace) -> int:
     from zoo.engine.runs import eval_run
+    from zoo.leaderboard import Leaderboard
 
     row = eval_run(
-        a.run, split=a.split, k=a.iwae_k, db=a.db, max_examples=a.max_examples, device=a.device
+        a.run,
+        split=a.split,
+        k=a.iwae_k,
+        max_examples=a.max_examples,
+        device=a.device,
+        record=lambda row: Leaderboard(a.db).add(row),
     )
     if a.json:
         print(json.dumps(row, indent=2, default=str))

@@ -34,6 +34,7 @@ from zoo.data.base import DatasetNotFound
 from zoo.engine.checkpoint import CHECKPOINT, atomic_write_json
 from zoo.engine.registry import entries
 from zoo.errors import ZooInputError
+from zoo.leaderboard import Leaderboard
 
 SUITES = {"quick": {"samples": 16}, "standard": {"samples": 16}, "paper": {"samples": 64}}
 
@@ -112,7 +113,13 @@ def run_suite(
                     shutil.rmtree(run)
                 log(f"{name}: training")
                 train_run(name, run_dir=run, train=train)
-            row = eval_run(run, db=db, suite=suite, max_examples=max_eval, device=device)
+            row = eval_run(
+                run,
+                suite=suite,
+                max_examples=max_eval,
+                device=device,
+                record=lambda row: Leaderboard(db).add(row),
+            )
             try:
                 if samples:
                     sample_run(run, samples, device=device)

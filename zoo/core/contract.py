@@ -47,6 +47,15 @@ class LikelihoodModel(nn.Module):
     # phase_fractions splits the step/time budget between them.
     phases: ClassVar[tuple[str, ...]] = ("main",)
     phase_fractions: ClassVar[tuple[float, ...]] = (1.0,)
+    # Hyper-parameters that name a model built inside this one -> (the hyper-parameter holding
+    # that model's own hyper-parameters, the value that means "no such model"). The class
+    # takes a "module:Class" path; a registry entry name is resolved into one by the registry
+    # (zoo.engine.registry.resolve_nested) before the class is built, so that models never
+    # import the registry. The VQ-VAE: {"prior": ("prior_hparams", "uniform")}.
+    nested_models: ClassVar[dict[str, tuple[str, str]]] = {}
+    # The codebook size of a discrete-latent model (VQ bottlenecks), which the leaderboard
+    # judges codebook use against; None for the others.
+    num_codes: int | None = None
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()
@@ -60,7 +69,8 @@ class LikelihoodModel(nn.Module):
         if self.estimate not in ESTIMATES:
             raise TypeError(f"{type(self).__name__}.estimate must be one of {ESTIMATES}")
         self.spec = spec
-        self.hparams: dict[str, Any] = {}
+        self.hparams: dict[str, Any] = {}  # the constructor's keywords (set by the registry)
+        self.registry_name: str | None = None  # the registry entry it was built from, if any
 
     # ------------------------------------------------------------------ public API
     def log_prob(self, x: torch.Tensor, *, cond: Cond = None, k: int = 1) -> torch.Tensor:

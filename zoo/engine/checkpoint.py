@@ -26,7 +26,7 @@ import torch
 from zoo import __version__
 from zoo.core.contract import LikelihoodModel, model_class
 from zoo.core.spec import DataSpec
-from zoo.engine.registry import UnknownModelError, check_hparams, get_entry
+from zoo.engine.registry import UnknownModelError, check_hparams, get_entry, resolve_nested
 from zoo.errors import ZooInputError
 
 log = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def build_from_config(config: dict[str, Any]):
         raise RunFormatError(f"cannot rebuild the run's model: {e}") from None
     check_hparams(cls, config["hparams"], config["entry"])
     try:
-        model = cls(spec, **config["hparams"])
+        model = cls(spec, **resolve_nested(cls, config["hparams"]))
     except ZooInputError:
         raise
     except ValueError as e:  # the model's own checks of its hyper-parameters' values

@@ -185,12 +185,30 @@ def check_hparams(cls: type[LikelihoodModel], hparams: dict[str, Any], where: st
     check_options(hparam_types(cls), hparams, f"{where}: {cls.__name__}", "hyper-parameter")
 
 
+def resolve_nested(cls: type[LikelihoodModel], hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` with each nested model that ``cls.nested_models`` declares and that names
+    a registry entry (the VQ-VAE's ``prior="pixelcnn_prior"``) replaced by the entry's class
+    path, the entry's hyper-parameters under the given overrides, checked like any entry's.
+    Class paths and the "none" value pass through; ``hparams`` itself is left as it is."""
+    resolved = dict(hparams)
+    for name, (sub_hparams, none) in cls.nested_models.items():
+        value = hparams.get(name)
+        if not isinstance(value, str) or value == none or ":" in value:
+            continue
+        entry = get_entry(value)  # UnknownModelError names the closest entries
+        merged = {**entry.hparams, **(hparams.get(sub_hparams) or {})}
+        check_hparams(entry.model_class(), merged, entry.name)
+        resolved[name] = entry.cls_path
+        resolved[sub_hparams] = resolve_nested(entry.model_class(), merged)
+    return resolved
+
+
 def build_model(entry: Entry, spec: DataSpec, hparams: dict[str, Any]) -> LikelihoodModel:
     """``entry``'s model on ``spec`` with ``hparams``, checked against its constructor."""
     cls = entry.model_class()
     check_hparams(cls, hparams, entry.name)
     try:
-        model = cls(spec, **hparams)
+        model = cls(spec, **resolve_nested(cls, hparams))
     except ZooInputError:
         raise
     except ValueError as e:  # the model's own checks of its hyper-parameters' values

@@ -1,11 +1,13 @@
-"""Runs end to end: train a registry entry into a run folder, evaluate it onto the
-leaderboard, draw samples from it. The CLI and the benchmark suites call these."""
+"""Runs end to end: train a registry entry into a run folder, evaluate it, draw samples from
+it. The CLI and the benchmark suites call these; they record evaluations on the leaderboard
+(``eval_run(..., record=...)``): the engine does not know the results store."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,6 @@ from zoo.engine.evaluator import evaluate
 from zoo.engine.registry import get_entry
 from zoo.engine.trainer import StepCallback, TrainConfig, Trainer
 from zoo.errors import ZooInputError
-from zoo.leaderboard import Leaderboard
 
 
 class RunExistsError(FileExistsError, ZooInputError):
@@ -138,13 +139,14 @@ def eval_run(
     *,
     split: str = "test",
     k: int | None = None,
-    db: str | os.PathLike | None = None,
     suite: str | None = None,
     max_examples: int | None = None,
     device: str = "auto",
-    record: bool = True,
+    record: Callable[[dict[str, Any]], int] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate a run and (``record``) append one leaderboard row; returns the row.
+    """Evaluate a run into one leaderboard row, written to the run's ``eval_*.json``; returns
+    the row. ``record(row)``, when given, stores it and returns its id, which the row then
+    carries (``lambda row: Leaderboard(db).add(row)``, as ``zoo eval`` and the suites do).
 
     ``k``: importance samples (default: the entry's declared ``eval: {k: N}``, else 1). Latent
     draws are seeded with the run's training seed, so the row is reproducible.
@@ -178,9 +180,8 @@ def eval_run(
     extra["declared"] = k == declared_k  # the estimate the entry is ranked by
     extra["eval_seed"] = seed
     extra["machine"] = machine_summary(dev)
-    for attr in ("num_codes",):  # what the views need to judge codebook collapse
-        if isinstance(getattr(model, attr, None), int):
-            extra[attr] = getattr(model, attr)
+    if model.num_codes is not None:  # what the views need to judge codebook collapse
+        extra["num_codes"] = model.num_codes
     row = {
         "model": cfg["entry"],
         "family": model.family,
@@ -198,8 +199,8 @@ def eval_run(
         "paper_estimate": paper.get("estimate", model.estimate) if paper_applies else None,
         "extra": extra,
     }
-    if record:
-        row["id"] = Leaderboard(db).add(dict(row))
+    if record is not None:
+        row["id"] = record(dict(row))
     atomic_write_json(eval_path(run, row["split"], k), row)  # test[:512] apart from test
     return row
 

@@ -1,4 +1,7 @@
-"""ARPA back-off files: read KenLM/SRILM models into :class:`~zoo.models.ngram.NGram`, write ours.
+"""ARPA back-off files: read KenLM/SRILM models into back-off tables, write ours.
+
+This module knows the file format and :class:`~zoo.models.ngram_tables.Tables` only;
+:class:`~zoo.models.ngram.NGram` (``from_arpa``, ``to_arpa``) wraps them into a model.
 
 The format (Jurafsky & Martin; KenLM's ``lm/read_arpa.cc``)::
 
@@ -33,16 +36,12 @@ import io
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from zoo.core.spec import DataSpec
 from zoo.errors import ZooInputError
 from zoo.models.ngram_tables import Tables, index_of
-
-if TYPE_CHECKING:
-    from zoo.models.ngram import NGram
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +243,9 @@ def _symbol_table(spec: DataSpec) -> dict[str, int]:
     return table
 
 
-def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_len: int) -> NGram:
-    """Build an NGram from an ARPA file (see the module docstring for the symbol mapping).
+def read_arpa(path: str | Path, spec: DataSpec | None, *, seq_len: int) -> tuple[DataSpec, Tables]:
+    """The spec and back-off tables of an ARPA file (see the module docstring for the symbol
+    mapping).
 
     With ``spec=None`` a text spec of length ``seq_len`` is made from the file's unigrams:
     ``</s>`` (id 0) and ``<unk>`` (id 1) first when present, as ``zoo.data.text`` orders them,
@@ -275,7 +275,6 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
         )
     table = _symbol_table(spec)
     V, W = spec.levels, spec.levels + 1
-    model = cls(spec, order=order, smoothing="mkn")
 
     def ids_of(words: list[str], linenos: np.ndarray, n: int) -> np.ndarray:
         try:
@@ -338,10 +337,7 @@ def read_arpa(cls: type[NGram], path: str | Path, spec: DataSpec | None, *, seq_
         t.logp.append(p[srt])
         t.bo.append(b[srt] if n < order else np.zeros(0))
     t.bo = t.bo[:order] + [np.zeros(0)]
-    model.tables = t
-    model.smoothing = "arpa"
-    model.hparams = {"order": order, "arpa": str(path)}
-    return model
+    return spec, t
 
 
 def arpa_names(spec: DataSpec) -> list[str]:
@@ -361,15 +357,9 @@ def arpa_names(spec: DataSpec) -> list[str]:
     return names
 
 
-def write_arpa(model: NGram, path: str | Path) -> None:
-    """Write a fitted back-off model (KN/MKN or one read from ARPA) as an ARPA file."""
-    t = model._require_fit()
-    if t.kind != "backoff":
-        raise ZooInputError(
-            f"smoothing={model.smoothing!r} is not a back-off model and has no exact ARPA form; "
-            "write a 'kn' or 'mkn' model"
-        )
-    names = np.array(arpa_names(model.spec), dtype=object)
+def write_arpa(t: Tables, spec: DataSpec, path: str | Path) -> None:
+    """Write back-off tables (KN/MKN or read from ARPA) over ``spec``'s values as an ARPA file."""
+    names = np.array(arpa_names(spec), dtype=object)
     path = Path(path)
     N = t.order
     with _open_text(path, "w") as f:

@@ -49,6 +49,7 @@ import torch
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 from zoo.models.arpa import read_arpa, write_arpa
 from zoo.models.ngram_tables import Tables
 
@@ -409,11 +410,22 @@ class NGram(LikelihoodModel):
         cls, path: str | Path, spec: DataSpec | None = None, *, seq_len: int = 128
     ) -> NGram:
         """Load an ARPA back-off model (KenLM, SRILM or ``to_arpa``); see ``zoo.models.arpa``."""
-        return read_arpa(cls, path, spec, seq_len=seq_len)
+        spec, tables = read_arpa(path, spec, seq_len=seq_len)
+        model = cls(spec, order=tables.order, smoothing="mkn")
+        model.tables = tables
+        model.smoothing = "arpa"
+        model.hparams = {"order": tables.order, "arpa": str(path)}
+        return model
 
     def to_arpa(self, path: str | Path) -> None:
         """Write the model as an ARPA file (``.gz`` compresses) that KenLM's ``query`` reads."""
-        write_arpa(self, path)
+        t = self._require_fit()
+        if t.kind != "backoff":
+            raise ZooInputError(
+                f"smoothing={self.smoothing!r} is not a back-off model and has no exact ARPA "
+                "form; write a 'kn' or 'mkn' model"
+            )
+        write_arpa(t, self.spec, path)
 
     # ------------------------------------------------------------------ state
     def get_extra_state(self) -> dict[str, Any]:

@@ -12,9 +12,9 @@ The likelihood (``estimate = "bound"``). For any prior ``p(z)`` over code grids 
     log p(x) >= log p(x | z*(x)) + log p(z*(x))
 
 - ``prior="uniform"``: ``log p(z*) = -L log num_codes`` (the paper's bound, L latents);
-- ``prior=<registry name>``: an exact autoregressive model over the code grid (a PixelCNN over
-  the latent grid, an LSTM or WaveNet over code sequences), trained in a second phase on the
-  codes of the frozen autoencoder; its exact NLL replaces ``L log num_codes``.
+- ``prior=<class or registry name>``: an exact autoregressive model over the code grid (a
+  PixelCNN over the latent grid, an LSTM or WaveNet over code sequences), trained in a second
+  phase on the codes of the frozen autoencoder; its exact NLL replaces ``L log num_codes``.
 
 Both figures are in :meth:`VQVAE.extra_metrics`. Because each ``x`` is charged one ``z*(x)``,
 summing ``exp(log_prob)`` over every possible ``x`` gives at most 1.
@@ -36,10 +36,9 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from zoo.core.contract import Cond, LikelihoodModel
+from zoo.core.contract import Cond, LikelihoodModel, model_class
 from zoo.core.spec import DataSpec
 from zoo.core.validation import check_ints
-from zoo.engine.registry import create_model, get_entry
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import categorical_log_prob, levels_to_unit, sample_categorical
 from zoo.nn.heads import make_head, renamed_head_keyword
@@ -183,9 +182,10 @@ class VQVAE(LikelihoodModel):
         head: the decoder's distribution per value: "bernoulli" (K=2), "categorical",
             "logistic" (discretised logistic) or "auto" (Bernoulli for K=2, categorical
             otherwise: the rule of every family). ``likelihood``: its deprecated name.
-        prior: "uniform" or the registry name of an exact autoregressive model to fit over the
-            codes in the second phase (e.g. "pixelcnn_prior", "wavenet_prior",
-            "vqvae_lstm_prior"); prior_hparams override its hyper-parameters.
+        prior: "uniform" or the class ("module:Class") of an exact autoregressive model to fit
+            over the codes in the second phase, built with ``prior_hparams``; through the
+            registry (``zoo.create_model``) also a registry name ("pixelcnn_prior",
+            "wavenet_prior", "vqvae_lstm_prior"), whose hyper-parameters prior_hparams override.
         phase_fractions: the training budget split between "autoencoder" and "prior".
 
     The objective of phase "autoencoder" is ``-log p(x|z_q) + vq`` where ``vq`` is the
@@ -196,6 +196,7 @@ class VQVAE(LikelihoodModel):
     family = "vqvae"
     estimate = "bound"
     modalities = ("image", "audio")
+    nested_models = {"prior": ("prior_hparams", "uniform")}
 
     def __init__(
         self,
@@ -292,9 +293,12 @@ class VQVAE(LikelihoodModel):
     def _build_prior(self, prior: str, hparams: dict[str, Any]) -> LikelihoodModel | None:
         if prior == "uniform":
             return None  # prior_hparams, if any, belong to a learned prior: ignored
-        if not isinstance(prior, str):
-            raise ValueError(f"VQVAE: prior must be 'uniform' or a registry name, got {prior!r}")
-        cls = get_entry(prior).model_class()  # UnknownModelError names the closest entries
+        if not isinstance(prior, str) or ":" not in prior:
+            raise ValueError(
+                f"VQVAE: prior must be 'uniform' or a model class 'module:Class', got {prior!r}; "
+                "a registry name (such as 'vqvae_lstm_prior') is resolved by zoo.create_model"
+            )
+        cls = model_class(prior)
         if cls.estimate != "exact" or cls.count_based:
             raise ValueError(
                 f"VQVAE: the prior {prior!r} must be an exact, gradient-trained model (its NLL "
@@ -304,7 +308,7 @@ class VQVAE(LikelihoodModel):
         modality = None
         if self.dims == 1:
             modality = "text" if "text" in cls.modalities else "audio"
-        return create_model(prior, self.code_spec(modality), **hparams)
+        return cls(self.code_spec(modality), **hparams)
 
     # ------------------------------------------------------------------ phases
     def set_phase(self, phase: str) -> None:
