@@ -9,6 +9,7 @@ module; the README's "How it fits together" draws the same order.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,23 @@ def test_the_engine_calls_only_hooks_the_contract_declares():
     assert model.extra_metrics(torch.zeros(2, 3, dtype=torch.long)) == {}
     assert model.num_codes is None and model.phases == ("main",) and not model.count_based
     assert model.default_cond(2) is None and model.cond_labels == ()
+
+
+# ---------------------------------------------------------------------- the README's drawing
+def test_the_readme_draws_every_directory_of_zoo_in_the_layer_order():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## How it fits together\n", 1)[1].split("\n## ", 1)[0]
+    drawn = re.findall(r"^    (zoo/\S+)", section, re.M)
+    modules = list(import_graph(ROOT))
+    spans = []
+    for rel in drawn:
+        prefix = rel.removesuffix("/").removesuffix(".py").replace("/", ".")
+        layers = [layer_of(m) for m in modules if m == prefix or m.startswith(prefix + ".")]
+        assert layers, f"the README draws {rel}, which is no module of zoo/"
+        spans.append((rel, min(layers), max(layers)))
+    for (above, low, _), (below, _, high) in zip(spans, spans[1:]):
+        assert low >= high, f"the README draws {above} above {below}, but {below} is higher"
+    tops = {
+        p.name for p in (ROOT / "zoo").iterdir() if p.name not in ("__init__.py", "__pycache__")
+    }
+    assert tops == {rel.split("/")[1] for rel in drawn}
