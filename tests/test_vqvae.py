@@ -281,3 +281,16 @@ def test_the_prior_is_built_from_its_class_and_registry_names_are_resolved_by_th
     model = zoo.create_model("vqvae_fsdd", AUDIO, **{**SMALL, **given})
     assert isinstance(model.prior, LSTMPrior) and model.prior.lstm.hidden_size == 8
     assert model.hparams["prior"] == "vqvae_lstm_prior"  # what config.json records
+
+
+def test_a_run_whose_prior_is_a_registry_name_loads_back(tmp_path):
+    from zoo.engine.checkpoint import load_checkpoint
+    from zoo.engine.runs import train_run
+
+    train = {"max_steps": 2, "device": "cpu", "warmup_steps": 0, "eval_examples": 8}
+    prior = {"prior": "vqvae_lstm_prior", "prior_hparams": {"embed": 4, "hidden": 8}}
+    run = train_run("vqvae_digits", run_dir=tmp_path / "r", train=train, hparams={**SMALL, **prior})
+    model = zoo.load(run)
+    assert isinstance(model.prior, LSTMPrior) and model.prior.lstm.hidden_size == 8
+    saved = load_checkpoint(run)["model"]
+    assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
