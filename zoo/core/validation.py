@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
+
+
+def check_choice(owner: str, name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError naming it and the choices."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{owner}: {name} must be one of {choices}, got {value!r}")
+    return value
 
 
 def check_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:

@@ -51,7 +51,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_int, check_ints
+from zoo.core.validation import check_choice, check_int, check_ints
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import levels_to_unit
 from zoo.nn.gaussian import (
@@ -167,14 +167,9 @@ class VAE(LikelihoodModel):
     ) -> None:
         super().__init__(spec)
         head = renamed_head_keyword("VAE", "decoder_head", decoder_head, head, "auto")
-        if encoder not in ENCODERS:
-            raise ValueError(f"VAE: encoder must be one of {ENCODERS}, got {encoder!r}")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"VAE: objective must be one of {OBJECTIVES}, got {objective!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"VAE: activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}"
-            )
+        check_choice("VAE", "encoder", encoder, ENCODERS)
+        check_choice("VAE", "objective", objective, OBJECTIVES)
+        check_choice("VAE", "activation", activation, ACTIVATIONS)
         hidden = tuple(hidden)
         for h in hidden:
             check_int("VAE", "each hidden size", h)

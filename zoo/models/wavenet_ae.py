@@ -54,7 +54,7 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.metrics import LN2, vq_bitrate
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_ints, check_sequence
+from zoo.core.validation import check_choice, check_ints, check_sequence
 from zoo.models.wavenet import WaveNet
 from zoo.nn.gaussian import (
     RunningLogMeanExp,
@@ -180,11 +180,9 @@ class WaveNetAutoencoder(LikelihoodModel):
     ) -> None:
         super().__init__(spec)
         head = renamed_head_keyword("WaveNetAutoencoder", "output", output, head, "categorical")
-        if bottleneck not in BOTTLENECKS:
-            raise ValueError(f"bottleneck must be one of {BOTTLENECKS}, got {bottleneck!r}")
-        if features not in FEATURES:
-            raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
         owner = "WaveNetAutoencoder"
+        check_choice(owner, "bottleneck", bottleneck, BOTTLENECKS)
+        check_choice(owner, "features", features, FEATURES)
         check_ints(owner, downsample=downsample, n_mels=n_mels, n_mfcc=n_mfcc, ae_bits=ae_bits)
         check_ints(owner, encoder_channels=encoder_channels, cond_channels=cond_channels)
         check_ints(owner, latent_dim=latent_dim)
