@@ -248,21 +248,39 @@ def create_model(name: str, spec: DataSpec | None = None, **overrides: Any) -> L
     return build_model(entry, spec, {**entry.hparams, **overrides})
 
 
+def _constructors(cls: type[LikelihoodModel]):
+    """The ``__init__`` functions that receive ``cls``'s keyword hyper-parameters: its own, then
+    its bases' as long as each passes ``**kwargs`` on."""
+    for klass in cls.__mro__:
+        if klass is LikelihoodModel or not issubclass(klass, LikelihoodModel):
+            return
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        yield init
+        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+            return
+
+
 def hparam_types(cls: type[LikelihoodModel]) -> dict[str, Any]:
     """The keyword hyper-parameters ``cls`` accepts -> their annotated types, following
     ``**kwargs`` up to the base classes that receive them."""
     found: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if klass is LikelihoodModel or not issubclass(klass, LikelihoodModel):
-            break
-        init = vars(klass).get("__init__")
-        if init is None:
-            continue
+    for init in _constructors(cls):
         for name, tp in keyword_types(init).items():
             if name not in ("self", "spec"):
                 found.setdefault(name, tp)
-        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
-            break
+    return found
+
+
+def hparam_defaults(cls: type[LikelihoodModel]) -> dict[str, Any]:
+    """The keyword hyper-parameters of ``cls`` that have a default -> the default (the one of
+    the class nearest ``cls`` where several constructors declare it)."""
+    found: dict[str, Any] = {}
+    for init in _constructors(cls):
+        for name, p in inspect.signature(init).parameters.items():
+            if name not in ("self", "spec") and p.default is not p.empty:
+                found.setdefault(name, p.default)
     return found
 
 
