@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import inspect
 import logging
 import math
 import os
@@ -36,10 +35,10 @@ import re
 import subprocess
 import sys
 import tempfile
-import typing
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +46,7 @@ import torchaudio
 import torchaudio.functional as AF
 
 from zoo.core.spec import DataSpec
+from zoo.core.validation import keyword_group
 from zoo.data.base import SPLITS, Dataset, DatasetNotFound, Split, data_root
 
 log = logging.getLogger(__name__)
@@ -213,39 +213,13 @@ class Chunking:
             raise ValueError(f"levels must be an int >= 2, got {levels!r}")
 
 
-def speech_loader(*, fixed: tuple[str, ...] = (), **defaults: object) -> Callable:
+def speech_loader(*, fixed: tuple[str, ...] = (), **defaults: Any) -> Callable:
     """Give a loader ``fn(*, <its own options>, chunking: Chunking)`` the keyword signature
     ``(*, <its own options>, <Chunking's fields>)``: callers (``load_dataset``, the registry's
     ``data:``) pass the chunking options by name, the loader gets them as one
     :class:`Chunking`. ``defaults``: this loader's defaults where they differ from Chunking's;
     ``fixed``: fields the loader sets itself (not options)."""
-    hints = typing.get_type_hints(Chunking)
-
-    def wrap(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "chunking"]
-        chunk_params = [
-            inspect.Parameter(
-                f.name,
-                inspect.Parameter.KEYWORD_ONLY,
-                default=defaults.get(f.name, f.default),
-                annotation=hints[f.name],
-            )
-            for f in fields(Chunking)
-            if f.name not in fixed
-        ]
-        names = {p.name for p in chunk_params}
-
-        @functools.wraps(fn)
-        def loader(**options: object) -> Dataset:
-            given = {k: options.pop(k) for k in names if k in options}
-            return fn(**options, chunking=Chunking(**{**defaults, **given}))
-
-        params = own + chunk_params
-        loader.__signature__ = inspect.Signature(params, return_annotation=Dataset)
-        loader.__annotations__ = {p.name: p.annotation for p in params} | {"return": Dataset}
-        return loader
-
-    return wrap
+    return keyword_group("chunking", Chunking(**defaults), fixed=fixed)
 
 
 def build_dataset(
