@@ -3,6 +3,7 @@ family comes from the class, and a bad registry fails with one line naming the e
 
 from __future__ import annotations
 
+import inspect
 import json
 import textwrap
 from pathlib import Path
@@ -209,3 +210,66 @@ def test_unknown_top_level_section_is_refused(registry):
     )
     with pytest.raises(ZooInputError, match="sections models and train_presets, got.*modles"):
         entries()
+
+
+# The keyword hyper-parameters and defaults of the classes whose constructors take option
+# groups (zoo.core.validation.keyword_group), as their flat signatures had them at d040f0b.
+FLAT_DEFAULTS = {
+    "zoo.models.vae:VAE": {
+        "encoder": "mlp", "latent_dim": 50, "hidden": (200, 200), "activation": "tanh",
+        "stages": 4, "channels": 64, "res_channels": 32, "res_blocks": 2, "latent_channels": 16,
+        "head": "auto", "mixtures": 1, "embed": 16, "objective": "elbo", "train_k": 1,
+        "beta": 1.0, "kl_warmup": 0, "free_bits": 0.0, "iwae_batch": 1024, "metrics_k": 50,
+        "decoder_head": None,
+    },
+    "zoo.models.vqvae:VQVAE": {
+        "num_codes": 512, "code_dim": 64, "hidden": 128, "res_channels": 32, "res_blocks": 2,
+        "downsample": 2, "beta": 0.25, "ema": False, "decay": 0.99, "dead_code_threshold": 1.0,
+        "head": "auto", "prior": "uniform", "prior_hparams": None, "phase_fractions": (0.7, 0.3),
+        "likelihood": None,
+    },
+    "zoo.models.wavenet_ae:WaveNetAutoencoder": {
+        "bottleneck": "vq", "features": "mfcc", "latent_rate": 50.0, "downsample": 2,
+        "n_mels": 40, "n_mfcc": 13, "encoder_channels": 64, "encoder_blocks": 2,
+        "latent_dim": 16, "num_codes": 64, "beta": 0.25, "ema": True, "ae_bits": 4,
+        "free_bits": 0.0, "jitter": 0.12, "cond_channels": 64, "speaker_conditioning": True,
+        "global_dim": 16, "layers": 8, "stacks": 2, "kernel_size": 2, "residual_channels": 32,
+        "gate_channels": 64, "skip_channels": 64, "head": "categorical", "output": None,
+    },
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted(FLAT_DEFAULTS))
+def test_option_groups_keep_every_keyword_its_type_and_its_default(path):
+    from zoo.core.contract import model_class
+    from zoo.core.registry import hparam_defaults, hparam_types
+
+    cls = model_class(path)
+    assert hparam_defaults(cls) == FLAT_DEFAULTS[path]
+    types = hparam_types(cls)
+    assert set(types) == set(FLAT_DEFAULTS[path])
+    assert all(t is not inspect.Parameter.empty for t in types.values()), types
+
+
+def test_keyword_group_passes_given_fields_and_defaults_as_one_instance():
+    import dataclasses
+
+    from zoo.core.validation import keyword_group
+
+    @dataclasses.dataclass(frozen=True)
+    class Group:
+        a: int = 1
+        b: str = "x"
+
+    @keyword_group("group", Group(b="y"))
+    def f(n: int, *, group: Group, c: float = 0.5) -> tuple:
+        return n, group, c
+
+    assert f(1) == (1, Group(1, "y"), 0.5)
+    assert f(2, a=3, c=1.0) == (2, Group(3, "y"), 1.0)
+    params = inspect.signature(f).parameters
+    assert list(params) == ["n", "a", "b", "c"] and params["b"].default == "y"
+    with pytest.raises(TypeError, match="unexpected keyword argument 'd'"):
+        f(1, d=2)
+    with pytest.raises(TypeError, match="group must be keyword-only"):
+        keyword_group("group", Group())(lambda group: group)
