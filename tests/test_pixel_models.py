@@ -11,6 +11,7 @@ import math
 
 import pytest
 import torch
+from tiny_builds import tiny_overrides
 
 import zoo
 from zoo import DataSpec
@@ -181,7 +182,7 @@ def test_untrained_small_pixelcnn_starts_near_784_ln2_on_binarized_mnist():
 def test_registry_entries_build_and_normalise_on_a_tiny_spec(name):
     entry = zoo.get_entry(name)
     spec = DataSpec("image", (1, 2, 3), levels=2)
-    model = zoo.create_model(name, spec, **entry.tiny).eval()
+    model = zoo.create_model(name, spec, **tiny_overrides(name)).eval()
     assert model.family == entry.family and model.estimate == "exact"
     with torch.no_grad():
         total = model.log_prob(_all_images(1, 2, 3, 2)).double().exp().sum()

@@ -218,3 +218,32 @@ def test_spoken_digits_are_deterministic(tmp_path, monkeypatch):
     f.unlink()  # synthesise again from scratch
     b = load_spoken_digits(takes=3)
     assert torch.equal(a["train"].x, b["train"].x) and len(a["test"]) > 0
+
+
+def test_every_speech_loader_takes_the_chunking_options_by_name_with_its_defaults():
+    import inspect
+
+    from zoo.data.speech import Chunking, load_spoken_digits
+
+    common = {"levels": 256, "hop": None, "pad": "silence", "normalize": True}
+    expected = {  # the defaults each loader had when it spelled the options out itself
+        load_fsdd: {**common, "sample_rate": 8000, "seq_len": 2048, "clipped": "error"},
+        load_wavfolder: {**common, "sample_rate": 8000, "seq_len": 2048, "clipped": "error"},
+        load_librispeech: {**common, "sample_rate": 16000, "seq_len": 4096, "clipped": "warn"},
+        load_vctk: {**common, "sample_rate": 16000, "seq_len": 4096, "clipped": "warn"},
+        load_spoken_digits: {**common, "sample_rate": 8000, "seq_len": 2048},
+    }
+    for loader, defaults in expected.items():
+        params = inspect.signature(loader).parameters
+        assert "chunking" not in params
+        assert all(p.kind is p.KEYWORD_ONLY for p in params.values()), loader.__name__
+        got = {k: params[k].default for k in defaults}
+        assert got == defaults, loader.__name__
+        if loader is not load_spoken_digits:
+            assert params["clip_fraction"].default == 1e-3
+    with pytest.raises(ValueError, match="pad must be 'silence' or 'drop', got 'loop'"):
+        Chunking(pad="loop").check()
+    ds = load_spoken_digits(seq_len=512, hop=256)  # options by name reach the chunker
+    assert ds.spec.shape == (512,) and ds.meta["chunking"]["hop"] == 256
+    with pytest.raises(TypeError, match="unexpected keyword argument 'seq_length'"):
+        load_spoken_digits(seq_length=512)

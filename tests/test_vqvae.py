@@ -9,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tiny_builds import tiny_overrides
 
 import zoo
 from zoo.core.contract import LikelihoodModel
@@ -229,13 +230,12 @@ def test_registry_entries_build_on_tiny_specs():
     names = zoo.list_models("vqvae_*", family="vqvae")
     assert {"vqvae_cifar10", "vqvae_bmnist", "vqvae_digits", "vqvae_fsdd"} <= set(names)
     for name in names:
-        entry = zoo.get_entry(name)
         spec = (
             IMAGE
             if zoo.get_entry(name).dataset in ("cifar10", "binarized_mnist", "digits")
             else AUDIO
         )
-        model = zoo.create_model(name, spec, **entry.tiny).eval()
+        model = zoo.create_model(name, spec, **tiny_overrides(name)).eval()
         x = all_inputs(spec)[:8]
         assert model.log_prob(x).shape == (8,)
     assert zoo.get_entry("vqvae_cifar10").paper["value"] == 4.67

@@ -313,7 +313,17 @@ def cmd_decompress(a: argparse.Namespace) -> int:
     return 0
 
 
+def _shared(*names: str, **options: Any) -> argparse.ArgumentParser:
+    """A parent parser holding one argument that several commands take alike."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*names, **options)
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
+    run = _shared("run", help="a run folder (the one `zoo train` printed)")
+    db = _shared("--db", help="leaderboard file (default: ~/.cache/zoo/leaderboard.db)")
+    device = _shared("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p = argparse.ArgumentParser(
         prog="zoo", description="Likelihood-based generative models, compared in bits/dim."
     )
@@ -352,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_train)
 
-    s = sub.add_parser("eval", help="evaluate a run and add a leaderboard row")
-    s.add_argument("run")
+    s = sub.add_parser(
+        "eval", parents=[run, db, device], help="evaluate a run and add a leaderboard row"
+    )
     s.add_argument("--split", default="test", choices=("train", "valid", "test"))
     s.add_argument(
         "--iwae-k",
@@ -361,21 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="importance samples (latent models; default: the entry's declared eval k, else 1)",
     )
     s.add_argument("--max-examples", type=int)
-    s.add_argument("--db", help="leaderboard file (default: ~/.cache/zoo/leaderboard.db)")
-    s.add_argument("--device", default="auto")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_eval)
 
-    s = sub.add_parser("sample", help="draw samples from a run (PNG grid, WAV or text)")
-    s.add_argument("run")
+    s = sub.add_parser(
+        "sample", parents=[run, device], help="draw samples from a run (PNG grid, WAV or text)"
+    )
     s.add_argument("-n", type=int, default=16)
     s.add_argument("--out", help="folder (default: RUN/samples)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--cond", action="append", metavar="LABEL=ID", help="e.g. class=3")
-    s.add_argument("--device", default="auto")
     s.set_defaults(fn=cmd_sample)
 
-    s = sub.add_parser("leaderboard", help="show the results")
+    s = sub.add_parser("leaderboard", parents=[db], help="show the results")
     s.add_argument("--dataset")
     s.add_argument("--split")
     s.add_argument("--suite")
@@ -387,10 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--probes", help="probe results JSON (default: benchmarks/results/...)")
     s.add_argument("--figure", help="with --format probes: also draw the figure to this PNG")
-    s.add_argument("--db")
     s.set_defaults(fn=cmd_leaderboard)
 
-    s = sub.add_parser("bench", help="run a benchmark suite (quick | standard | paper)")
+    s = sub.add_parser(
+        "bench", parents=[db, device], help="run a benchmark suite (quick | standard | paper)"
+    )
     s.add_argument("suite", choices=("quick", "standard", "paper"))
     s.add_argument(
         "--max-steps", type=int, help="cap every entry's step budget (a smoke run; default: none)"
@@ -400,19 +410,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--samples", type=int, metavar="N", help="examples drawn per entry (0: none)")
     s.add_argument("--only", help="shell pattern: run only matching entries")
-    s.add_argument("--db")
     s.add_argument("--runs", help="folder for the suite's runs (default: runs/bench-SUITE)")
     s.add_argument("--report", help="report folder (default: reports/SUITE)")
-    s.add_argument("--device", default="auto")
     s.set_defaults(fn=cmd_bench)
 
-    s = sub.add_parser("probe", help="probing classifiers on a WaveNet autoencoder run")
-    s.add_argument("run")
+    s = sub.add_parser(
+        "probe", parents=[run], help="probing classifiers on a WaveNet autoencoder run"
+    )
     s.add_argument("--max-examples", type=int)
     s.set_defaults(fn=cmd_probe)
 
-    s = sub.add_parser("compress", help="losslessly compress files or a split with a run's model")
-    s.add_argument("run")
+    s = sub.add_parser(
+        "compress", parents=[run], help="losslessly compress files or a split with a run's model"
+    )
     s.add_argument("inputs", nargs="*", help="text file, PNG / .npy images, WAV audio")
     s.add_argument("-o", "--out", required=True, help="archive to write")
     s.add_argument("--split", help="a split of the run's data: train, valid, test or test[:N]")

@@ -12,6 +12,7 @@ Real data sets read from ``data_root()`` (``$ZOO_DATA``, default ``../shared/dat
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 from typing import Any
 
@@ -51,21 +52,38 @@ def list_datasets() -> list[str]:
     return sorted(DATASETS)
 
 
-def load_dataset(name: str, **options: Any) -> Dataset:
-    """Load (and cache in this process) a data set by name; options go to its loader."""
+def _loader(name: str):
     if name not in DATASETS:
         import difflib
 
         close = difflib.get_close_matches(name, list(DATASETS), n=3, cutoff=0.4)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ZooInputError(f"unknown data set {name!r}{hint}; known: {', '.join(DATASETS)}")
+    module, _, fn = DATASETS[name].partition(":")
+    return getattr(importlib.import_module(module), fn)
+
+
+def dataset_options(name: str, **options: Any) -> dict[str, Any]:
+    """``options`` checked against data set ``name``'s loader and completed with its defaults:
+    every option ``load_dataset(name, **options)`` loads with (a run folder records them)."""
+    loader = _loader(name)
+    check_options(keyword_types(loader), options, f"data set {name!r}", "option")
+    defaults = {
+        k: p.default
+        for k, p in inspect.signature(loader).parameters.items()
+        if p.default is not p.empty
+    }
+    return {**defaults, **options}
+
+
+def load_dataset(name: str, **options: Any) -> Dataset:
+    """Load (and cache in this process) a data set by name; options go to its loader. Options
+    left out and the same options given at their defaults load (and cache) the same data."""
+    options = dataset_options(name, **options)
     key = name + json.dumps(options, sort_keys=True, default=str)
     if key not in _CACHE:
-        module, _, fn = DATASETS[name].partition(":")
-        loader = getattr(importlib.import_module(module), fn)
-        check_options(keyword_types(loader), options, f"data set {name!r}", "option")
         try:
-            _CACHE[key] = loader(**options)
+            _CACHE[key] = _loader(name)(**options)
         except ZooInputError:
             raise
         except ValueError as e:  # the loader's own checks of its options and files
@@ -81,6 +99,7 @@ __all__ = [
     "DatasetNotFound",
     "Split",
     "data_root",
+    "dataset_options",
     "list_datasets",
     "load_dataset",
 ]

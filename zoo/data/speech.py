@@ -36,8 +36,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ import torchaudio
 import torchaudio.functional as AF
 
 from zoo.core.spec import DataSpec
+from zoo.core.validation import keyword_group
 from zoo.data.base import SPLITS, Dataset, DatasetNotFound, Split, data_root
 
 log = logging.getLogger(__name__)
@@ -181,15 +183,43 @@ class Recording:
     sample_rate: int | None = None
 
 
-def _chunk_options(seq_len: int, hop: int | None, pad: str, levels: int) -> None:
-    if not isinstance(seq_len, int) or seq_len < 1:
-        raise ValueError(f"seq_len must be a positive int (samples per chunk), got {seq_len!r}")
-    if hop is not None and (not isinstance(hop, int) or hop < 1):
-        raise ValueError(f"hop must be a positive int or None (= seq_len), got {hop!r}")
-    if pad not in ("silence", "drop"):
-        raise ValueError(f"pad must be 'silence' or 'drop', got {pad!r}")
-    if not isinstance(levels, int) or levels < 2:
-        raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+@dataclass(frozen=True)
+class Chunking:
+    """How every speech loader turns recordings into chunks (the pipeline in the module doc):
+    the options they all take, under these names, with these defaults unless a loader's
+    :func:`speech_loader` says otherwise."""
+
+    sample_rate: int = 8000
+    levels: int = 256
+    seq_len: int = 2048
+    hop: int | None = None
+    pad: str = "silence"
+    normalize: bool = True
+    clipped: str = "error"
+    clip_fraction: float = 1e-3
+
+    def check(self) -> None:
+        """ValueError naming the first option out of range."""
+        seq_len, hop, levels = self.seq_len, self.hop, self.levels
+        if not isinstance(seq_len, int) or seq_len < 1:
+            raise ValueError(
+                f"seq_len must be a positive int (samples per chunk), got {seq_len!r}"
+            )
+        if hop is not None and (not isinstance(hop, int) or hop < 1):
+            raise ValueError(f"hop must be a positive int or None (= seq_len), got {hop!r}")
+        if self.pad not in ("silence", "drop"):
+            raise ValueError(f"pad must be 'silence' or 'drop', got {self.pad!r}")
+        if not isinstance(levels, int) or levels < 2:
+            raise ValueError(f"levels must be an int >= 2, got {levels!r}")
+
+
+def speech_loader(*, fixed: tuple[str, ...] = (), **defaults: Any) -> Callable:
+    """Give a loader ``fn(*, <its own options>, chunking: Chunking)`` the keyword signature
+    ``(*, <its own options>, <Chunking's fields>)``: callers (``load_dataset``, the registry's
+    ``data:``) pass the chunking options by name, the loader gets them as one
+    :class:`Chunking`. ``defaults``: this loader's defaults where they differ from Chunking's;
+    ``fixed``: fields the loader sets itself (not options)."""
+    return keyword_group("chunking", Chunking(**defaults), fixed=fixed)
 
 
 def build_dataset(
@@ -197,46 +227,42 @@ def build_dataset(
     recordings: Iterable[Recording],
     *,
     label_sizes: dict[str, int],
-    sample_rate: int,
-    levels: int,
-    seq_len: int,
-    hop: int | None,
-    pad: str,
-    normalize: bool,
-    clipped: str,
-    clip_fraction: float,
+    chunking: Chunking,
     source: str,
     meta: dict,
 ) -> Dataset:
     """Read, check, quantise and chunk recordings into a :class:`Dataset` (splits by recording)."""
-    _chunk_options(seq_len, hop, pad, levels)
+    c = chunking
+    c.check()
     xs: dict[str, list[torch.Tensor]] = {s: [] for s in SPLITS}
     ys: dict[str, dict[str, list[int]]] = {s: {k: [] for k in label_sizes} for s in SPLITS}
     n_rec = {s: 0 for s in SPLITS}
     for rec in recordings:
         wave, sr = (rec.wave, rec.sample_rate) if rec.wave is not None else read_audio(rec.source)
-        check_waveform(wave, where=rec.source, clipped=clipped, clip_fraction=clip_fraction)
-        q = quantize_waveform(wave, sr, target_rate=sample_rate, levels=levels, normalize=normalize)
-        c = chunk(q, seq_len, hop=hop, pad=pad, levels=levels)
-        if len(c) == 0:
+        check_waveform(wave, where=rec.source, clipped=c.clipped, clip_fraction=c.clip_fraction)
+        q = quantize_waveform(
+            wave, sr, target_rate=c.sample_rate, levels=c.levels, normalize=c.normalize
+        )
+        chunks = chunk(q, c.seq_len, hop=c.hop, pad=c.pad, levels=c.levels)
+        if len(chunks) == 0:
             continue
         n_rec[rec.split] += 1
-        xs[rec.split].append(c)
+        xs[rec.split].append(chunks)
         for k in label_sizes:
-            ys[rec.split][k].extend([rec.labels[k]] * len(c))
+            ys[rec.split][k].extend([rec.labels[k]] * len(chunks))
     splits = {}
     for s in SPLITS:
-        x = torch.cat(xs[s]) if xs[s] else torch.zeros((0, seq_len), dtype=torch.long)
+        x = torch.cat(xs[s]) if xs[s] else torch.zeros((0, c.seq_len), dtype=torch.long)
         labels = {k: torch.tensor(v, dtype=torch.long) for k, v in ys[s].items()}
         splits[s] = Split(x.long(), labels)
     spec = DataSpec(
-        "audio", (seq_len,), levels, sample_rate=sample_rate, labels=label_sizes, name=name
+        "audio", (c.seq_len,), c.levels, sample_rate=c.sample_rate, labels=label_sizes, name=name
     )
     meta = {
         **meta,
         "recordings": n_rec,
-        "chunking": {"seq_len": seq_len, "hop": hop or seq_len, "pad": pad, "tail": "end"},
-        "normalize": f"peak {PEAK}" if normalize else "none",
+        "chunking": {"seq_len": c.seq_len, "hop": c.hop or c.seq_len, "pad": c.pad, "tail": "end"},
+        "normalize": f"peak {PEAK}" if c.normalize else "none",
     }
     return Dataset(name=name, spec=spec, splits=splits, source=source, meta=meta)
 
@@ -250,18 +276,12 @@ def _ids(names: Iterable[str]) -> dict[str, int]:
 FSDD_PATTERN = r"(?P<digit>\d)_(?P<speaker>[A-Za-z0-9]+)_(?P<index>\d+)\.wav"
 
 
+@speech_loader()
 def load_fsdd(
     *,
     root: str | os.PathLike | None = None,
-    sample_rate: int = 8000,
-    levels: int = 256,
-    seq_len: int = 2048,
-    hop: int | None = None,
-    pad: str = "silence",
-    normalize: bool = True,
-    clipped: str = "error",
-    clip_fraction: float = 1e-3,
     speakers: Iterable[str] | None = None,
+    chunking: Chunking,
 ) -> Dataset:
     """Free Spoken Digit Dataset: 6 speakers x 10 digits x 50 takes at 8 kHz.
 
@@ -290,34 +310,21 @@ def load_fsdd(
         split_of=split_of,
         keep={"speaker": set(speakers)} if speakers is not None else None,
         fixed_labels={"digit": [str(d) for d in range(10)]},
-        sample_rate=sample_rate,
-        levels=levels,
-        seq_len=seq_len,
-        hop=hop,
-        pad=pad,
-        normalize=normalize,
-        clipped=clipped,
-        clip_fraction=clip_fraction,
+        chunking=chunking,
         source=f"FSDD (Jakobovski/free-spoken-digit-dataset) from {base}",
         meta={"split": "by take index: test 0-4, valid 5-9, train 10-49"},
     )
 
 
+@speech_loader()
 def load_wavfolder(
     *,
     root: str | os.PathLike,
     pattern: str = FSDD_PATTERN,
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
-    sample_rate: int = 8000,
-    levels: int = 256,
-    seq_len: int = 2048,
-    hop: int | None = None,
-    pad: str = "silence",
-    normalize: bool = True,
-    clipped: str = "error",
-    clip_fraction: float = 1e-3,
     name: str = "wavfolder",
+    chunking: Chunking,
 ) -> Dataset:
     """Any folder of WAV/FLAC files with labels in their names.
 
@@ -360,14 +367,7 @@ def load_wavfolder(
         pattern=pattern,
         split_of=split_of,
         base=base,
-        sample_rate=sample_rate,
-        levels=levels,
-        seq_len=seq_len,
-        hop=hop,
-        pad=pad,
-        normalize=normalize,
-        clipped=clipped,
-        clip_fraction=clip_fraction,
+        chunking=chunking,
         source=f"WAV folder {base} (pattern {pattern!r})",
         meta={"split": f"random by recording, fractions {tuple(fractions)}, seed {seed}"},
     )
@@ -383,7 +383,7 @@ def _load_pattern_folder(
     keep: dict[str, set[str]] | None = None,
     fixed_labels: dict[str, list[str]] | None = None,
     meta: dict,
-    **options,
+    **options: object,
 ) -> Dataset:
     rx = re.compile(pattern)
     label_names = [g for g in rx.groupindex if g not in ("index", "split")]
@@ -471,6 +471,11 @@ def _speaker_folder_dataset(
     )
 
 
+# LibriSpeech and VCTK: 16 kHz, 4096-sample chunks; a clipped recording is kept with a warning
+LARGE_CORPUS = {"sample_rate": 16000, "seq_len": 4096, "clipped": "warn"}
+
+
+@speech_loader(**LARGE_CORPUS)
 def load_librispeech(
     *,
     root: str | os.PathLike | None = None,
@@ -479,14 +484,7 @@ def load_librispeech(
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     max_per_speaker: int | None = None,
-    sample_rate: int = 16000,
-    levels: int = 256,
-    seq_len: int = 4096,
-    hop: int | None = None,
-    pad: str = "silence",
-    normalize: bool = True,
-    clipped: str = "warn",
-    clip_fraction: float = 1e-3,
+    chunking: Chunking,
 ) -> Dataset:
     """One LibriSpeech subset (``{root}/LibriSpeech/{subset}/{speaker}/{chapter}/*.flac``).
 
@@ -514,17 +512,11 @@ def load_librispeech(
         seed=seed,
         max_per_speaker=max_per_speaker,
         source=f"LibriSpeech {subset} from {folder}",
-        sample_rate=sample_rate,
-        levels=levels,
-        seq_len=seq_len,
-        hop=hop,
-        pad=pad,
-        normalize=normalize,
-        clipped=clipped,
-        clip_fraction=clip_fraction,
+        chunking=chunking,
     )
 
 
+@speech_loader(**LARGE_CORPUS)
 def load_vctk(
     *,
     root: str | os.PathLike | None = None,
@@ -533,14 +525,7 @@ def load_vctk(
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     max_per_speaker: int | None = None,
-    sample_rate: int = 16000,
-    levels: int = 256,
-    seq_len: int = 4096,
-    hop: int | None = None,
-    pad: str = "silence",
-    normalize: bool = True,
-    clipped: str = "warn",
-    clip_fraction: float = 1e-3,
+    chunking: Chunking,
 ) -> Dataset:
     """VCTK (0.92: ``{root}/VCTK-Corpus-0.92/wav48_silence_trimmed/{spk}/{spk}_{utt}_{mic}.flac``,
     or the older ``VCTK-Corpus/wav48/{spk}/{spk}_{utt}.wav``). ``download=True`` fetches 0.92
@@ -571,14 +556,7 @@ def load_vctk(
         seed=seed,
         max_per_speaker=max_per_speaker,
         source=f"VCTK from {files[0].parents[1]}",
-        sample_rate=sample_rate,
-        levels=levels,
-        seq_len=seq_len,
-        hop=hop,
-        pad=pad,
-        normalize=normalize,
-        clipped=clipped,
-        clip_fraction=clip_fraction,
+        chunking=chunking,
     )
 
 
@@ -675,16 +653,12 @@ def _synth_cached(takes: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
         return z["audio"], z["meta"], int(z["sample_rate"])
 
 
+@speech_loader(fixed=("clipped", "clip_fraction"))
 def load_spoken_digits(
     *,
     takes: int = 10,
     seed: int = 0,
-    sample_rate: int = 8000,
-    levels: int = 256,
-    seq_len: int = 2048,
-    hop: int | None = None,
-    pad: str = "silence",
-    normalize: bool = True,
+    chunking: Chunking,
 ) -> Dataset:
     """The embedded spoken digits: "zero".."nine" by 8 eSpeak NG voices, ``takes`` takes each.
 
@@ -712,14 +686,7 @@ def load_spoken_digits(
         "spoken_digits",
         recordings(),
         label_sizes={"speaker": len(SPEAKERS), "digit": 10},
-        sample_rate=sample_rate,
-        levels=levels,
-        seq_len=seq_len,
-        hop=hop,
-        pad=pad,
-        normalize=normalize,
-        clipped="ignore",
-        clip_fraction=1e-3,
+        chunking=replace(chunking, clipped="ignore"),
         source=f"synthesised with eSpeak NG (espeakng-loader), {len(SPEAKERS)} voices, "
         f"{takes} takes, seed {seed}",
         meta={

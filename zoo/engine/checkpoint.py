@@ -1,8 +1,9 @@
 """Run folders and checkpoints, written atomically (temporary name, fsync, rename).
 
 A run folder holds:
-    config.json      the resolved configuration (format_version, entry, class, data set,
-                     hparams, train settings, spec)
+    config.json      the resolved configuration (format_version, entry, class, family, data
+                     set, spec) in full: hparams with the constructor's defaults filled in,
+                     data_options with the loader's, every train setting, the declared eval
     checkpoints/last.pt   the last state (model, optimiser, step, phase, elapsed time, and
                      the length metrics.jsonl had when it was written)
     checkpoints/prev.pt   the state before it: used, with a warning, when last.pt is unreadable
@@ -26,7 +27,13 @@ import torch
 from zoo import __version__
 from zoo.core.contract import LikelihoodModel, model_class
 from zoo.core.spec import DataSpec
-from zoo.engine.registry import UnknownModelError, check_hparams, get_entry, resolve_nested
+from zoo.engine.registry import (
+    UnknownModelError,
+    check_hparams,
+    get_entry,
+    hparam_defaults,
+    resolve_nested,
+)
 from zoo.errors import ZooInputError
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,11 @@ CONFIG_FIELDS = {"entry": str, "dataset": str, "spec": dict, "hparams": dict, "t
 #   2: the config also names the class ("module:Class"), so a renamed registry entry does not
 #      orphan the run; every family names its output distribution head=, and "auto" means
 #      the one rule of zoo.nn.heads.resolve_head (version 1's "auto" is resolved when migrated).
+#      Folders written since also record everything the run was built with (hparams and
+#      data_options with their defaults filled in, "eval": the declared evaluation), so that a
+#      later change of a default or of the registry entry does not change or orphan the run;
+#      a version-2 folder without them loads as before (the missing values are today's
+#      defaults and entry).
 FORMAT_VERSION = 2
 
 # Version 1 -> 2: the old keyword of each class's output distribution and its "auto" rule
@@ -220,6 +232,19 @@ def _v1_to_v2(config: dict[str, Any], where: str) -> dict[str, Any]:
         config["hparams"] = hparams
     config["format_version"] = 2
     return config
+
+
+def full_hparams(cls_path: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` with every constructor default of the class filled in, as a run folder
+    records them (a deprecated head keyword given is recorded as ``head``; left out, it is not
+    recorded)."""
+    hparams = dict(hparams)
+    old = _V1_HEADS.get(cls_path, (None,))[0]
+    if old is not None and hparams.get(old) is not None and "head" not in hparams:
+        hparams["head"] = hparams.pop(old)
+    defaults = hparam_defaults(model_class(cls_path))
+    defaults.pop(old, None)
+    return {**defaults, **hparams}
 
 
 def build_from_config(config: dict[str, Any]):

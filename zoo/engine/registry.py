@@ -2,15 +2,20 @@
 
 Run folders are read by ``zoo.load`` (:mod:`zoo.engine.checkpoint`).
 
-An entry names its class by import path (``module:Class``), its family, its default data set,
-hyper-parameters, training settings and, where a paper reported one, the paper's figure:
+An entry names its class by import path (``module:Class``; the class declares its family),
+its default data set, hyper-parameters, training settings and, where a paper reported one, the
+paper's figure:
 
     pixelcnn_small_bmnist:
       class: zoo.models.pixelcnn:PixelCNN
       dataset: binarized_mnist
       hparams: {channels: 16, blocks: 15}
-      train: {batch_size: 32, lr: 1.0e-3}
+      train: {preset: pixel_mnist, max_steps: 1700}
       paper: {value: 81.30, unit: nats, split: test, cite: "van den Oord et al. 2016"}
+
+``train`` is a mapping of trainer settings, or names one of the file's ``train_presets``
+(``train: NAME``, or ``train: {preset: NAME, ...}`` whose other settings override the
+preset's). A ``family:`` line is accepted where it agrees with the class.
 
 A latent-variable entry may declare the estimate it is scored by, ``eval: {k: 5000}`` (IWAE-k);
 ``paper.estimate`` names the paper's (``exact``, ``elbo``, ``iwae-5000``, ``bound``; default:
@@ -54,16 +59,20 @@ def registry_path() -> Path:
 class Entry:
     name: str
     cls_path: str
-    family: str
     dataset: str
     hparams: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)  # resolved: the preset's + overrides
     data: dict[str, Any] = field(default_factory=dict)  # loader options (seq_len, ...)
     paper: dict[str, Any] | None = None
     description: str = ""
-    tiny: dict[str, Any] = field(default_factory=dict)  # overrides for tiny-spec tests
     suites: tuple[str, ...] = ()
     eval: dict[str, Any] = field(default_factory=dict)  # the declared evaluation: {k: 5000}
+    train_preset: str | None = None  # the train_presets name ``train`` started from
+
+    @property
+    def family(self) -> str:
+        """The family its class declares (``LikelihoodModel.family``)."""
+        return self.model_class().family
 
     @property
     def eval_k(self) -> int:
@@ -77,6 +86,68 @@ class Entry:
             raise type(e)(f"registry entry {self.name}: {e}") from None
 
 
+# "family" is optional: the class declares it (a line that disagrees is refused)
+ENTRY_FIELDS = (
+    "class", "dataset", "hparams", "train", "data", "paper", "description", "suites", "eval",
+    "family",
+)
+SECTIONS = ("models", "train_presets")
+
+
+def _train_presets(path: Path, raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    presets = raw.get("train_presets") or {}
+    if not isinstance(presets, dict):
+        raise ZooInputError(f"{path}: 'train_presets' must map preset names to trainer settings")
+    for name, settings in presets.items():
+        if not isinstance(settings, dict) or "preset" in settings:
+            raise ZooInputError(
+                f"{path}: train preset {name!r} must be a mapping of trainer settings "
+                f"(batch_size, lr, ...) without 'preset', got {settings!r}"
+            )
+    return presets
+
+
+def _train(
+    path: Path, name: str, train: Any, presets: dict[str, dict[str, Any]]
+) -> tuple[dict[str, Any], str | None]:
+    """An entry's ``train`` -> (its settings, the preset they start from)."""
+    if isinstance(train, str):
+        train = {"preset": train}
+    if not isinstance(train, dict | None):
+        raise ZooInputError(
+            f"{path}: entry {name!r}: train must be a preset name or a mapping of trainer "
+            f"settings, got {train!r}"
+        )
+    settings = dict(train or {})
+    preset = settings.pop("preset", None)
+    if preset is None:
+        return settings, None
+    if preset not in presets:
+        close = difflib.get_close_matches(str(preset), list(presets), n=3, cutoff=0.4)
+        hint = f"did you mean {', '.join(close)}?" if close else "no preset is close"
+        raise ZooInputError(
+            f"{path}: entry {name!r}: unknown train preset {preset!r}; {hint} "
+            f"(presets: {', '.join(sorted(presets)) or 'none'}; add it under 'train_presets')"
+        )
+    return {**presets[preset], **settings}, preset
+
+
+def _check_family(path: Path, name: str, body: dict[str, Any]) -> None:
+    """A ``family:`` line (the class says it) must agree with the class."""
+    if "family" not in body:
+        return
+    try:
+        cls = model_class(body["class"])
+    except (ValueError, TypeError) as e:
+        raise ZooInputError(f"{path}: entry {name!r}: {e}") from None
+    if body["family"] != cls.family:
+        raise ZooInputError(
+            f"{path}: entry {name!r} says family {body['family']!r} but its class "
+            f"{body['class']} is family {cls.family!r}; drop the 'family:' line (the class "
+            "declares its family)"
+        )
+
+
 def _parse(path: Path) -> dict[str, Entry]:
     try:
         raw = yaml.safe_load(path.read_text())
@@ -84,13 +155,29 @@ def _parse(path: Path) -> dict[str, Entry]:
         raise ZooInputError(f"registry file not found: {path} (set ZOO_REGISTRY)") from None
     except yaml.YAMLError as e:
         raise ZooInputError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
-    models = (raw or {}).get("models") if isinstance(raw, dict) else None
+    raw = raw or {}
+    if not isinstance(raw, dict) or set(raw) - set(SECTIONS):
+        raise ZooInputError(
+            f"{path}: a registry holds the sections {' and '.join(SECTIONS)}, got "
+            f"{sorted(raw) if isinstance(raw, dict) else type(raw).__name__}"
+        )
+    models = raw.get("models")
     if not isinstance(models or {}, dict):
         raise ZooInputError(f"{path}: 'models' must map entry names to their settings")
+    presets = _train_presets(path, raw)
     entries: dict[str, Entry] = {}
     for name, body in (models or {}).items():
         if not isinstance(body, dict) or "class" not in body or "dataset" not in body:
             raise ZooInputError(f"{path}: entry {name!r} needs at least 'class' and 'dataset'")
+        unknown = sorted(set(body) - set(ENTRY_FIELDS))
+        if unknown:
+            raise ZooInputError(
+                f"{path}: entry {name!r} has no field {', '.join(map(repr, unknown))}; valid: "
+                f"{', '.join(ENTRY_FIELDS)}"
+                + (" (tiny-spec overrides live beside the tests)" if "tiny" in unknown else "")
+            )
+        _check_family(path, name, body)
+        train, preset = _train(path, name, body.get("train"), presets)
         paper = body.get("paper")
         if paper is not None and paper.get("unit") not in PAPER_UNITS:
             raise ZooInputError(f"{path}: entry {name!r}: paper.unit must be one of {PAPER_UNITS}")
@@ -105,16 +192,15 @@ def _parse(path: Path) -> dict[str, Entry]:
         entries[name] = Entry(
             name=name,
             cls_path=body["class"],
-            family=body.get("family", ""),
             dataset=body["dataset"],
             hparams=dict(body.get("hparams") or {}),
-            train=dict(body.get("train") or {}),
+            train=train,
             data=dict(body.get("data") or {}),
             paper=paper,
             description=body.get("description", ""),
-            tiny=dict(body.get("tiny") or {}),
             suites=tuple(body.get("suites") or ()),
             eval=evaluation,
+            train_preset=preset,
         )
     return entries
 
@@ -162,21 +248,39 @@ def create_model(name: str, spec: DataSpec | None = None, **overrides: Any) -> L
     return build_model(entry, spec, {**entry.hparams, **overrides})
 
 
+def _constructors(cls: type[LikelihoodModel]):
+    """The ``__init__`` functions that receive ``cls``'s keyword hyper-parameters: its own, then
+    its bases' as long as each passes ``**kwargs`` on."""
+    for klass in cls.__mro__:
+        if klass is LikelihoodModel or not issubclass(klass, LikelihoodModel):
+            return
+        init = vars(klass).get("__init__")
+        if init is None:
+            continue
+        yield init
+        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
+            return
+
+
 def hparam_types(cls: type[LikelihoodModel]) -> dict[str, Any]:
     """The keyword hyper-parameters ``cls`` accepts -> their annotated types, following
     ``**kwargs`` up to the base classes that receive them."""
     found: dict[str, Any] = {}
-    for klass in cls.__mro__:
-        if klass is LikelihoodModel or not issubclass(klass, LikelihoodModel):
-            break
-        init = vars(klass).get("__init__")
-        if init is None:
-            continue
+    for init in _constructors(cls):
         for name, tp in keyword_types(init).items():
             if name not in ("self", "spec"):
                 found.setdefault(name, tp)
-        if not any(p.kind is p.VAR_KEYWORD for p in inspect.signature(init).parameters.values()):
-            break
+    return found
+
+
+def hparam_defaults(cls: type[LikelihoodModel]) -> dict[str, Any]:
+    """The keyword hyper-parameters of ``cls`` that have a default -> the default (the one of
+    the class nearest ``cls`` where several constructors declare it)."""
+    found: dict[str, Any] = {}
+    for init in _constructors(cls):
+        for name, p in inspect.signature(init).parameters.items():
+            if name not in ("self", "spec") and p.default is not p.empty:
+                found.setdefault(name, p.default)
     return found
 
 

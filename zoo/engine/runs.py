@@ -4,6 +4,7 @@ it. The CLI and the benchmark suites call these; they record evaluations on the 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -14,7 +15,7 @@ from typing import Any
 import torch
 
 from zoo.core.spec import DataSpec
-from zoo.data import load_dataset
+from zoo.data import dataset_options, load_dataset
 from zoo.data.base import Dataset
 from zoo.engine.checkpoint import (
     FORMAT_VERSION,
@@ -22,13 +23,14 @@ from zoo.engine.checkpoint import (
     atomic_write_json,
     build_from_config,
     code_version,
+    full_hparams,
     load_checkpoint,
     load_model,
     read_config,
 )
 from zoo.engine.device import machine_summary, resolve_device
 from zoo.engine.evaluator import evaluate
-from zoo.engine.registry import get_entry
+from zoo.engine.registry import entries, get_entry
 from zoo.engine.trainer import StepCallback, TrainConfig, Trainer
 from zoo.errors import ZooInputError
 
@@ -72,8 +74,9 @@ def train_run(
     ds_name = dataset or entry.dataset
     options = dict(entry.data) if ds_name == entry.dataset else {}
     options.update(data_options or {})
+    options = dataset_options(ds_name, **options)
     ds = load_dataset(ds_name, **options)
-    resolved = {**entry.hparams, **(hparams or {})}
+    resolved = full_hparams(entry.cls_path, {**entry.hparams, **(hparams or {})})
     if run_dir is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ZooInputError("under torchrun, pass --run-dir so that every process uses one folder")
     run = Path(run_dir) if run_dir is not None else new_run_dir(name)
@@ -89,11 +92,13 @@ def train_run(
         "data_options": options,
         "hparams": resolved,
         "train": {k: v for k, v in vars(config).items()},
+        "eval": dict(entry.eval),
         "spec": ds.spec.to_dict(),
         "code_version": code_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "torch": torch.__version__,
     }
+    cfg = json.loads(json.dumps(cfg, default=str))  # the model is built from what is stored
     model = build_from_config(cfg)
     if main_process:
         run.mkdir(parents=True, exist_ok=True)
@@ -153,8 +158,8 @@ def eval_run(
     """
     run = Path(run_dir)
     cfg = read_config(run)
-    entry = get_entry(cfg["entry"])
-    declared_k = entry.eval_k
+    entry = entries().get(cfg["entry"])  # None: renamed or removed since the run was trained
+    declared_k = entry.eval_k if entry is not None else int(cfg.get("eval", {}).get("k", 1))
     k = declared_k if k is None else k
     dev = resolve_device(device)
     state = load_checkpoint(run, dev)
@@ -167,7 +172,7 @@ def eval_run(
     ds = _dataset_for(cfg)
     seed = int(cfg.get("train", {}).get("seed", 0))
     result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev, seed=seed)
-    paper = entry.paper or {}
+    paper = (entry.paper if entry is not None else None) or {}
     paper_applies = (
         paper
         and paper.get("dataset", entry.dataset) == cfg["dataset"]

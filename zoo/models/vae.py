@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,7 +52,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_int, check_ints
+from zoo.core.validation import check_choice, check_int, check_ints, keyword_group
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import levels_to_unit
 from zoo.nn.gaussian import (
@@ -115,6 +116,52 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+# ---------------------------------------------------------------------- option groups
+@dataclass(frozen=True)
+class ConvNet:
+    """The conv encoder and decoder: ``stages`` stride-2 stages of ``channels`` hidden
+    channels, each with a residual stack of ``res_blocks`` blocks (``res_channels`` hidden),
+    and ``latent_channels`` latents per position."""
+
+    stages: int = 4
+    channels: int = 64
+    res_channels: int = 32
+    res_blocks: int = 2
+    latent_channels: int = 16
+
+    def check(self) -> None:
+        check_ints("VAE", stages=self.stages, channels=self.channels)
+        check_ints("VAE", res_channels=self.res_channels)
+        check_ints("VAE", 0, res_blocks=self.res_blocks)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the VAE trains on: the ELBO, its KL term weighted by ``beta``, warmed up linearly
+    over ``kl_warmup`` steps and floored at ``free_bits`` nats per latent group; or the IWAE
+    bound of ``train_k`` importance samples, which has no KL term to shape."""
+
+    objective: str = "elbo"
+    train_k: int = 1
+    beta: float = 1.0
+    kl_warmup: int = 0
+    free_bits: float = 0.0
+
+    def check(self) -> None:
+        check_choice("VAE", "objective", self.objective, OBJECTIVES)
+        check_ints("VAE", train_k=self.train_k)
+        check_ints("VAE", 0, kl_warmup=self.kl_warmup)
+        beta, kl_warmup, free_bits = self.beta, self.kl_warmup, self.free_bits
+        if not beta >= 0 or not free_bits >= 0:
+            raise ValueError(f"VAE: beta and free_bits must be >= 0, got {beta}, {free_bits}")
+        if self.objective == "iwae" and (beta != 1.0 or kl_warmup or free_bits):
+            raise ValueError(
+                "VAE: beta, kl_warmup and free_bits shape the ELBO's KL term; the IWAE "
+                f"objective has none (got beta={beta}, kl_warmup={kl_warmup}, "
+                f"free_bits={free_bits}). Use objective='elbo' or drop them."
+            )
+
+
 # ---------------------------------------------------------------------- the model
 class VAE(LikelihoodModel):
     """Gaussian-latent VAE over images, audio chunks or token sequences (see module doc).
@@ -140,6 +187,8 @@ class VAE(LikelihoodModel):
     estimate = "elbo"
     modalities = ("image", "audio", "text")
 
+    @keyword_group("conv", ConvNet())
+    @keyword_group("training", Objective())
     def __init__(
         self,
         spec: DataSpec,
@@ -148,57 +197,37 @@ class VAE(LikelihoodModel):
         latent_dim: int = 50,
         hidden: Sequence[int] = (200, 200),
         activation: str = "tanh",
-        stages: int = 4,
-        channels: int = 64,
-        res_channels: int = 32,
-        res_blocks: int = 2,
-        latent_channels: int = 16,
+        conv: ConvNet,
         head: str = "auto",
         mixtures: int = 1,
         embed: int = 16,
-        objective: str = "elbo",
-        train_k: int = 1,
-        beta: float = 1.0,
-        kl_warmup: int = 0,
-        free_bits: float = 0.0,
+        training: Objective,
         iwae_batch: int = 1024,
         metrics_k: int = 50,
         decoder_head: str | None = None,
     ) -> None:
         super().__init__(spec)
         head = renamed_head_keyword("VAE", "decoder_head", decoder_head, head, "auto")
-        if encoder not in ENCODERS:
-            raise ValueError(f"VAE: encoder must be one of {ENCODERS}, got {encoder!r}")
-        if objective not in OBJECTIVES:
-            raise ValueError(f"VAE: objective must be one of {OBJECTIVES}, got {objective!r}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"VAE: activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}"
-            )
+        check_choice("VAE", "encoder", encoder, ENCODERS)
+        check_choice("VAE", "activation", activation, ACTIVATIONS)
         hidden = tuple(hidden)
         for h in hidden:
             check_int("VAE", "each hidden size", h)
-        check_ints("VAE", stages=stages, channels=channels, res_channels=res_channels)
-        check_ints("VAE", mixtures=mixtures, embed=embed, train_k=train_k, iwae_batch=iwae_batch)
-        check_ints("VAE", 0, res_blocks=res_blocks, kl_warmup=kl_warmup, metrics_k=metrics_k)
+        conv.check()
+        check_ints("VAE", mixtures=mixtures, embed=embed, iwae_batch=iwae_batch)
+        check_ints("VAE", 0, metrics_k=metrics_k)
         which = "latent_dim" if encoder == "mlp" else "latent_channels"
-        latent = latent_dim if encoder == "mlp" else latent_channels
+        latent = latent_dim if encoder == "mlp" else conv.latent_channels
         check_int(
             "VAE",
             f"the latent size ({which}; a VAE without latents is an independent model)",
             latent,
         )
-        if not beta >= 0 or not free_bits >= 0:
-            raise ValueError(f"VAE: beta and free_bits must be >= 0, got {beta}, {free_bits}")
-        if objective == "iwae" and (beta != 1.0 or kl_warmup or free_bits):
-            raise ValueError(
-                "VAE: beta, kl_warmup and free_bits shape the ELBO's KL term; the IWAE "
-                f"objective has none (got beta={beta}, kl_warmup={kl_warmup}, "
-                f"free_bits={free_bits}). Use objective='elbo' or drop them."
-            )
+        training.check()
         k = spec.levels
-        self.objective, self.train_k = objective, train_k
-        self.beta, self.kl_warmup, self.free_bits = float(beta), kl_warmup, float(free_bits)
+        self.objective, self.train_k = training.objective, training.train_k
+        self.beta, self.kl_warmup = float(training.beta), training.kl_warmup
+        self.free_bits = float(training.free_bits)
         self.iwae_batch, self.metrics_k = iwae_batch, metrics_k
         self._step = 0
 
@@ -219,16 +248,16 @@ class VAE(LikelihoodModel):
             self.latent_shape: tuple[int, ...] = (latent_dim,)
             self._pad: list[int] = []
         else:
-            dims, factor = len(self.positions), 2**stages
+            dims, factor = len(self.positions), 2**conv.stages
             padded = [math.ceil(s / factor) * factor for s in self.positions]
             # F.pad order: last dim first, (left, right) per dim
             self._pad = []
             for s, ps in zip(reversed(self.positions), reversed(padded)):
                 self._pad += [(ps - s) // 2, ps - s - (ps - s) // 2]
-            blocks = (stages, channels, res_channels, res_blocks)
-            self.encoder = _conv_encoder(dims, in_ch, 2 * latent_channels, *blocks)
-            self.decoder = _conv_decoder(dims, latent_channels, p_out, *blocks)
-            self.latent_shape = (latent_channels, *(ps // factor for ps in padded))
+            blocks = (conv.stages, conv.channels, conv.res_channels, conv.res_blocks)
+            self.encoder = _conv_encoder(dims, in_ch, 2 * conv.latent_channels, *blocks)
+            self.decoder = _conv_decoder(dims, conv.latent_channels, p_out, *blocks)
+            self.latent_shape = (conv.latent_channels, *(ps // factor for ps in padded))
 
     # ------------------------------------------------------------------ warm-up
     def set_step(self, step: int) -> None:

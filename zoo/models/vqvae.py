@@ -30,6 +30,7 @@ no other family: registry entry ``vqvae_lstm_prior``.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -38,7 +39,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel, model_class
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_ints
+from zoo.core.validation import check_ints, keyword_group
 from zoo.nn.conv import conv_nd, conv_transpose_nd, residual_stack
 from zoo.nn.discretized import categorical_log_prob, levels_to_unit, sample_categorical
 from zoo.nn.heads import make_head, renamed_head_keyword
@@ -166,6 +167,36 @@ class LSTMPrior(LikelihoodModel):
 
 
 # ---------------------------------------------------------------------- the VQ-VAE
+@dataclass(frozen=True)
+class Trunk:
+    """The convolutional trunk the encoder and the decoder share the shape of: ``hidden``
+    channels, a residual stack of ``res_blocks`` blocks (``res_channels`` hidden) and
+    ``downsample`` stride-2 stages."""
+
+    hidden: int = 128
+    res_channels: int = 32
+    res_blocks: int = 2
+    downsample: int = 2
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """The quantiser's options, :class:`zoo.nn.quantizer.VectorQuantizer`'s keywords of the
+    same names: ``num_codes`` codes of ``code_dim`` dimensions, the commitment weight ``beta``
+    and, with ``ema``, moving-average codebook updates (``decay``) that restart codes used
+    less than ``dead_code_threshold`` times."""
+
+    num_codes: int = 512
+    code_dim: int = 64
+    beta: float = 0.25
+    ema: bool = False
+    decay: float = 0.99
+    dead_code_threshold: float = 1.0
+
+    def build(self) -> VectorQuantizer:
+        return VectorQuantizer(**asdict(self))
+
+
 class VQVAE(LikelihoodModel):
     """VQ-VAE for images ``[B, C, H, W]`` (2-D latent grid) and audio ``[B, T]`` (1-D codes).
 
@@ -198,19 +229,14 @@ class VQVAE(LikelihoodModel):
     modalities = ("image", "audio")
     nested_models = {"prior": ("prior_hparams", "uniform")}
 
+    @keyword_group("codebook", Codebook())
+    @keyword_group("trunk", Trunk())
     def __init__(
         self,
         spec: DataSpec,
-        num_codes: int = 512,
-        code_dim: int = 64,
-        hidden: int = 128,
-        res_channels: int = 32,
-        res_blocks: int = 2,
-        downsample: int = 2,
-        beta: float = 0.25,
-        ema: bool = False,
-        decay: float = 0.99,
-        dead_code_threshold: float = 1.0,
+        *,
+        trunk: Trunk,
+        codebook: Codebook,
         head: str = "auto",
         prior: str = "uniform",
         prior_hparams: dict[str, Any] | None = None,
@@ -220,9 +246,10 @@ class VQVAE(LikelihoodModel):
         super().__init__(spec)
         head = renamed_head_keyword("VQVAE", "likelihood", likelihood, head, "auto")
         self.phase = "autoencoder"
-        check_ints("VQVAE", 0, res_blocks=res_blocks, downsample=downsample)
-        check_ints("VQVAE", 1, res_channels=res_channels, code_dim=code_dim)
-        check_ints("VQVAE", 2, hidden=hidden, num_codes=num_codes)
+        num_codes, code_dim, downsample = codebook.num_codes, codebook.code_dim, trunk.downsample
+        check_ints("VQVAE", 0, res_blocks=trunk.res_blocks, downsample=downsample)
+        check_ints("VQVAE", 1, res_channels=trunk.res_channels, code_dim=code_dim)
+        check_ints("VQVAE", 2, hidden=trunk.hidden, num_codes=num_codes)
         # level-major categorical logits: the layout VQ-VAE checkpoints were saved with
         self.head = make_head(head, spec, layout="kc", allowed=HEADS, owner="VQVAE")
         self.num_codes, self.code_dim, self.downsample = num_codes, code_dim, downsample
@@ -237,26 +264,10 @@ class VQVAE(LikelihoodModel):
         n_params = self.head.num_params // self.channels
         self.params_per_value = n_params
 
-        self.encoder = Encoder(
-            self.dims, self.channels, hidden, res_channels, res_blocks, downsample, code_dim
-        )
-        self.quantizer = VectorQuantizer(
-            num_codes,
-            code_dim,
-            beta=beta,
-            ema=ema,
-            decay=decay,
-            dead_code_threshold=dead_code_threshold,
-        )
-        self.decoder = Decoder(
-            self.dims,
-            code_dim,
-            hidden,
-            res_channels,
-            res_blocks,
-            downsample,
-            n_params * self.channels,
-        )
+        shape = (trunk.hidden, trunk.res_channels, trunk.res_blocks, downsample)
+        self.encoder = Encoder(self.dims, self.channels, *shape, code_dim)
+        self.quantizer = codebook.build()
+        self.decoder = Decoder(self.dims, code_dim, *shape, n_params * self.channels)
 
         self.prior_name = prior
         self.prior = self._build_prior(prior, prior_hparams or {})

@@ -44,6 +44,7 @@ recording: a reconstruction, or a voice conversion with another speaker in ``con
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -54,7 +55,7 @@ from torch import nn
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.metrics import LN2, vq_bitrate
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_ints, check_sequence
+from zoo.core.validation import check_choice, check_ints, check_sequence, keyword_group
 from zoo.models.wavenet import WaveNet
 from zoo.nn.gaussian import (
     RunningLogMeanExp,
@@ -113,6 +114,23 @@ class _ResBlock(nn.Module):
         return h + self.mix(F.relu(self.conv(F.relu(h))))
 
 
+@dataclass(frozen=True)
+class Decoder:
+    """The WaveNet decoder's own options, :class:`zoo.models.wavenet.WaveNet`'s keywords of
+    the same names: the speaker embedding's width and the dilated stack."""
+
+    global_dim: int = 16
+    layers: int = 8
+    stacks: int = 2
+    kernel_size: int = 2
+    residual_channels: int = 32
+    gate_channels: int = 64
+    skip_channels: int = 64
+
+    def build(self, spec: DataSpec, **conditioning: Any) -> WaveNet:
+        return WaveNet(spec, **asdict(self), **conditioning)
+
+
 class WaveNetAutoencoder(LikelihoodModel):
     """Encoder -> bottleneck (ae | vae | vq) -> WaveNet decoder with speaker conditioning.
 
@@ -147,6 +165,7 @@ class WaveNetAutoencoder(LikelihoodModel):
     estimate = "bound"  # per instance: "elbo" for the VAE bottleneck (see the module doc)
     modalities = ("audio",)
 
+    @keyword_group("decoder", Decoder())
     def __init__(
         self,
         spec: DataSpec,
@@ -168,23 +187,15 @@ class WaveNetAutoencoder(LikelihoodModel):
         jitter: float = 0.12,
         cond_channels: int = 64,
         speaker_conditioning: bool = True,
-        global_dim: int = 16,
-        layers: int = 8,
-        stacks: int = 2,
-        kernel_size: int = 2,
-        residual_channels: int = 32,
-        gate_channels: int = 64,
-        skip_channels: int = 64,
+        decoder: Decoder,
         head: str = "categorical",
         output: str | None = None,
     ) -> None:
         super().__init__(spec)
         head = renamed_head_keyword("WaveNetAutoencoder", "output", output, head, "categorical")
-        if bottleneck not in BOTTLENECKS:
-            raise ValueError(f"bottleneck must be one of {BOTTLENECKS}, got {bottleneck!r}")
-        if features not in FEATURES:
-            raise ValueError(f"features must be one of {FEATURES}, got {features!r}")
         owner = "WaveNetAutoencoder"
+        check_choice(owner, "bottleneck", bottleneck, BOTTLENECKS)
+        check_choice(owner, "features", features, FEATURES)
         check_ints(owner, downsample=downsample, n_mels=n_mels, n_mfcc=n_mfcc, ae_bits=ae_bits)
         check_ints(owner, encoder_channels=encoder_channels, cond_channels=cond_channels)
         check_ints(owner, latent_dim=latent_dim)
@@ -251,18 +262,11 @@ class WaveNetAutoencoder(LikelihoodModel):
         # ---- conditioning: mixes neighbouring latents, then upsampled by repetition
         self.cond_conv = nn.Conv1d(D, cond_channels, 3, padding=1)
         speaker = speaker_conditioning and "speaker" in spec.labels
-        self.decoder = WaveNet(
+        self.decoder = decoder.build(
             spec,
-            layers=layers,
-            stacks=stacks,
-            kernel_size=kernel_size,
-            residual_channels=residual_channels,
-            gate_channels=gate_channels,
-            skip_channels=skip_channels,
             head=head,
             local_channels=cond_channels,
             global_labels=("speaker",) if speaker else (),
-            global_dim=global_dim,
         )
 
     # ------------------------------------------------------------------ shape facts
