@@ -31,9 +31,13 @@ the smoothing's share for a never-seen word (its count is 0 unless the training 
 ``unk="error"``). KenLM's perplexity "excluding OOVs" skips those positions.
 
 Storage is a trie of sorted integer keys, one table per order: the n-gram (c, w) whose
-context c is entry ``i`` of the order n-1 table has key ``i * (V + 1) + w``. Counting and
-scoring are numpy passes over such keys (sort, unique, searchsorted), with no Python loop over
-n-grams. Probabilities and back-off weights are kept as log10 (as ARPA files and KenLM keep
+context c is entry ``i`` of the order n-1 table has key ``i * (V + 1) + w``. Counting is
+numpy passes over such keys (sort, unique), with no Python loop over n-grams. Back-off
+scoring (``token_log_probs``, ``log_prob``) goes through open-addressing hash tables built
+from the trie on first use (``zoo.models.ngram_tables.Hashed``: one row holds a key, its
+log10 p and back-off, as KenLM's probing tables do), looking up at each order only the
+positions whose context was found; next-word distributions and sampling search the sorted
+keys. Probabilities and back-off weights are kept as log10 (as ARPA files and KenLM keep
 them), so an ARPA file written by ``to_arpa`` loads back with identical values.
 """
 
