@@ -6,7 +6,8 @@ corpus rules):
 
 - **kenlm** (``pip install kenlm``, 0.3.0): our interpolated modified Kneser-Ney model of
   order ``--order`` is fitted and written as an ARPA file; ``kenlm.Model`` and
-  ``NGram.from_arpa`` both load that file, then score the whole test set, alternating
+  ``NGram.from_arpa`` both load that file (each builds its hash tables there), then score
+  the whole test set, alternating
   (``--rounds``, median): kenlm with full-sentence ``Model.score(sentence, bos=True,
   eos=True)`` (log10), ours with ``token_log_probs`` on the id stream (the library's input)
   and, as a second line, with the word-to-id encoding included (kenlm's input: words). The
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -61,6 +63,7 @@ def kenlm_pair(model: NGram, test_sents: list[list[str]], rounds: int) -> list[d
         model.to_arpa(path)
         theirs = kenlm.Model(str(path))
         ours = NGram.from_arpa(path, model.spec)
+        ours.tables.hashed()  # built at load, as kenlm.Model builds its probing tables
     vocab = ours.spec.vocab
     ids = encode(test_sents, vocab)[0]
     ppl: dict[str, float] = {}
@@ -188,6 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--skip-nltk", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
+    load = [os.getloadavg()[0]]  # the machine's load: ratios alternate sides, times do not
     ptb = data_root() / "ptb"
     train_p, test_p = ptb / "ptb.train.txt", ptb / "ptb.test.txt"
     if not train_p.exists() or not test_p.exists():
@@ -198,7 +202,9 @@ def main(argv: list[str] | None = None) -> dict:
     rows = kenlm_pair(model, te, args.rounds)
     if not args.skip_nltk:
         rows += nltk_pair(spec, train, tr, te, args.nltk_tokens, args.rounds)
-    out = dict(order=args.order, rounds=args.rounds, peers=rows)
+    load.append(os.getloadavg()[0])
+    out = dict(order=args.order, rounds=args.rounds, load_average=load, cpus=os.cpu_count())
+    out["peers"] = rows
     write_results("ngram_peers", out)
     return out
 

@@ -2,8 +2,8 @@
 
 Every results file with a ``peers`` list contributes one line per entry (written by
 ``benchmarks.common.peer_row``); each line says where its peer figure comes from: measured
-here, in the same process, alternating with ours (with the run's date), or quoted (with the
-date and file it is quoted from).
+here, in the same process, alternating with ours (with the run's date, and the machine's load
+average where the run recorded it), or quoted (with the date and file it is quoted from).
 
     python -m benchmarks.peers_table [--results benchmarks/results]
 """
@@ -35,7 +35,14 @@ def rows(results: Path = RESULTS) -> list[str]:
             src = p["source"]
             if src == "measured-here":
                 n = record.get("threads", "?")
-                src = f"measured here ({record['date'][:10]}, {n} thread{'' if n == 1 else 's'})"
+                load = record.get("load_average")
+                busy = (
+                    f"; load average {max(load):.0f} on {record.get('cpus', '?')} cores"
+                    if load
+                    else ""
+                )
+                threads = f"{n} thread{'' if n == 1 else 's'}"
+                src = f"measured here ({record['date'][:10]}, {threads}{busy})"
             params = p.get("params")
             if params:
                 same = "equal" if params["ours"] == params["peer"] else "UNEQUAL"

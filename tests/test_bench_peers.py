@@ -52,6 +52,16 @@ def test_peer_table_labels_every_line_measured_or_quoted(tmp_path):
     assert "2.00x" in lines[0] and QUOTED in lines[1] and "2.00x" in lines[1]
 
 
+def test_peer_table_says_the_load_a_run_was_measured_under(tmp_path):
+    row = peer_row("a", "p", [2.0] * 3, [1.0] * 3, "s", higher_is_better=False)
+    record = {"benchmark": "busy", "date": "2026-11-25 19:00:00 UTC", "threads": 2}
+    record |= {"load_average": [11.4, 13.9], "cpus": 2, "peers": [row]}
+    (tmp_path / "busy.json").write_text(json.dumps(record))
+    (line,) = rows(tmp_path)[2:]
+    assert "measured here (2026-11-25, 2 threads; load average 14 on 2 cores)" in line
+    assert "| 0.50x |" in line
+
+
 def test_compile_flag_reaches_the_train_config_only_when_given():
     from zoo.cli import _train_overrides, build_parser
     from zoo.engine.trainer import TrainConfig

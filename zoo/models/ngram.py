@@ -31,9 +31,13 @@ the smoothing's share for a never-seen word (its count is 0 unless the training 
 ``unk="error"``). KenLM's perplexity "excluding OOVs" skips those positions.
 
 Storage is a trie of sorted integer keys, one table per order: the n-gram (c, w) whose
-context c is entry ``i`` of the order n-1 table has key ``i * (V + 1) + w``. Counting and
-scoring are numpy passes over such keys (sort, unique, searchsorted), with no Python loop over
-n-grams. Probabilities and back-off weights are kept as log10 (as ARPA files and KenLM keep
+context c is entry ``i`` of the order n-1 table has key ``i * (V + 1) + w``. Counting is
+numpy passes over such keys (sort, unique), with no Python loop over n-grams. Back-off
+scoring (``token_log_probs``, ``log_prob``) goes through open-addressing hash tables built
+from the trie on first use (``zoo.models.ngram_tables.Hashed``: one row holds a key, its
+log10 p and back-off, as KenLM's probing tables do), looking up at each order only the
+positions whose context was found; next-word distributions and sampling search the sorted
+keys. Probabilities and back-off weights are kept as log10 (as ARPA files and KenLM keep
 them), so an ARPA file written by ``to_arpa`` loads back with identical values.
 """
 
@@ -75,25 +79,40 @@ def pad_rows(rows: np.ndarray, bos: int, eos: int | None) -> tuple[np.ndarray, .
     start[::L] = True
     if eos is not None and B * L > 1:
         start[1:] |= flat[:-1] == eos
-    S = np.insert(flat, np.nonzero(start)[0], bos)
-    pos = np.arange(B * L) + np.cumsum(start)
-    ar = np.arange(len(S))
-    isb = np.ones(len(S), bool)
-    isb[pos] = False
-    avail = ar - np.maximum.accumulate(np.where(isb, ar, 0))
+    first = np.nonzero(start)[0]  # input index of each sentence's first value
+    k = len(first)
+    pos = np.arange(B * L) + np.repeat(np.arange(1, k + 1), np.diff(np.append(first, B * L)))
+    S = np.full(B * L + k, bos, np.int64)
+    S[pos] = flat
+    at = first + np.arange(k)  # where each sentence's <s> landed
+    avail = np.arange(len(S)) - np.repeat(at, np.diff(np.append(at, len(S))))
     return S, avail, pos
 
 
-def _unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted unique keys, inverse, counts, one position of each) of a 1-D int64 array."""
-    order = np.argsort(keys)
-    sk = keys[order]
+def _unique(
+    keys: np.ndarray, inverse: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+    """(sorted unique keys, inverse (None unless asked), counts, one position of each) of a
+    1-D int64 array >= 0.
+
+    Where key and position fit in 63 bits together, the position is packed under the key and
+    one plain sort orders both (numpy's vectorised sort: several times faster than argsort).
+    """
+    bits = max(len(keys) - 1, 1).bit_length()
+    if len(keys) and int(keys.max()) < 1 << (63 - bits):
+        packed = np.sort((keys << bits) | np.arange(len(keys)))
+        sk, order = packed >> bits, packed & ((1 << bits) - 1)
+    else:
+        order = np.argsort(keys)
+        sk = keys[order]
     first = np.empty(len(sk), bool)
     first[:1] = True
     np.not_equal(sk[1:], sk[:-1], out=first[1:])
     starts = np.nonzero(first)[0]
-    inv = np.empty(len(keys), np.int64)
-    inv[order] = np.cumsum(first) - 1
+    inv = None
+    if inverse:
+        inv = np.empty(len(keys), np.int64)
+        inv[order] = np.cumsum(first) - 1
     counts = np.diff(np.append(starts, len(sk)))
     return sk[starts], inv, counts, order[starts]
 
@@ -210,14 +229,17 @@ class NGram(LikelihoodModel):
             valid[0] = False
             pos = np.nonzero(valid)[0]
             q = ids[n - 1][pos - 1] * W + S[pos]
-            uniq, inv, cnt, rep = _unique(q)
-            idn = np.full(len(S), -1, np.int64)
-            idn[pos] = inv
+            uniq, inv, cnt, rep = _unique(q, inverse=n < N)
+            idn = None
+            if n < N:  # the top order's ids are no one's context
+                idn = np.full(len(S), -1, np.int64)
+                idn[pos] = inv
             ids.append(idn)
             keys.append(uniq)
             counts.append(cnt.astype(np.float64))
             at = pos[rep]
-            first.append(avail[at] == n - 1)
+            # starts with <s>: its first word is <s> (n = 2), or its context starts with <s>
+            first.append(uniq // W == bos if n == 2 else first[n - 1][uniq // W])
             suffix.append(ids[n - 1][at] if n > 2 else S[at])
             if n > 2:
                 ids[n - 1] = None  # memory: only the previous order's positions are needed

@@ -29,6 +29,7 @@ class Tables:
     logp: list[np.ndarray] = field(default_factory=list)
     bo: list[np.ndarray] = field(default_factory=list)
     discounts: np.ndarray | None = None  # [N, 3] for KN/MKN fits (D1, D2, D3+ per order)
+    _hashed: list[Hashed | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def W(self) -> int:  # noqa: N802 - symbols incl. <s>
@@ -73,35 +74,72 @@ class Tables:
 
     def score(self, S: np.ndarray, avail: np.ndarray) -> np.ndarray:
         """log10 p of every position of S given its sentence history ([L]; <s> positions: 0)."""
+        if self.kind == "backoff":
+            return self._score_backoff(S.astype(np.int64))
         ids, prev_ids = self._ids_and_contexts(S, avail)
         N = self.order
         out = np.full(len(S), np.nan)
-        if self.kind == "addk":
-            target = np.minimum(avail + 1, N)
-            for n in range(N, 0, -1):
-                at = target == n
-                hit = at & (ids[n] >= 0)
-                out[hit] = self.logp[n][ids[n][hit]]
-                if n > 1:
-                    miss = at & (ids[n] < 0)
-                    ctx = prev_ids[n - 1][miss]
-                    out[miss] = np.where(
-                        ctx >= 0, self.bo[n - 1][np.maximum(ctx, 0)], -math.log10(self.V)
-                    )
-        else:
-            # log p = logp(longest stored n-gram) + back-offs of the longer stored contexts.
-            acc = np.zeros(len(S))
-            todo = np.ones(len(S), bool)
-            for n in range(N, 0, -1):
-                if n < N:  # (an n-gram ending at j - 1 is within j's sentence when stored)
-                    ctx = prev_ids[n]
-                    has = (ctx >= 0) & (avail >= n)
-                    acc[has] += self.bo[n][ctx[has]]
-                hit = todo & (ids[n] >= 0)
-                out[hit] = self.logp[n][ids[n][hit]] + acc[hit]
-                todo &= ~hit
+        target = np.minimum(avail + 1, N)
+        for n in range(N, 0, -1):
+            at = target == n
+            hit = at & (ids[n] >= 0)
+            out[hit] = self.logp[n][ids[n][hit]]
+            if n > 1:
+                miss = at & (ids[n] < 0)
+                ctx = prev_ids[n - 1][miss]
+                out[miss] = np.where(
+                    ctx >= 0, self.bo[n - 1][np.maximum(ctx, 0)], -math.log10(self.V)
+                )
         out[S == self.bos] = 0.0
         return out
+
+    def _score_backoff(self, S: np.ndarray) -> np.ndarray:
+        """Back-off scoring through the hashed tables (see ``Hashed``).
+
+        log p(j) = logp(longest stored n-gram ending at j) + the back-off weights of the stored
+        contexts ending at j - 1 that are at least as long as its context, added from the
+        longest down (the order in which the floating-point sum is taken, as KenLM's query).
+        Only positions whose context was found are looked up at the next order; an n-gram
+        found at j - 1 lies within j's sentence unless j is ``<s>``, and no hashed n-gram
+        ends with ``<s>``, so no sentence bookkeeping is needed.
+        """
+        L, N, W = len(S), self.order, self.W
+        hashed = self.hashed()
+        pos: list[np.ndarray] = [np.empty(0, np.int64), np.arange(L)]
+        lp: list[np.ndarray] = [np.empty(0), self.logp[1][S]]
+        bo: list[np.ndarray] = [np.empty(0), self.bo[1][S] if N > 1 else np.empty(0)]
+        slot = S  # order 1: the slot of a unigram is its id
+        for n in range(1, N):
+            p, s = pos[n], slot
+            if len(p) and p[-1] == L - 1:
+                p, s = p[:-1], s[:-1]
+            ext = hashed[n + 1].extends[s]  # only contexts of some order-(n+1) n-gram
+            p, s = p[ext], s[ext]
+            nxt = p + 1
+            found, slot, lpn, bon = hashed[n + 1].find(s * W + S[nxt])
+            pos.append(nxt[found])
+            lp.append(lpn)
+            bo.append(bon)
+        acc = np.zeros(L)
+        val: list[np.ndarray] = [np.empty(0)] * (N + 1)
+        for m in range(N, 0, -1):
+            if m < N:  # the back-off of each stored order-m context ending at j - 1
+                p, b = pos[m], bo[m]
+                if len(p) and p[-1] == L - 1:
+                    p, b = p[:-1], b[:-1]
+                acc[p + 1] += b
+            val[m] = lp[m] + (acc if m == 1 else acc[pos[m]])
+        out = val[1]
+        for m in range(2, N + 1):
+            out[pos[m]] = val[m]
+        out[S == self.bos] = 0.0
+        return out
+
+    def hashed(self) -> list[Hashed | None]:
+        """The open-addressing tables of orders 2..N (index n), built on first use."""
+        if self._hashed is None:
+            self._hashed = build_hashed(self)
+        return self._hashed
 
     def next_logp(self, S: np.ndarray, avail: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """log10 p(w | history) for every w in [0, V), for histories ending at ``ends`` of S.
@@ -171,6 +209,98 @@ def find_keys(table: np.ndarray, q: np.ndarray) -> np.ndarray:
     found = np.empty(len(q), np.int64)
     found[order] = hit
     return found
+
+
+# ---------------------------------------------------------------------- hashed tables
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio: multiplicative hashing
+_EMPTY = np.uint64(2**64 - 1)
+
+
+class Hashed:
+    """One order's n-grams in an ordered open-addressing hash table (linear probing).
+
+    A key is stored as its hash ``u = key * 2^64/phi mod 2^64``, a bijection of 64-bit
+    integers, so equal hashes are equal keys. Row r of ``rec`` ([M + tail, 3] int64) holds u
+    and, as float64 bits, the n-gram's log10 p and back-off weight, so one random memory
+    access finds all three. A key's home row is u's top 32 bits scaled to M = twice the number
+    of keys; keys are placed in increasing u, each at the first free row from its home, so
+    the occupied rows hold increasing u and a search can stop at the first row whose u is at
+    least the query's (an empty row holds 2^64 - 1).
+
+    The key of an order-n n-gram is ``slot of its context in the order n-1 table * W + last
+    word`` (the slot of a unigram is its id): the row where an n-gram is found is the context
+    id of the next order.
+    """
+
+    def __init__(self, keys: np.ndarray, logp: np.ndarray, bo: np.ndarray) -> None:
+        n = len(keys)
+        self.M = np.uint64(max(2 * n, 1))
+        u = keys.view(np.uint64) * _GOLDEN
+        if (u == _EMPTY).any():
+            raise ValueError("an n-gram key hashes to the empty marker; the table cannot hold it")
+        order = np.argsort(u)
+        ar = np.arange(n)
+        slots = np.empty(n, np.int64)
+        # Linear probing in order of u: row of the i-th key = max(home_i, row_{i-1} + 1).
+        slots[order] = ar + np.maximum.accumulate(self.home(u[order]) - ar) if n else ar
+        size = max(int(self.M), int(slots.max()) + 1 if n else 0) + 1
+        rec = np.full((size, 3), -1, np.int64)
+        rec[slots, 0] = u.view(np.int64)
+        rec[slots, 1] = logp.view(np.int64)
+        rec[slots, 2] = bo.view(np.int64)
+        self.rec, self.slots = rec, slots
+        self.extends = np.zeros(0, bool)  # [rows of the order n-1 table]: is it a context here
+
+    def home(self, u: np.ndarray) -> np.ndarray:
+        return (((u >> np.uint64(32)) * self.M) >> np.uint64(32)).view(np.int64)
+
+    def find(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(found mask, then for the found keys: rows, log10 p, back-off) of keys q >= 0."""
+        uq = q.view(np.uint64) * _GOLDEN
+        h = self.home(uq)
+        r = np.take(self.rec, h, axis=0)
+        k = r[:, 0].view(np.uint64)
+        hit = k == uq
+        lp, bo = r[:, 1].view(np.float64), r[:, 2].view(np.float64)
+        todo = np.nonzero(k < uq)[0]
+        if len(todo):  # rows holding a smaller u: the key, if stored, is further on
+            lp, bo = lp.copy(), bo.copy()
+        while len(todo):
+            ht = h[todo] + 1
+            h[todo] = ht
+            rt = np.take(self.rec, ht, axis=0)
+            kt = rt[:, 0].view(np.uint64)
+            ut = uq[todo]
+            now = kt == ut
+            at = todo[now]
+            hit[at] = True
+            lp[at] = rt[now, 1].view(np.float64)
+            bo[at] = rt[now, 2].view(np.float64)
+            todo = todo[kt < ut]
+        return hit, h[hit], lp[hit], bo[hit]
+
+
+def build_hashed(t: Tables) -> list[Hashed | None]:
+    """Hash tables of orders 2..N for back-off scoring. An n-gram ending with ``<s>``, or whose
+    context is not hashed, can never be the n-gram of a scored position: it is left out."""
+    out: list[Hashed | None] = [None, None]
+    W = t.W
+    slot_of = np.arange(W, dtype=np.int64)  # order 1: a unigram's slot is its id
+    for n in range(2, t.order + 1):
+        ctx, w = np.divmod(t.keys[n], W)
+        cs = slot_of[ctx]
+        keep = (w != t.bos) & (cs >= 0)
+        if keep.any() and (int(cs[keep].max()) + 1) * W >= 2**63:
+            raise ValueError(f"the order-{n} table is too large for int64 hashed keys")
+        keys = cs[keep] * W + w[keep]
+        bo = t.bo[n][keep] if n < t.order else np.zeros(int(keep.sum()))
+        h = Hashed(keys, t.logp[n][keep], bo)
+        h.extends = np.zeros(len(slot_of) if n == 2 else len(out[n - 1].rec), bool)
+        h.extends[cs[keep]] = True
+        slot_of = np.full(len(w), -1, np.int64)
+        slot_of[keep] = h.slots
+        out.append(h)
+    return out
 
 
 # ---------------------------------------------------------------------- trie helpers
