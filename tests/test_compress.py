@@ -382,3 +382,28 @@ def test_vae_bits_back_round_trips_and_pays_the_seed_once(tmp_path):
     assert 8 * r["payload_bytes"] <= c["seed_bits"] + c["net_bits"] + 32
     decompress(tmp_path / "x.zc", tmp_path / "back.npy")
     assert np.array_equal(np.load(tmp_path / "back.npy"), x.numpy().astype(np.uint8))
+
+
+def test_benchmark_target_check_reads_each_target_from_the_results():
+    from benchmarks.compression import targets
+
+    def model(name, over, exact=True):
+        return {"model": name, "payload_over_model_bits_pct": over, "round_trip_exact": exact,
+                "header_bytes": 500, "bits_per_symbol": 1.0}  # fmt: skip
+
+    base = {"xz -9e": {"bits_per_symbol": 2.0}, "zstd -19": {"bits_per_symbol": 2.1}}
+    vae = {"model": "vae", "net_bits": 1010.0, "model_bits": 1000.0, "net_vs_neg_elbo_pct": 1.0,
+           "initial_bits_in_file": 1024}  # fmt: skip
+    record = {
+        "datasets": {
+            "a": {"data": "a test split", "models": [model("m", 0.05), vae], "baselines": base,
+                  "best_model": "m", "best_beats_xz_and_zstd": True},
+            "b": {"data": "b (SUBSET: ...)", "models": [model("m", 0.2, exact=False)],
+                  "baselines": base, "best_model": "m", "best_beats_xz_and_zstd": False},
+        },  # fmt: skip
+        "wavenet_decode_vs_sample": {"decode_seconds": 2.0, "sample_seconds": 1.0,
+                                     "decode_over_sample": 2.0, "round_trip_exact": True},
+    }  # fmt: skip
+    lines = targets(record)
+    assert [line.split(":")[0] for line in lines] == ["met", "met", "met"] + ["NOT met"] * 3
+    assert "+1.000%" in lines[1] and "SUBSET" in lines[3] and "ratio 2.00" in lines[5]
