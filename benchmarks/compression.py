@@ -111,6 +111,7 @@ def trained_run(entry: str, steps: int | None, root: Path, scale: float) -> tupl
     if steps is not None:
         steps = max(1, int(steps * scale))
         train.update(max_steps=steps, batch_size=BATCH_SIZE.get(entry, 32))
+    torch.manual_seed(0)  # the initial weights (train_run builds the model before seeding)
     train_run(entry, run_dir=run, train=train, hparams=SMALLER.get(entry))
     return run, steps or 0
 
@@ -420,6 +421,19 @@ def main() -> None:
         previous = Path(__file__).resolve().parent / "results" / "compression.json"
         if previous.exists():
             old = json.loads(previous.read_text())
+            if a.models:  # only some models ran: keep the other models' rows
+                for name, d in results.items():
+                    was = old.get("datasets", {}).get(name)
+                    if was is not None:
+                        ran = {r["model"] for r in d["models"]}
+                        keep = [r for r in was["models"] if r["model"] not in ran]
+                        merged = keep + d["models"]
+                        d["models"] = merged
+                        best = min(merged, key=lambda r: r["file_bytes"])
+                        d["best_model"] = best["model"]
+                        d["best_beats_xz_and_zstd"] = best["file_bytes"] < min(
+                            d["baselines"]["xz -9e"]["bytes"], d["baselines"]["zstd -19"]["bytes"]
+                        )
             results = {**old.get("datasets", {}), **results}
             speed = speed or old.get("wavenet_decode_vs_sample")
     path = write_results(
