@@ -207,12 +207,70 @@ def test_text_file_round_trips_byte_for_byte(text_run, tmp_path):
     assert (tmp_path / "back.txt").read_bytes() == src.read_bytes()
 
 
-def test_character_outside_the_vocabulary_is_named_with_its_place(text_run, tmp_path, capsys):
+def _text_bits(model, path) -> float:
+    """-log2 p of a text file's token stream (escapes as <unk>) under an n-gram."""
+    from zoo.coding.inputs import read_text
+
+    stream, _, _ = read_text(path, model.spec, "char", False)
+    return -model.stream_log_prob(stream)[0] / np.log(2)
+
+
+def test_characters_outside_the_vocabulary_are_escaped_counted_and_round_trip(
+    text_run, tmp_path, capsys
+):
+    from zoo.engine.checkpoint import load_model
+
     src = tmp_path / "doc.txt"
-    src.write_text("fine\nnot \u263a fine\n")
-    code = main(["compress", str(text_run), str(src), "-o", str(tmp_path / "x.zc")])
+    src.write_text("fine \u263a\n\u263a \u2665 \u263a\n", encoding="utf-8")
+    code = main(["compress", str(text_run), str(src), "-o", str(tmp_path / "doc.zc")])
+    out = capsys.readouterr().out
+    assert code == 0 and "4 tokens outside the vocabulary (2 distinct) coded as escapes" in out
+    r = compress(text_run, [str(src)], tmp_path / "doc2.zc")
+    e = r["escapes"]
+    assert (e["count"], e["distinct"]) == (4, 2)
+    # the texts' cost, exactly. 1: U+263A, new without a choice: its 3 UTF-8 bytes (E2 98 BA)
+    # and the end mark, each count 1 of 257, 258, ... 2: a repeat, count 1 against new's 1.
+    # 3: U+2665 new (1 of 3): E2 (count 2 now) 99 A5, end (count 2). 4: U+263A, 2 of 5.
+    want = (np.log2(257 * 258 * 259 * 260) + 1 + np.log2(3)
+            + np.log2(261 / 2 * 262 * 263 * 264 / 2) + np.log2(5 / 2))  # fmt: skip
+    assert e["text_bits"] == pytest.approx(want, abs=1e-9)
+    # size accounting: the model's bits of the stream with <unk> at each escape, plus the texts
+    model = load_model(text_run)
+    assert r["model_bits"] == pytest.approx(_text_bits(model, src) + e["text_bits"], rel=1e-9)
+    assert 0 < e["unk_bits"] < r["model_bits"]
+    assert 8 * r["payload_bytes"] <= r["model_bits"] + 64
+    header, _ = container.read(tmp_path / "doc2.zc")
+    assert header["counts"]["escapes"] == 4
+    assert main(["decompress", str(tmp_path / "doc.zc"), "-o", str(tmp_path / "back.txt")]) == 0
+    assert (tmp_path / "back.txt").read_bytes() == src.read_bytes()
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(["a", "b", " ", "\n", "\u263a", "\u2665", "\U0001f600", "</s>"]),
+        max_size=30,
+    ).map("".join)
+)
+def test_any_text_with_escapes_round_trips_byte_for_byte(text_run, tmp_path_factory, text):
+    tmp = tmp_path_factory.mktemp("esc")
+    (tmp / "t.txt").write_bytes(text.encode("utf-8"))
+    r = compress(text_run, [str(tmp / "t.txt")], tmp / "t.zc")
+    assert r["escapes"]["count"] == sum(text.count(c) for c in "\u263a\u2665\U0001f600")
+    decompress(tmp / "t.zc", tmp / "back.txt")
+    assert (tmp / "back.txt").read_bytes() == text.encode("utf-8")
+
+
+def test_without_unk_an_outside_character_is_refused_with_its_place(tmp_path, capsys):
+    spec = DataSpec("text", (8,), levels=4, vocab=("</s>", "a", "b", " "), eos=0, name="tiny")
+    model = NGram(spec, order=2).fit_stream(np.random.default_rng(0).integers(0, 4, 200))
+    model.hparams = {"order": 2, "smoothing": "mkn"}
+    run = make_run(tmp_path / "ng", "ngram_mkn3_pydoc", model, "pydoc_char")
+    src = tmp_path / "doc.txt"
+    src.write_text("ab\nab \u263a b\n", encoding="utf-8")
+    code = main(["compress", str(run), str(src), "-o", str(tmp_path / "x.zc")])
     err = capsys.readouterr().err
-    assert code == 2 and "U+263A" in err and "line 2, column 5" in err
+    assert code == 2 and "U+263A" in err and "line 2, column 4" in err and "no <unk>" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.zc").exists()
 
 
@@ -326,3 +384,28 @@ def test_vae_bits_back_round_trips_and_pays_the_seed_once(tmp_path):
     assert 8 * r["payload_bytes"] <= c["seed_bits"] + c["net_bits"] + 32
     decompress(tmp_path / "x.zc", tmp_path / "back.npy")
     assert np.array_equal(np.load(tmp_path / "back.npy"), x.numpy().astype(np.uint8))
+
+
+def test_benchmark_target_check_reads_each_target_from_the_results():
+    from benchmarks.compression import targets
+
+    def model(name, over, exact=True):
+        return {"model": name, "payload_over_model_bits_pct": over, "round_trip_exact": exact,
+                "header_bytes": 500, "bits_per_symbol": 1.0}  # fmt: skip
+
+    base = {"xz -9e": {"bits_per_symbol": 2.0}, "zstd -19": {"bits_per_symbol": 2.1}}
+    vae = {"model": "vae", "net_bits": 1010.0, "model_bits": 1000.0, "net_vs_neg_elbo_pct": 1.0,
+           "initial_bits_in_file": 1024}  # fmt: skip
+    record = {
+        "datasets": {
+            "a": {"data": "a test split", "models": [model("m", 0.05), vae], "baselines": base,
+                  "best_model": "m", "best_beats_xz_and_zstd": True},
+            "b": {"data": "b (SUBSET: ...)", "models": [model("m", 0.2, exact=False)],
+                  "baselines": base, "best_model": "m", "best_beats_xz_and_zstd": False},
+        },  # fmt: skip
+        "wavenet_decode_vs_sample": {"decode_seconds": 2.0, "sample_seconds": 1.0,
+                                     "decode_over_sample": 2.0, "round_trip_exact": True},
+    }  # fmt: skip
+    lines = targets(record)
+    assert [line.split(":")[0] for line in lines] == ["met", "met", "met"] + ["NOT met"] * 3
+    assert "+1.000%" in lines[1] and "SUBSET" in lines[3] and "ratio 2.00" in lines[5]

@@ -302,6 +302,13 @@ def cmd_compress(a: argparse.Namespace) -> int:
         f"({r['bits_per_symbol']:.4f} bits/symbol; model {what} = {r['model_bits']:.0f} bits, "
         f"header {r['header_bytes']} bytes)" + (note if r["lossy_audio"] else "")
     )
+    e = r["escapes"]
+    if e["count"]:
+        out.print(
+            f"  {e['count']} tokens outside the vocabulary ({e['distinct']} distinct) coded as "
+            f"escapes: {e['bits']:.0f} bits ({e['unk_bits']:.0f} for <unk> under the model, "
+            f"{e['text_bits']:.0f} for their text), included above"
+        )
     return 0
 
 

@@ -9,6 +9,9 @@ split), each as *units* the steppers code in order through one range coder:
 - ``lanes``: token streams of given lengths (n-grams on text: a stream cut into lanes at
   sentence ends, coded in lock-step).
 
+A text file's tokens outside the model's vocabulary are escapes (:mod:`zoo.coding.escapes`):
+``<unk>`` among the tokens, then the escaped texts, coded after the item's units.
+
 A VAE's archive is one bits-back ANS stack instead (:mod:`zoo.coding.bitsback`).
 
 The decoder rebuilds the same units from the header and runs the same steppers on the same
@@ -33,9 +36,11 @@ from zoo.coding import container, inputs
 from zoo.coding.bitsback import BitsBack
 from zoo.coding.coder import Choose, Decoder, Encoder, coding_probs
 from zoo.coding.conditionals import codable, code_batch, code_lanes
+from zoo.coding.escapes import code_escapes
 from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
-from zoo.engine.checkpoint import read_config
+from zoo.data import load_dataset
+from zoo.engine.checkpoint import atomic_write_bytes, load_model, read_config
 from zoo.errors import ZooInputError
 from zoo.models.ngram import NGram
 from zoo.models.vae import VAE
@@ -54,12 +59,11 @@ class Item:
     labels: dict[str, torch.Tensor] = field(default_factory=dict)
     stream: np.ndarray | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    escapes: list[str] = field(default_factory=list)  # text of each <unk> (text files)
 
 
 def load_run(run: str | os.PathLike) -> tuple[LikelihoodModel, dict[str, Any], str]:
     """(model on the CPU in eval mode, its config, its checksum)."""
-    from zoo.engine.checkpoint import load_model
-
     config = read_config(Path(run))
     model = load_model(Path(run), "cpu")
     return model, config, container.model_checksum(model, config)
@@ -90,8 +94,8 @@ def read_inputs(
             items.append(Item("wav", p.stem + ".wav", x=q[None], facts=facts))
         elif spec.modality == "text":
             level, spaced = inputs.text_level(config)
-            stream, facts = inputs.read_text(p, spec, level, spaced)
-            items.append(Item("text", p.name, stream=stream, facts=facts))
+            stream, facts, escapes = inputs.read_text(p, spec, level, spaced)
+            items.append(Item("text", p.name, stream=stream, facts=facts, escapes=escapes))
         else:
             raise ZooInputError(
                 f"{p}: unknown input type {ext or '(no extension)'}; this {spec.modality} model "
@@ -119,7 +123,6 @@ def read_inputs(
 
 
 def _split_item(model: LikelihoodModel, config: dict[str, Any], split: str) -> Item:
-    from zoo.data import load_dataset
 
     m = re.fullmatch(r"(train|valid|test)(?:\[:(\d+)\])?", split)
     if m is None:
@@ -147,6 +150,8 @@ def _lanes(stream: np.ndarray, eos: int | None, lanes: int) -> list[int]:
     if eos is None or lanes <= 1:
         return [L]
     ends = np.nonzero(stream == eos)[0] + 1
+    if len(ends) == 0:  # no sentence end (an empty file): one lane
+        return [L]
     cuts = sorted({int(ends[min(np.searchsorted(ends, L * k / lanes), len(ends) - 1)])
                    for k in range(1, lanes)} - {0, L})  # fmt: skip
     bounds = [0, *cuts, L]
@@ -244,6 +249,7 @@ def compress(
         raise ZooInputError(f"batch and lanes must be >= 1, got {batch}, {lanes}")
     items = read_inputs(paths, model, config, split)
     records, symbols = [], 0
+    escapes = _EscapeTally()
     t0 = time.perf_counter()
     if isinstance(model, VAE):
         payload, coding = _bits_back(model, items, batch)
@@ -258,7 +264,14 @@ def compress(
         enc = Encoder()
         for item in items:
             units = plan_units(item, model, batch, lanes)
-            _run_units(model, units, enc, item)
+            if item.escapes:
+                watch = _Watch(enc, model.spec.unk)
+                _run_units(model, units, watch, item)
+                before = enc.model_bits
+                code_escapes(enc, len(item.escapes), item.escapes)
+                escapes.add(item.escapes, watch.bits, enc.model_bits - before)
+            else:
+                _run_units(model, units, enc, item)
             symbols += _count(units, model.spec)
             records.append({"kind": item.kind, "name": item.name, "units": units,
                             "facts": item.facts, "labels": bool(item.labels)})  # fmt: skip
@@ -272,7 +285,7 @@ def compress(
         "spec": {"name": spec.name, "modality": spec.modality, "shape": list(spec.shape),
                  "levels": spec.levels, "sample_rate": spec.sample_rate},
         "inputs": records,
-        "counts": {"symbols": symbols},
+        "counts": {"symbols": symbols, **({"escapes": escapes.count} if escapes.count else {})},
         "coding": coding,
     }  # fmt: skip
     size = container.write(out, header, payload)
@@ -287,7 +300,41 @@ def compress(
         "bits_per_symbol": 8 * size / max(symbols, 1),
         "encode_seconds": seconds,
         "lossy_audio": any(it.kind == "wav" for it in items),
+        "escapes": escapes.summary(),
     }
+
+
+class _Watch:
+    """A chooser in front of the encoder that sums ``-log2 p`` of one symbol (``<unk>``)."""
+
+    def __init__(self, enc: Encoder, symbol: int | None) -> None:
+        self.enc, self.symbol, self.bits = enc, symbol, 0.0
+
+    def __call__(self, probs: np.ndarray, known: np.ndarray | None) -> np.ndarray:
+        assert known is not None
+        rows = np.nonzero(known == self.symbol)[0]
+        self.bits -= float(np.log2(probs[rows, self.symbol]).sum())
+        return self.enc(probs, known)
+
+
+@dataclass
+class _EscapeTally:
+    """What the escapes of every text input cost (model bits, included in the total)."""
+
+    count: int = 0
+    distinct: int = 0
+    unk_bits: float = 0.0  # -log2 p(<unk> | context) under the model, at every escape
+    text_bits: float = 0.0  # the escaped texts under the adaptive escape models
+
+    def add(self, texts: list[str], unk_bits: float, text_bits: float) -> None:
+        self.count += len(texts)
+        self.distinct += len(set(texts))
+        self.unk_bits += unk_bits
+        self.text_bits += text_bits
+
+    def summary(self) -> dict[str, Any]:
+        return {"count": self.count, "distinct": self.distinct, "unk_bits": self.unk_bits,
+                "text_bits": self.text_bits, "bits": self.unk_bits + self.text_bits}  # fmt: skip
 
 
 def _bits_back(model: VAE, items: list[Item], batch: int) -> tuple[bytes, dict]:
@@ -342,11 +389,21 @@ def decompress(
         dec = Decoder(payload)
         for rec in header["inputs"]:
             xs, labs, lanes = _run_units(model, rec["units"], dec, None)
-            files.extend(_rebuild(rec, model.spec, xs, labs, lanes))
+            texts = None
+            if rec["kind"] == "text" and model.spec.unk is not None:
+                parts = lanes or [x.reshape(-1).numpy() for x in xs]
+                tokens = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+                n = int((tokens == model.spec.unk).sum())
+                if n != rec["facts"].get("escapes", 0):
+                    raise ZooInputError(
+                        f"{archive} is damaged: {n} escapes decoded, the header says "
+                        f"{rec['facts'].get('escapes', 0)}"
+                    )
+                texts = code_escapes(dec, n)
+            files.extend(_rebuild(rec, model.spec, xs, labs, lanes, texts))
     seconds = time.perf_counter() - t0
     dest = Path(out)
     if len(files) == 1:
-        from zoo.engine.checkpoint import atomic_write_bytes
 
         atomic_write_bytes(dest, files[0][1])
         written = [str(dest)]
@@ -355,7 +412,9 @@ def decompress(
     return {"written": written, "decode_seconds": seconds, "symbols": header["counts"]["symbols"]}
 
 
-def _rebuild(rec: dict, spec: DataSpec, xs: list, labs: list, lanes: list) -> list[tuple]:
+def _rebuild(
+    rec: dict, spec: DataSpec, xs: list, labs: list, lanes: list, texts: list[str] | None = None
+) -> list[tuple]:
     import io
 
     kind, facts = rec["kind"], rec["facts"]
@@ -366,7 +425,7 @@ def _rebuild(rec: dict, spec: DataSpec, xs: list, labs: list, lanes: list) -> li
     else:
         stream = None
     if kind == "text":
-        return [(rec["name"], inputs.write_text(stream, spec, facts))]
+        return [(rec["name"], inputs.write_text(stream, spec, facts, texts))]
     if kind == "split":
         buf = io.BytesIO()
         if stream is not None:

@@ -2,8 +2,10 @@
 
 - text: tokenised as the run's data set (characters, PTB's space-separated characters, or
   words), a ``</s>`` after every line. Only text that detokenises back to the same bytes is
-  accepted (word models split on whitespace, so runs of spaces are refused, with the line);
-  a token outside the vocabulary is refused with its line and column.
+  accepted (word models split on whitespace, so runs of spaces are refused, with the line).
+  A token outside the vocabulary (or spelling ``</s>`` / ``<unk>`` itself) becomes an escape
+  when the vocabulary has ``<unk>``: ``<unk>`` in the stream, its text kept for
+  :mod:`zoo.coding.escapes`; without ``<unk>`` it is refused with its line and column.
 - images: PNG (mode L or RGB) or ``.npy`` arrays of integer levels in ``[0, levels)``.
   Decompressing writes the same levels (a PNG with the same pixels, not the same bytes).
 - audio: WAV (any rate, channels averaged to mono), resampled to the run's rate and mu-law
@@ -35,8 +37,11 @@ def text_level(config: dict[str, Any]) -> tuple[str, bool]:
     return "char", False
 
 
-def read_text(path: Path, spec: DataSpec, level: str, spaced: bool) -> tuple[np.ndarray, dict]:
-    """A UTF-8 file -> (token id stream with ``</s>`` after each line, rebuild facts)."""
+def read_text(
+    path: Path, spec: DataSpec, level: str, spaced: bool
+) -> tuple[np.ndarray, dict, list[str]]:
+    """A UTF-8 file -> (token id stream with ``</s>`` after each line, rebuild facts, the
+    texts of the escaped tokens in order: one per ``<unk>`` in the stream)."""
     if spec.modality != "text" or spec.vocab is None:
         raise ZooInputError(
             f"{path}: text needs a text model; this run models {spec.modality} data"
@@ -53,6 +58,7 @@ def read_text(path: Path, spec: DataSpec, level: str, spaced: bool) -> tuple[np.
         lines = []
     index = {t: i for i, t in enumerate(spec.vocab)}
     out: list[int] = []
+    escapes: list[str] = []
     for n, line in enumerate(lines, 1):
         if level == "word" or spaced:
             toks = line.split(" ") if line else []
@@ -66,29 +72,40 @@ def read_text(path: Path, spec: DataSpec, level: str, spaced: bool) -> tuple[np.
         col = 1
         for tok in toks:
             i = index.get(tok)
-            if i is None or i == spec.eos:
-                shown = repr(tok) + (f" (U+{ord(tok):04X})" if len(tok) == 1 else "")
-                raise ZooInputError(
-                    f"{path}: {'character' if level == 'char' else 'token'} {shown} at line "
-                    f"{n}, column {col} is not in the model's vocabulary of {spec.levels} "
-                    "symbols (from its training text); remove or replace it"
-                )
+            if i is None or i == spec.eos or i == spec.unk:
+                if spec.unk is None:
+                    shown = repr(tok) + (f" (U+{ord(tok):04X})" if len(tok) == 1 else "")
+                    raise ZooInputError(
+                        f"{path}: {'character' if level == 'char' else 'token'} {shown} at "
+                        f"line {n}, column {col} is not in the model's vocabulary of "
+                        f"{spec.levels} symbols and the vocabulary has no <unk> to escape it "
+                        "with; remove or replace it"
+                    )
+                i = spec.unk
+                escapes.append(tok)
             out.append(i)
             col += len(tok) + (1 if level == "word" or spaced else 0)
         out.append(spec.eos if spec.eos is not None else 0)
-    return np.asarray(out, np.int64), {"trailing_newline": trailing, "level": level,
-                                       "spaced": spaced}  # fmt: skip
+    facts = {"trailing_newline": trailing, "level": level, "spaced": spaced}
+    if escapes:
+        facts["escapes"] = len(escapes)
+    return np.asarray(out, np.int64), facts, escapes
 
 
-def write_text(tokens: np.ndarray, spec: DataSpec, facts: dict) -> bytes:
-    """Inverse of :func:`read_text`."""
+def write_text(
+    tokens: np.ndarray, spec: DataSpec, facts: dict, escapes: list[str] | None = None
+) -> bytes:
+    """Inverse of :func:`read_text` (``escapes``: the text of each ``<unk>``, in order)."""
     vocab, eos = spec.vocab, spec.eos
     sep = " " if facts["level"] == "word" or facts["spaced"] else ""
     lines, cur = [], []
+    pending = iter(escapes or [])
     for t in tokens.tolist():
         if t == eos:
             lines.append(sep.join(cur))
             cur = []
+        elif t == spec.unk and escapes is not None:
+            cur.append(next(pending))
         else:
             cur.append(vocab[t])
     text = "\n".join(lines) + ("\n" if facts["trailing_newline"] and lines else "")
