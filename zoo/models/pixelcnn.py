@@ -13,6 +13,8 @@ pixel only (the vertical stack once per row), which draws the same images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -51,6 +53,36 @@ class ResidualBlock(nn.Module):
         if bias is not None:
             a = a + bias[:, :, None, None]
         return z + self.out(F.relu(a))
+
+    def init_state(
+        self, n: int, H: int, W: int, bias: torch.Tensor | None = None
+    ) -> ResidualBlockState:
+        """The block's cache for cached sampling of ``n`` images; ``bias``: ``[n, h]``."""
+        conv_bias = None if bias is None else self.conv.bias + bias
+        return ResidualBlockState(
+            pointwise_matrix(self.inp),
+            self.inp.bias,
+            PixelCache(self.conv, n, H, W, conv_bias),
+            pointwise_matrix(self.out),
+            self.out.bias,
+        )
+
+    def step(self, z: torch.Tensor, r: int, j: int, state: ResidualBlockState) -> torch.Tensor:
+        """The block at pixel (r, j): ``z`` ``[n, 2h]`` -> ``[n, 2h]``."""
+        s = state
+        s.conv.write(r, j, torch.addmm(s.b_in, z.relu(), s.w_in).relu_())
+        return torch.addmm(s.b_out, s.conv(r, j).relu_(), s.w_out).add_(z)
+
+
+@dataclass(slots=True)
+class ResidualBlockState:
+    """A residual block's cache: its 1x1s as matrices, its masked k x k's input cache."""
+
+    w_in: torch.Tensor  # [2h, h]
+    b_in: torch.Tensor  # [h]
+    conv: PixelCache  # the masked k x k convolution's inputs (and class bias)
+    w_out: torch.Tensor  # [h, 2h]
+    b_out: torch.Tensor  # [2h]
 
 
 class PixelCNN(AutoregressiveImageModel):
@@ -115,18 +147,10 @@ class PixelCNN(AutoregressiveImageModel):
         """
         H, W = self.H, self.W
         stem = PixelCache(self.stem, n, H, W)
-        blocks = []
-        for block, bias in zip(self.blocks, self._biases(y)):
-            conv_bias = None if bias is None else block.conv.bias + bias  # [n, h]
-            blocks.append(
-                (
-                    pointwise_matrix(block.inp),
-                    block.inp.bias,
-                    PixelCache(block.conv, n, H, W, conv_bias),
-                    pointwise_matrix(block.out),
-                    block.out.bias,
-                )
-            )
+        blocks = [
+            (block.step, block.init_state(n, H, W, bias))
+            for block, bias in zip(self.blocks, self._biases(y))
+        ]
         hid_w, out_w = pointwise_matrix(self.hidden), pointwise_matrix(self.output)
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
@@ -134,9 +158,8 @@ class PixelCNN(AutoregressiveImageModel):
             for q, c in self.last_and_current(r, j):
                 stem.write(q, c, self.pixel_inputs(x, q, c))
             z = stem(r, j)
-            for w1, b1, conv, w2, b2 in blocks:
-                conv.write(r, j, torch.addmm(b1, z.relu(), w1).relu_())
-                z = torch.addmm(b2, conv(r, j).relu_(), w2).add_(z)
+            for block_step, state in blocks:
+                z = block_step(z, r, j, state)
             hid = torch.addmm(self.hidden.bias, z.relu(), hid_w).relu_()
             return torch.addmm(self.output.bias, hid, out_w)
 
@@ -195,6 +218,72 @@ class GatedLayer(nn.Module):
             v_pre, h_pre = v_pre + bias, h_pre + bias
         h_new = self.h_out(gate(h_pre, self.groups))
         return gate(v_pre, self.groups), h_new if self.first else h + h_new
+
+    # ------------------------------------------------------------------ one pixel at a time
+    def init_state(self, n: int, H: int, W: int, y: torch.Tensor | None) -> GatedState:
+        """This layer's cache for cached sampling of ``n`` H x W images (class ids ``y``)."""
+        half, cin, dev = self.k // 2, self.vertical.in_channels, self.vertical.weight.device
+        bias = self.class_bias(y) if self.class_bias is not None and y is not None else None
+        return GatedState(
+            half=half,
+            v_in=torch.zeros(n, cin, H + half, W + 2 * half, device=dev),
+            h_in=torch.zeros(n, cin, W + half, device=dev),
+            h_w=(self.horizontal.weight * self.h_mask).flatten(1),
+            h_b=self.horizontal.bias if bias is None else self.horizontal.bias + bias,
+            v_bias=bias,
+            out_w=masked_weight(self.h_out)[:, :, 0, 0],
+        )
+
+    @staticmethod
+    def write(r: int, j: int, values: torch.Tensor, state: GatedState, vertical: bool) -> None:
+        """Store this layer's input ``[n, in]`` at pixel (r, j) of the vertical stack, or at
+        column j of the horizontal stack (the row being drawn)."""
+        half = state.half
+        if vertical:
+            state.v_in[:, :, r + half, j + half] = values
+        else:
+            state.h_in[:, :, j + half] = values
+
+    def row_step(self, r: int, state: GatedState, up: GatedState | None) -> None:
+        """Before the first pixel of row r: the vertical stack at row r - 1 (final now) for
+        the whole row, once: this layer's term for the horizontal stack, and the next layer's
+        (``up``) vertical input."""
+        if r == 0:  # nothing above: the shifted vertical stack is zero
+            n, W = state.h_in.shape[0], state.h_in.shape[2] - state.half
+            state.row_term = self.v_to_h.bias[None, :, None].expand(n, -1, W)
+            return
+        v_pre = self.vertical(state.v_in[:, :, r - 1 : r + state.half])  # [n, 2m, 1, W]
+        state.row_term = self.v_to_h(v_pre)[:, :, 0]
+        if up is not None:  # this layer's vertical output is the next one's input
+            if state.v_bias is not None:
+                v_pre = v_pre + state.v_bias[:, :, None, None]
+            nh, W = up.half, v_pre.shape[3]
+            up.v_in[:, :, r - 1 + nh, nh : nh + W] = gate(v_pre, self.groups)[:, :, 0]
+
+    def step(self, h: torch.Tensor | None, j: int, state: GatedState) -> torch.Tensor:
+        """The horizontal stack at pixel (r, j) of the current row: ``h`` ``[n, in]`` (None:
+        already written, the first layer) -> ``[n, m]``."""
+        half = state.half
+        if h is not None:
+            state.h_in[:, :, j + half] = h
+        win = state.h_in[:, :, j : j + half + 1].flatten(1)
+        pre = F.linear(win, state.h_w) + state.h_b + state.row_term[:, :, j]
+        h_new = F.linear(gate(pre, self.groups), state.out_w, self.h_out.bias)
+        return h_new if h is None else h + h_new  # no residual into the first layer
+
+
+@dataclass(slots=True)
+class GatedState:
+    """A gated layer's cache for cached sampling."""
+
+    half: int  # k // 2: the padding of its kernels
+    v_in: torch.Tensor  # [n, in, H + half, W + 2 half] the vertical input, padded
+    h_in: torch.Tensor  # [n, in, W + half] the horizontal input on the current row, padded
+    h_w: torch.Tensor  # [2m, in (half+1)] the masked horizontal kernel
+    h_b: torch.Tensor  # [2m] or [n, 2m] its bias (+ class bias)
+    v_bias: torch.Tensor | None  # [n, 2m] the class bias of the vertical stack
+    out_w: torch.Tensor  # [m, m] the masked 1x1 of the horizontal output
+    row_term: torch.Tensor | None = None  # [n, 2m, W] v_to_h of the shifted vertical stack
 
 
 class GatedPixelCNN(AutoregressiveImageModel):
@@ -255,69 +344,30 @@ class GatedPixelCNN(AutoregressiveImageModel):
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
         """Vertical stacks once per row (rows above are final), horizontal per pixel."""
-        dev, H, W = self.device, self.H, self.W
-        layers = []
-        for layer in self.layers:
-            half = layer.k // 2
-            bias = layer.class_bias(y) if layer.class_bias is not None and y is not None else None
-            layers.append(
-                dict(
-                    layer=layer,
-                    half=half,
-                    # this layer's input, vertical and horizontal, padded for its kernels
-                    v_in=torch.zeros(
-                        n, layer.vertical.in_channels, H + half, W + 2 * half, device=dev
-                    ),
-                    h_in=torch.zeros(n, layer.vertical.in_channels, W + half, device=dev),
-                    h_w=(layer.horizontal.weight * layer.h_mask).flatten(1),
-                    h_b=layer.horizontal.bias if bias is None else layer.horizontal.bias + bias,
-                    v_bias=bias,
-                    out_w=masked_weight(layer.h_out)[:, :, 0, 0],
-                    row_term=None,  # v_to_h of the shifted vertical stack, [n, 2m, W]
-                )
-            )
+        H, W = self.H, self.W
+        states = [layer.init_state(n, H, W, y) for layer in self.layers]
+        ups = states[1:] + [None]
+        first, first_state = self.layers[0], states[0]
         hid_w, out_w = (
             masked_weight(self.hidden)[:, :, 0, 0],
             masked_weight(self.output)[:, :, 0, 0],
         )
-        for L, nxt in zip(layers, layers[1:] + [None]):
-            L["next"] = nxt
-        state = {"row": -1}
-
-        def new_row(r: int) -> None:
-            # The vertical stacks at row r-1 are final: run them once for the whole row.
-            for L in layers:
-                layer, half, nxt = L["layer"], L["half"], L["next"]
-                if r == 0:  # nothing above: the shifted vertical stack is zero
-                    L["row_term"] = layer.v_to_h.bias[None, :, None].expand(n, -1, W)
-                    continue
-                v_pre = layer.vertical(L["v_in"][:, :, r - 1 : r + half])  # [n, 2m, 1, W]
-                L["row_term"] = layer.v_to_h(v_pre)[:, :, 0]
-                if nxt is not None:  # this layer's vertical output is the next one's input
-                    if L["v_bias"] is not None:
-                        v_pre = v_pre + L["v_bias"][:, :, None, None]
-                    nh = nxt["half"]
-                    nxt["v_in"][:, :, r - 1 + nh, nh : nh + W] = gate(v_pre, self.groups)[:, :, 0]
+        row = [-1]
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
-            first, fh = layers[0], layers[0]["half"]
-            for q, c in self.last_and_current(r, j):
-                first["v_in"][:, :, q + fh, c + fh] = self.pixel_inputs(x, q, c)
-            if state["row"] != r:
-                state["row"] = r
-                new_row(r)
-            for q, c in self.last_and_current(r, j):
+            pixels = self.last_and_current(r, j)
+            for q, c in pixels:  # the vertical input: rows above are read at the new row
+                first.write(q, c, self.pixel_inputs(x, q, c), first_state, vertical=True)
+            if row[0] != r:
+                row[0] = r
+                for layer, state, up in zip(self.layers, states, ups):
+                    layer.row_step(r, state, up)
+            for q, c in pixels:
                 if q == r:
-                    first["h_in"][:, :, c + fh] = self.pixel_inputs(x, q, c)
+                    first.write(q, c, self.pixel_inputs(x, q, c), first_state, vertical=False)
             h = None
-            for L in layers:
-                half = L["half"]
-                win = L["h_in"][:, :, j : j + half + 1].flatten(1)
-                pre = F.linear(win, L["h_w"]) + L["h_b"] + L["row_term"][:, :, j]
-                h_new = F.linear(gate(pre, self.groups), L["out_w"], L["layer"].h_out.bias)
-                h = h_new if h is None else h + h_new  # no residual into the first layer
-                if L["next"] is not None:
-                    L["next"]["h_in"][:, :, j + L["next"]["half"]] = h
+            for layer, state in zip(self.layers, states):
+                h = layer.step(h, j, state)
             return F.linear(
                 F.relu(F.linear(F.relu(h), hid_w, self.hidden.bias)), out_w, self.output.bias
             )
