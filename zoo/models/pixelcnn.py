@@ -21,6 +21,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
 from zoo.nn.masked import (
     MaskedConv2d,
@@ -260,16 +261,16 @@ class GatedLayer(nn.Module):
             nh, W = up.half, v_pre.shape[3]
             up.v_in[:, :, r - 1 + nh, nh : nh + W] = gate(v_pre, self.groups)[:, :, 0]
 
-    def step(self, h: torch.Tensor | None, j: int, state: GatedState) -> torch.Tensor:
+    def step(self, h: torch.Tensor | None, j: int, state: GatedState) -> tuple[torch.Tensor, None]:
         """The horizontal stack at pixel (r, j) of the current row: ``h`` ``[n, in]`` (None:
-        already written, the first layer) -> ``[n, m]``."""
+        already written, the first layer) -> (``[n, m]``, no skip)."""
         half = state.half
         if h is not None:
             state.h_in[:, :, j + half] = h
         win = state.h_in[:, :, j : j + half + 1].flatten(1)
         pre = F.linear(win, state.h_w) + state.h_b + state.row_term[:, :, j]
         h_new = F.linear(gate(pre, self.groups), state.out_w, self.h_out.bias)
-        return h_new if h is None else h + h_new  # no residual into the first layer
+        return (h_new if h is None else h + h_new), None  # no residual into the first layer
 
 
 @dataclass(slots=True)
@@ -286,6 +287,131 @@ class GatedState:
     row_term: torch.Tensor | None = None  # [n, 2m, W] v_to_h of the shifted vertical stack
 
 
+class SkipGatedLayer(nn.Module):
+    """pytorch-generative's gated layer (``GatedPixelCNNLayer``): the Gated PixelCNN with
+    skip connections, built exactly (``GatedPixelCNN(architecture="pytorch_generative")``).
+
+    Vertical: a 1 x k convolution along the row, then a (k//2+1) x 1 one over the k//2+1
+    rows strictly above, plus a vertical 1x1 of the layer's own input (which reaches only the
+    rows below: the next layer's column convolution looks strictly up). Horizontal: a
+    1 x (k//2+1) convolution over columns <= j (< j in the first layer: the whole current
+    pixel is masked, so one colour group only), plus a 1x1 ``link`` of the pre-gate vertical
+    stack at the same row (rows above only). The gated horizontal output feeds a residual 1x1
+    (added to the input except in the first layer) and a skip 1x1; the head reads the sum of
+    the skips of all layers.
+    """
+
+    def __init__(self, in_maps: int, maps: int, kernel: int, first: bool, n_classes: int) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ZooInputError(f"gated layers need an odd kernel size, got {kernel}")
+        self.k, self.first, self.groups = kernel, first, 1
+        p = kernel // 2
+        self.v_row = nn.Conv2d(in_maps, maps, (1, kernel))
+        self.v_col = nn.Conv2d(maps, 2 * maps, (p + 1, 1))
+        self.v_1x1 = nn.Conv2d(in_maps, 2 * maps, 1)
+        self.link = nn.Conv2d(2 * maps, 2 * maps, 1)
+        self.h_row = nn.Conv2d(in_maps, 2 * maps, (1, p + 1))
+        self.h_res = nn.Conv2d(maps, maps, 1)
+        self.h_skip = nn.Conv2d(maps, maps, 1)
+        self.class_bias = nn.Embedding(n_classes, 2 * maps) if n_classes else None
+
+    def forward(
+        self, v: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        H, W = v.shape[2:]
+        p, first = self.k // 2, int(self.first)
+        col = self.v_row(F.pad(v, (p, p, 0, 0)))
+        col = self.v_col(F.pad(col, (0, 0, p + 1, 0)))[:, :, :H]  # rows r-p-1 .. r-1
+        v_pre = col + self.v_1x1(v)
+        h_pre = self.link(col) + self.h_row(F.pad(h, (p + first, 0)))[:, :, :, :W]
+        if self.class_bias is not None and y is not None:
+            bias = self.class_bias(y)[:, :, None, None]
+            v_pre, h_pre = v_pre + bias, h_pre + bias
+        g = gate(h_pre, 1)
+        h_new = self.h_res(g)
+        return gate(v_pre, 1), h_new if self.first else h + h_new, self.h_skip(g)
+
+    # ------------------------------------------------------------------ one pixel at a time
+    def init_state(self, n: int, H: int, W: int, y: torch.Tensor | None) -> SkipGatedState:
+        """This layer's cache for cached sampling of ``n`` H x W images (class ids ``y``)."""
+        p, pad, dev = self.k // 2, self.k // 2 + int(self.first), self.v_row.weight.device
+        cin, maps = self.v_row.in_channels, self.v_row.out_channels
+        bias = self.class_bias(y) if self.class_bias is not None and y is not None else None
+        return SkipGatedState(
+            half=p,
+            pad=pad,
+            v_in=torch.zeros(n, cin, H, W + 2 * p, device=dev),
+            rows=torch.zeros(n, maps, H + p + 1, W, device=dev),
+            h_in=torch.zeros(n, cin, W + pad, device=dev),
+            h_w=self.h_row.weight.flatten(1),
+            h_b=self.h_row.bias if bias is None else self.h_row.bias + bias,
+            v_bias=bias,
+            res_w=self.h_res.weight[:, :, 0, 0],
+            skip_w=self.h_skip.weight[:, :, 0, 0],
+        )
+
+    @staticmethod
+    def write(r: int, j: int, values: torch.Tensor, state: SkipGatedState, vertical: bool) -> None:
+        """Store this layer's input ``[n, in]`` at pixel (r, j) of the vertical stack, or at
+        column j of the horizontal stack (the row being drawn)."""
+        if vertical:
+            state.v_in[:, :, r, j + state.half] = values
+        else:
+            state.h_in[:, :, j + state.pad] = values
+
+    def row_step(self, r: int, state: SkipGatedState, up: SkipGatedState | None) -> None:
+        """Before the first pixel of row r (rows < r final): the 1 x k row convolution of row
+        r - 1, the column convolution at row r (this layer's ``link`` term for the row), and
+        the gated vertical output of row r - 1 (the next layer's input, ``up``)."""
+        p, s = self.k // 2, state
+        if r > 0:
+            s.rows[:, :, r + p] = self.v_row(s.v_in[:, :, r - 1 : r])[:, :, 0]
+        col = self.v_col(s.rows[:, :, r : r + p + 1])  # [n, 2m, 1, W]: rows r-p-1 .. r-1
+        s.row_term = self.link(col)[:, :, 0]
+        if r > 0 and up is not None:
+            v_pre = s.col + self.v_1x1(s.v_in[:, :, r - 1 : r + 0, p : s.v_in.shape[3] - p])
+            if s.v_bias is not None:
+                v_pre = v_pre + s.v_bias[:, :, None, None]
+            W = v_pre.shape[3]
+            up.v_in[:, :, r - 1, up.half : up.half + W] = gate(v_pre, 1)[:, :, 0]
+        s.col = col
+
+    def step(
+        self, h: torch.Tensor | None, j: int, state: SkipGatedState
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The horizontal stack at pixel (r, j) of the current row: ``h`` ``[n, in]`` (None:
+        already written, the first layer) -> (``[n, m]``, this layer's skip ``[n, m]``)."""
+        s = state
+        if h is not None:
+            s.h_in[:, :, j + s.pad] = h
+        win = s.h_in[:, :, j : j + s.half + 1].flatten(1)
+        pre = F.linear(win, s.h_w) + s.h_b + s.row_term[:, :, j]
+        g = gate(pre, 1)
+        h_new = F.linear(g, s.res_w, self.h_res.bias)
+        skip = F.linear(g, s.skip_w, self.h_skip.bias)
+        return (h_new if h is None else h + h_new), skip
+
+
+@dataclass(slots=True)
+class SkipGatedState:
+    """A :class:`SkipGatedLayer`'s cache for cached sampling."""
+
+    half: int  # k // 2
+    pad: int  # left padding of the horizontal input: k//2 (+1 in the first layer)
+    v_in: torch.Tensor  # [n, in, H, W + 2 half] the vertical input, padded left and right
+    rows: torch.Tensor  # [n, m, H + half + 1, W] the row convolution's output, half+1 rows
+    # of zeros on top
+    h_in: torch.Tensor  # [n, in, W + pad] the horizontal input on the current row
+    h_w: torch.Tensor  # [2m, in (half+1)] the horizontal kernel
+    h_b: torch.Tensor  # [2m] or [n, 2m] its bias (+ class bias)
+    v_bias: torch.Tensor | None  # [n, 2m] the class bias of the vertical stack
+    res_w: torch.Tensor  # [m, m]
+    skip_w: torch.Tensor  # [m, m]
+    row_term: torch.Tensor | None = None  # [n, 2m, W] link of the column convolution, this row
+    col: torch.Tensor | None = None  # [n, 2m, 1, W] the column convolution at this row
+
+
 class GatedPixelCNN(AutoregressiveImageModel):
     """Gated PixelCNN (van den Oord et al. 2016b): vertical + horizontal stacks, no blind spot.
 
@@ -296,9 +422,17 @@ class GatedPixelCNN(AutoregressiveImageModel):
         head_channels: maps of the hidden 1x1 output layer (default 32, rounded up to a
             multiple of the colours).
         conditional: class-conditional gates (h = one-hot class through a learned bias).
+        architecture: "zoo" (:class:`GatedLayer`: one (k//2+1) x k vertical convolution, the
+            head reads the last horizontal stack) or "pytorch_generative" (pytorch-generative's
+            network exactly, :class:`SkipGatedLayer`: 1 x k then (k//2+1) x 1 vertical
+            convolutions, a vertical 1x1, skip connections into the head; one colour group,
+            so colour images need a non-grouped head such as the logistic mixture). Its
+            published configuration: ``layers=11`` (its input layer and 10 gated layers),
+            ``channels=128``, ``head_channels=32``.
     """
 
     family = "pixelcnn"
+    ARCHITECTURES = ("zoo", "pytorch_generative")
 
     def __init__(
         self,
@@ -309,9 +443,23 @@ class GatedPixelCNN(AutoregressiveImageModel):
         kernel: int = 7,
         layer_kernel: int = 3,
         head_channels: int | None = None,
+        architecture: str = "zoo",
         **common,
     ) -> None:
         super().__init__(spec, **common)
+        if architecture not in self.ARCHITECTURES:
+            raise ZooInputError(
+                f"GatedPixelCNN architecture must be one of {self.ARCHITECTURES}, got "
+                f"{architecture!r}"
+            )
+        if architecture == "pytorch_generative" and self.groups > 1:
+            raise ZooInputError(
+                f"GatedPixelCNN architecture='pytorch_generative' has one colour group, but "
+                f"the {type(self.head).__name__} head "
+                f"predicts {self.C} colours one by one; use head='logistic_mixture' or "
+                f"architecture='zoo'"
+            )
+        self.architecture = architecture
         head_channels = head_channels or -(-32 // self.groups) * self.groups
         if layers < 1 or channels < 1 or head_channels < 1:
             raise ValueError(
@@ -321,26 +469,43 @@ class GatedPixelCNN(AutoregressiveImageModel):
         g = self.groups
         self.check_divisible("channels", channels, g)
         self.check_divisible("head_channels", head_channels, g)
-        self.layers = nn.ModuleList(
-            GatedLayer(
-                self.in_maps if i == 0 else channels,
-                channels,
-                kernel if i == 0 else layer_kernel,
-                g,
-                i == 0,
-                self.n_classes,
+        if architecture == "zoo":
+            self.layers = nn.ModuleList(
+                GatedLayer(
+                    self.in_maps if i == 0 else channels,
+                    channels,
+                    kernel if i == 0 else layer_kernel,
+                    g,
+                    i == 0,
+                    self.n_classes,
+                )
+                for i in range(layers)
             )
-            for i in range(layers)
-        )
+        else:
+            self.layers = nn.ModuleList(
+                SkipGatedLayer(
+                    self.in_maps if i == 0 else channels,
+                    channels,
+                    kernel if i == 0 else layer_kernel,
+                    i == 0,
+                    self.n_classes,
+                )
+                for i in range(layers)
+            )
         self.hidden = MaskedConv2d(channels, head_channels, 1, "B", g)
         self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
 
     def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         # h: [B, in_maps, H, W] -> [B, P, H, W]
-        v = h
+        v, skips = h, None
         for layer in self.layers:
-            v, h = layer(v, h, y)
-        return self.output(F.relu(self.hidden(F.relu(h))))
+            if self.architecture == "zoo":
+                v, h = layer(v, h, y)
+            else:
+                v, h, s = layer(v, h, y)
+                skips = s if skips is None else skips + s
+        top = h if skips is None else skips
+        return self.output(F.relu(self.hidden(F.relu(top))))
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
         """Vertical stacks once per row (rows above are final), horizontal per pixel."""
@@ -365,11 +530,14 @@ class GatedPixelCNN(AutoregressiveImageModel):
             for q, c in pixels:
                 if q == r:
                     first.write(q, c, self.pixel_inputs(x, q, c), first_state, vertical=False)
-            h = None
+            h, skips = None, None
             for layer, state in zip(self.layers, states):
-                h = layer.step(h, j, state)
+                h, s = layer.step(h, j, state)
+                if s is not None:
+                    skips = s if skips is None else skips + s
+            top = h if skips is None else skips
             return F.linear(
-                F.relu(F.linear(F.relu(h), hid_w, self.hidden.bias)), out_w, self.output.bias
+                F.relu(F.linear(F.relu(top), hid_w, self.hidden.bias)), out_w, self.output.bias
             )
 
         return step

@@ -182,27 +182,35 @@ class ResidualLayer(nn.Module):
         ``state``); fills ``state.act`` (read by the skip sum) and returns the next layer's
         input ``[R, n]`` (None for the last layer). ``base``: the gate bias of this step when
         it varies (local conditioning), else ``state.base``."""
-        s = state
-        if x_t is not s.present:
-            s.present[...] = x_t
-        b = s.base if base is None else base
-        a = s.gate
-        if s.numpy:
-            _np_dot(s.w_gate, s.window, out=a)
-            _np_add(a, b, out=a)
-            _np_tanh(a, out=a)
-            _np_mul(s.second, s.first, out=s.second)  # [tanh(a) | tanh(a) tanh(b/2)]
-            if s.out is not None:
-                _np_dot(s.w_res, s.act, out=s.out)
-                _np_add(s.out, s.present, out=s.out)
-        else:
-            torch.addmm(b, s.w_gate, s.window, out=a)  # all k taps at once
-            torch.sigmoid(a, out=a)
-            torch.mul(s.first, s.second, out=s.first)  # [sigmoid(2a) sigmoid(b) | sigmoid(b)]
-            if s.out is not None:
-                torch.addmm(s.present, s.w_res, s.act, out=s.out)  # x_t + residual(z) + bias
-        return s.out
+        run = self.step_numpy if state.numpy else self.step_torch
+        return run(x_t, state, state.base if base is None else base)
 
+    # The step on each backend (the fast loop binds one of them once; same interface).
+    @staticmethod
+    def step_numpy(x_t: np.ndarray, s: LayerState, base: np.ndarray) -> np.ndarray | None:
+        present, gate, out = s.present, s.gate, s.out
+        if x_t is not present:
+            present[...] = x_t
+        _np_dot(s.w_gate, s.window, out=gate)  # all k taps at once
+        _np_add(gate, base, out=gate)
+        _np_tanh(gate, out=gate)
+        _np_mul(s.second, s.first, out=s.second)  # [tanh(a) | tanh(a) tanh(b/2)]
+        if out is not None:
+            _np_dot(s.w_res, s.act, out=out)
+            _np_add(out, present, out=out)  # x_t + residual(z) + bias
+        return out
+
+    @staticmethod
+    def step_torch(x_t: torch.Tensor, s: LayerState, base: torch.Tensor) -> torch.Tensor | None:
+        present, gate, out = s.present, s.gate, s.out
+        if x_t is not present:
+            present.copy_(x_t)
+        torch.addmm(base, s.w_gate, s.window, out=gate)  # all k taps at once
+        torch.sigmoid(gate, out=gate)
+        torch.mul(s.first, s.second, out=s.first)  # [sigmoid(2a) sigmoid(b) | sigmoid(b)]
+        if out is not None:
+            torch.addmm(present, s.w_res, s.act, out=out)  # x_t + residual(z) + bias
+        return out
 
 class WaveNet(LikelihoodModel):
     """WaveNet over ``[B, T]`` sequences of ``spec.levels`` discrete values.
@@ -679,7 +687,7 @@ class _Queues:
         if numpy:
             npdt = torch.empty(0, dtype=dt).numpy().dtype
             taps, ring = np.zeros((L, k, R, n), npdt), np.zeros((S, L, R, n), npdt)
-            rows = [r.numpy() for r in rows]
+            rows = list(rows.numpy())  # views of one array (no per-row conversion)
         else:
             taps = torch.zeros(L, k, R, n, device=dev, dtype=dt)
             ring = torch.zeros(S, L, R, n, device=dev, dtype=dt)
@@ -735,18 +743,17 @@ class _FastSampler:
         else:
             acts = torch.ones(L, G + 1, n, device=model.device, dtype=model._dtype)
         g = model._global(cond)
-        self.layers = [
-            layer.init_state(
-                n,
-                backend=backend,
-                g=g,
-                taps=q.taps[i],
-                act=acts[i],
-                out=q.taps[i + 1, -1] if i < L - 1 else None,
+        # built top down, so that each layer's out is the very object that is the next
+        # layer's present tap (step then skips the copy: ``x_t is state.present``)
+        self.layers: list[LayerState] = []
+        up = None
+        for i in reversed(range(L)):
+            state = model.layers[i].init_state(
+                n, backend=backend, g=g, taps=q.taps[i], act=acts[i], out=up
             )
-            for i, layer in enumerate(model.layers)
-        ]
-        self.input = model.input_state(n, backend, out=q.taps[0, -1])
+            self.layers.insert(0, state)
+            up = state.present
+        self.input = model.input_state(n, backend, out=up)
         self.output = model.output_state(n, backend, self.layers, acts.reshape(L * (G + 1), n))
 
     def run(
@@ -797,8 +804,9 @@ class _FastSampler:
     ) -> torch.Tensor:
         m, n, numpy = self.model, self.n, self.backend == "numpy"
         q, inp, outs = self.queues, self.input, self.output
-        steps = [(layer.step, s) for layer, s in zip(m.layers, self.layers)]
-        bases: list = [None] * len(steps)
+        step = ResidualLayer.step_numpy if numpy else ResidualLayer.step_torch
+        states = self.layers
+        bases: list = [s.base for s in states]
         w_local = None
         if m.local_channels:
             w_local = torch.stack([s.w_local for s in self.layers])  # [L, G, C]
@@ -831,7 +839,7 @@ class _FastSampler:
             if t:
                 input_step(rows[t - 1], inp)
             h = inp.out
-            for (step, s), b in zip(steps, bases):
+            for s, b in zip(states, bases):
                 h = step(h, s, b)
             q.push(t)
             params = output_step(outs)  # [P, n]
