@@ -212,6 +212,7 @@ class ResidualLayer(nn.Module):
             torch.addmm(present, s.w_res, s.act, out=out)  # x_t + residual(z) + bias
         return out
 
+
 class WaveNet(LikelihoodModel):
     """WaveNet over ``[B, T]`` sequences of ``spec.levels`` discrete values.
 
