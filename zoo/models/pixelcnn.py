@@ -301,11 +301,15 @@ class SkipGatedLayer(nn.Module):
     the skips of all layers.
     """
 
-    def __init__(self, in_maps: int, maps: int, kernel: int, first: bool, n_classes: int) -> None:
+    def __init__(
+        self, in_maps: int, maps: int, kernel: int, groups: int, first: bool, n_classes: int
+    ) -> None:
         super().__init__()
         if kernel % 2 == 0:
             raise ZooInputError(f"gated layers need an odd kernel size, got {kernel}")
-        self.k, self.first, self.groups = kernel, first, 1
+        if groups != 1:
+            raise ZooInputError(f"SkipGatedLayer has one colour group, got {groups}")
+        self.k, self.first, self.groups = kernel, first, groups
         p = kernel // 2
         self.v_row = nn.Conv2d(in_maps, maps, (1, kernel))
         self.v_col = nn.Conv2d(maps, 2 * maps, (p + 1, 1))
@@ -469,29 +473,18 @@ class GatedPixelCNN(AutoregressiveImageModel):
         g = self.groups
         self.check_divisible("channels", channels, g)
         self.check_divisible("head_channels", head_channels, g)
-        if architecture == "zoo":
-            self.layers = nn.ModuleList(
-                GatedLayer(
-                    self.in_maps if i == 0 else channels,
-                    channels,
-                    kernel if i == 0 else layer_kernel,
-                    g,
-                    i == 0,
-                    self.n_classes,
-                )
-                for i in range(layers)
+        layer_class = GatedLayer if architecture == "zoo" else SkipGatedLayer
+        self.layers = nn.ModuleList(
+            layer_class(
+                self.in_maps if i == 0 else channels,
+                channels,
+                kernel if i == 0 else layer_kernel,
+                g,
+                i == 0,
+                self.n_classes,
             )
-        else:
-            self.layers = nn.ModuleList(
-                SkipGatedLayer(
-                    self.in_maps if i == 0 else channels,
-                    channels,
-                    kernel if i == 0 else layer_kernel,
-                    i == 0,
-                    self.n_classes,
-                )
-                for i in range(layers)
-            )
+            for i in range(layers)
+        )
         self.hidden = MaskedConv2d(channels, head_channels, 1, "B", g)
         self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
 

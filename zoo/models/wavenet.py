@@ -53,6 +53,7 @@ NOISE_BLOCK = 256  # steps of noise drawn at once; both sampling paths draw the 
 FAST_CPU_BACKEND = "numpy"  # "numpy" or "torch": the fast loop on the CPU (both are tested)
 SINGLE_THREAD_MAX_BATCH = 16  # fast CPU sampling of up to this many sequences uses 1 thread
 Array = np.ndarray | torch.Tensor  # a step's buffers: numpy or torch, per backend
+Pick = Callable[[np.ndarray], np.ndarray]  # lossless coding: head parameters [P, n] -> [n]
 _np_dot, _np_add, _np_mul, _np_tanh, _np_max = np.dot, np.add, np.multiply, np.tanh, np.maximum
 
 
@@ -758,11 +759,7 @@ class _FastSampler:
         self.output = model.output_state(n, backend, self.layers, acts.reshape(L * (G + 1), n))
 
     def run(
-        self,
-        T: int,
-        local: torch.Tensor | None,
-        noise: _Noise | None,
-        pick: Callable[[np.ndarray], np.ndarray] | None = None,
+        self, T: int, local: torch.Tensor | None, noise: _Noise | None, pick: Pick | None = None
     ) -> torch.Tensor:
         """Draw ``T`` steps; returns ``[T, n]`` int64 (an inference-mode tensor).
 
@@ -784,11 +781,7 @@ class _FastSampler:
                 torch.set_num_threads(threads)
 
     def _run_numpy(
-        self,
-        T: int,
-        local: torch.Tensor | None,
-        noise: _Noise | None,
-        pick: Callable[[np.ndarray], np.ndarray] | None = None,
+        self, T: int, local: torch.Tensor | None, noise: _Noise | None, pick: Pick | None = None
     ) -> torch.Tensor:
         """The loop on the numpy backend (what ``zoo.coding`` calls), on the caller's threads."""
         if self.backend != "numpy":
@@ -797,11 +790,7 @@ class _FastSampler:
             return self._loop(T, local, noise, pick)
 
     def _loop(
-        self,
-        T: int,
-        local: torch.Tensor | None,
-        noise: _Noise | None,
-        pick: Callable[[np.ndarray], np.ndarray] | None,
+        self, T: int, local: torch.Tensor | None, noise: _Noise | None, pick: Pick | None
     ) -> torch.Tensor:
         m, n, numpy = self.model, self.n, self.backend == "numpy"
         q, inp, outs = self.queues, self.input, self.output
