@@ -117,8 +117,8 @@ class ResidualLayer(nn.Module):
         with the other layers (:class:`_Queues` fills all layers' past taps with one gather,
         the output stage reads all layers' ``act`` with one product, and ``out`` is the next
         layer's present tap); by default the layer allocates its own. ``step`` writes only the
-        present tap: the past taps (inputs at t - j d) are the queue's to keep, because one
-        gather for all layers is measurably cheaper than one per layer.
+        present tap: the past taps (inputs at t - j d) are the queue's to keep, with one
+        gather for all layers where per-layer queues would cost one call per layer a step.
 
         The arithmetic is laid out per backend so that one transcendental serves both gate
         halves. torch: the filter half is pre-scaled by 2, ``act = [sigmoid(2a) sigmoid(b) |
