@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"base {args.base_tree} ({git_revision(args.base_tree)}) vs new {HERE} "
           f"({git_revision(HERE)}); {args.rounds} rounds, {args.threads} threads, "
           f"load average {load:.2f} at the start")  # fmt: skip
-    rows = []
+    rows: list[dict] = []
     for name in args.only:
         row = measure(name, args.base_tree, HERE, args.rounds, args.threads, args.samples)
         row["within_tolerance"] = row["speed_ratio"] >= 1 - args.tolerance
@@ -181,6 +181,13 @@ def main(argv: list[str] | None = None) -> dict:
             f"speed new/base {row['speed_ratio']:.3f}  identical results: "
             f"{row['identical_results']}"
         )
+        write(args, load, rows, done=len(rows) == len(args.only))  # after each workload
+    bad = [r["workload"] for r in rows if not r["within_tolerance"]]
+    print("all within tolerance" if not bad else f"slower than tolerated: {', '.join(bad)}")
+    return json.loads(args.out.read_text())
+
+
+def write(args: argparse.Namespace, load: float, rows: list[dict], done: bool) -> None:
     out = {
         "benchmark": "refactor_ab",
         "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
@@ -192,13 +199,11 @@ def main(argv: list[str] | None = None) -> dict:
         "wavenet_samples": args.samples,
         "load_average_at_start": load,
         "tolerance": args.tolerance,
+        "complete": done,  # False while (or if interrupted before) every workload ran
         "rows": rows,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    bad = [r["workload"] for r in rows if not r["within_tolerance"]]
-    print("all within tolerance" if not bad else f"slower than tolerated: {', '.join(bad)}")
-    return out
 
 
 if __name__ == "__main__":
