@@ -15,11 +15,14 @@ logits summed per image, backward, Adam step):
   connections, head 32: 3,364,161 parameters.
 
 Ours: the registry entries ``pixelcnn_small_bmnist`` (53,569 parameters) and
-``pixelcnn_gated_bmnist`` through the public ``loss``. Our gated network is not the peer's
-(no skip connections, one (k//2+1) x k vertical convolution instead of the peer's 1 x k then
-(k//2+1) x 1, no vertical 1x1 residual): its parameter count is printed beside the peer's and
-the two differ. Both sides train in one process on the same batch, alternating
-(``--rounds``, median), so the ratio is measured on one machine state.
+``pixelcnn_gated_bmnist`` through the public ``loss``. The gated entry's own network is not
+the peer's (no skip connections, one (k//2+1) x k vertical convolution instead of the peer's
+1 x k then (k//2+1) x 1, no vertical 1x1), so the comparison builds it with
+``architecture="pytorch_generative", layers=11`` (the peer's input layer + 10 gated layers):
+the peer's network exactly, 3,364,161 parameters (``tests/test_gated_peer_architecture.py``
+checks the count and, with the same weights, the same outputs as the mirror). Both sides
+train in one process on the same batch, alternating (``--rounds``, median), so the ratio is
+measured on one machine state.
 
     python -m benchmarks.pixelcnn_throughput [--rounds 3] [--skip-gated] [--batch 32]
 """
@@ -38,6 +41,8 @@ from zoo import DataSpec
 
 PEER_PARAMS = {"small": 53_569, "gated": 3_364_161}
 ENTRIES = {"small": "pixelcnn_small_bmnist", "gated": "pixelcnn_gated_bmnist"}
+# the peer's network exactly (the gated entry's default architecture is another one)
+OVERRIDES = {"small": {}, "gated": {"layers": 11, "architecture": "pytorch_generative"}}
 PEER = "pytorch-generative (mirrored)"
 
 
@@ -177,7 +182,8 @@ def main(argv: list[str] | None = None) -> dict:
     rows, checks = [], {}
     for kind in ["small"] + ([] if args.skip_gated else ["gated"]):
         torch.manual_seed(0)
-        ours, peer = zoo.create_model(ENTRIES[kind], spec), PEERS[kind]()
+        ours = zoo.create_model(ENTRIES[kind], spec, **OVERRIDES[kind])
+        peer = PEERS[kind]()
         n_ours, n_peer = ours.num_parameters(), n_params(peer)
         if n_peer != PEER_PARAMS[kind]:
             raise RuntimeError(
@@ -206,7 +212,8 @@ def main(argv: list[str] | None = None) -> dict:
         )
         rows.append(
             peer_row(
-                f"{ENTRIES[kind]} training, batch {args.batch}",
+                f"{ENTRIES[kind]}{' (pytorch_generative architecture)' if OVERRIDES[kind] else ''}"
+                f" training, batch {args.batch}",
                 PEER,
                 got["ours"],
                 got["peer"],

@@ -13,12 +13,15 @@ pixel only (the vertical stack once per row), which draws the same images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
 from zoo.nn.masked import (
     MaskedConv2d,
@@ -51,6 +54,36 @@ class ResidualBlock(nn.Module):
         if bias is not None:
             a = a + bias[:, :, None, None]
         return z + self.out(F.relu(a))
+
+    def init_state(
+        self, n: int, H: int, W: int, bias: torch.Tensor | None = None
+    ) -> ResidualBlockState:
+        """The block's cache for cached sampling of ``n`` images; ``bias``: ``[n, h]``."""
+        conv_bias = None if bias is None else self.conv.bias + bias
+        return ResidualBlockState(
+            pointwise_matrix(self.inp),
+            self.inp.bias,
+            PixelCache(self.conv, n, H, W, conv_bias),
+            pointwise_matrix(self.out),
+            self.out.bias,
+        )
+
+    def step(self, z: torch.Tensor, r: int, j: int, state: ResidualBlockState) -> torch.Tensor:
+        """The block at pixel (r, j): ``z`` ``[n, 2h]`` -> ``[n, 2h]``."""
+        s = state
+        s.conv.write(r, j, torch.addmm(s.b_in, z.relu(), s.w_in).relu_())
+        return torch.addmm(s.b_out, s.conv(r, j).relu_(), s.w_out).add_(z)
+
+
+@dataclass(slots=True)
+class ResidualBlockState:
+    """A residual block's cache: its 1x1s as matrices, its masked k x k's input cache."""
+
+    w_in: torch.Tensor  # [2h, h]
+    b_in: torch.Tensor  # [h]
+    conv: PixelCache  # the masked k x k convolution's inputs (and class bias)
+    w_out: torch.Tensor  # [h, 2h]
+    b_out: torch.Tensor  # [2h]
 
 
 class PixelCNN(AutoregressiveImageModel):
@@ -115,18 +148,10 @@ class PixelCNN(AutoregressiveImageModel):
         """
         H, W = self.H, self.W
         stem = PixelCache(self.stem, n, H, W)
-        blocks = []
-        for block, bias in zip(self.blocks, self._biases(y)):
-            conv_bias = None if bias is None else block.conv.bias + bias  # [n, h]
-            blocks.append(
-                (
-                    pointwise_matrix(block.inp),
-                    block.inp.bias,
-                    PixelCache(block.conv, n, H, W, conv_bias),
-                    pointwise_matrix(block.out),
-                    block.out.bias,
-                )
-            )
+        blocks = [
+            (block.step, block.init_state(n, H, W, bias))
+            for block, bias in zip(self.blocks, self._biases(y))
+        ]
         hid_w, out_w = pointwise_matrix(self.hidden), pointwise_matrix(self.output)
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
@@ -134,9 +159,8 @@ class PixelCNN(AutoregressiveImageModel):
             for q, c in self.last_and_current(r, j):
                 stem.write(q, c, self.pixel_inputs(x, q, c))
             z = stem(r, j)
-            for w1, b1, conv, w2, b2 in blocks:
-                conv.write(r, j, torch.addmm(b1, z.relu(), w1).relu_())
-                z = torch.addmm(b2, conv(r, j).relu_(), w2).add_(z)
+            for block_step, state in blocks:
+                z = block_step(z, r, j, state)
             hid = torch.addmm(self.hidden.bias, z.relu(), hid_w).relu_()
             return torch.addmm(self.output.bias, hid, out_w)
 
@@ -196,6 +220,201 @@ class GatedLayer(nn.Module):
         h_new = self.h_out(gate(h_pre, self.groups))
         return gate(v_pre, self.groups), h_new if self.first else h + h_new
 
+    # ------------------------------------------------------------------ one pixel at a time
+    def init_state(self, n: int, H: int, W: int, y: torch.Tensor | None) -> GatedState:
+        """This layer's cache for cached sampling of ``n`` H x W images (class ids ``y``)."""
+        half, cin, dev = self.k // 2, self.vertical.in_channels, self.vertical.weight.device
+        bias = self.class_bias(y) if self.class_bias is not None and y is not None else None
+        return GatedState(
+            half=half,
+            v_in=torch.zeros(n, cin, H + half, W + 2 * half, device=dev),
+            h_in=torch.zeros(n, cin, W + half, device=dev),
+            h_w=(self.horizontal.weight * self.h_mask).flatten(1),
+            h_b=self.horizontal.bias if bias is None else self.horizontal.bias + bias,
+            v_bias=bias,
+            out_w=masked_weight(self.h_out)[:, :, 0, 0],
+        )
+
+    @staticmethod
+    def write(r: int, j: int, values: torch.Tensor, state: GatedState, vertical: bool) -> None:
+        """Store this layer's input ``[n, in]`` at pixel (r, j) of the vertical stack, or at
+        column j of the horizontal stack (the row being drawn)."""
+        half = state.half
+        if vertical:
+            state.v_in[:, :, r + half, j + half] = values
+        else:
+            state.h_in[:, :, j + half] = values
+
+    def row_step(self, r: int, state: GatedState, up: GatedState | None) -> None:
+        """Before the first pixel of row r: the vertical stack at row r - 1 (final now) for
+        the whole row, once: this layer's term for the horizontal stack, and the next layer's
+        (``up``) vertical input."""
+        if r == 0:  # nothing above: the shifted vertical stack is zero
+            n, W = state.h_in.shape[0], state.h_in.shape[2] - state.half
+            state.row_term = self.v_to_h.bias[None, :, None].expand(n, -1, W)
+            return
+        v_pre = self.vertical(state.v_in[:, :, r - 1 : r + state.half])  # [n, 2m, 1, W]
+        state.row_term = self.v_to_h(v_pre)[:, :, 0]
+        if up is not None:  # this layer's vertical output is the next one's input
+            if state.v_bias is not None:
+                v_pre = v_pre + state.v_bias[:, :, None, None]
+            nh, W = up.half, v_pre.shape[3]
+            up.v_in[:, :, r - 1 + nh, nh : nh + W] = gate(v_pre, self.groups)[:, :, 0]
+
+    def step(self, h: torch.Tensor | None, j: int, state: GatedState) -> tuple[torch.Tensor, None]:
+        """The horizontal stack at pixel (r, j) of the current row: ``h`` ``[n, in]`` (None:
+        already written, the first layer) -> (``[n, m]``, no skip)."""
+        half = state.half
+        if h is not None:
+            state.h_in[:, :, j + half] = h
+        win = state.h_in[:, :, j : j + half + 1].flatten(1)
+        pre = F.linear(win, state.h_w) + state.h_b + state.row_term[:, :, j]
+        h_new = F.linear(gate(pre, self.groups), state.out_w, self.h_out.bias)
+        return (h_new if h is None else h + h_new), None  # no residual into the first layer
+
+
+@dataclass(slots=True)
+class GatedState:
+    """A gated layer's cache for cached sampling."""
+
+    half: int  # k // 2: the padding of its kernels
+    v_in: torch.Tensor  # [n, in, H + half, W + 2 half] the vertical input, padded
+    h_in: torch.Tensor  # [n, in, W + half] the horizontal input on the current row, padded
+    h_w: torch.Tensor  # [2m, in (half+1)] the masked horizontal kernel
+    h_b: torch.Tensor  # [2m] or [n, 2m] its bias (+ class bias)
+    v_bias: torch.Tensor | None  # [n, 2m] the class bias of the vertical stack
+    out_w: torch.Tensor  # [m, m] the masked 1x1 of the horizontal output
+    row_term: torch.Tensor | None = None  # [n, 2m, W] v_to_h of the shifted vertical stack
+
+
+class SkipGatedLayer(nn.Module):
+    """pytorch-generative's gated layer (``GatedPixelCNNLayer``): the Gated PixelCNN with
+    skip connections, built exactly (``GatedPixelCNN(architecture="pytorch_generative")``).
+
+    Vertical: a 1 x k convolution along the row, then a (k//2+1) x 1 one over the k//2+1
+    rows strictly above, plus a vertical 1x1 of the layer's own input (which reaches only the
+    rows below: the next layer's column convolution looks strictly up). Horizontal: a
+    1 x (k//2+1) convolution over columns <= j (< j in the first layer: the whole current
+    pixel is masked, so one colour group only), plus a 1x1 ``link`` of the pre-gate vertical
+    stack at the same row (rows above only). The gated horizontal output feeds a residual 1x1
+    (added to the input except in the first layer) and a skip 1x1; the head reads the sum of
+    the skips of all layers.
+    """
+
+    def __init__(
+        self, in_maps: int, maps: int, kernel: int, groups: int, first: bool, n_classes: int
+    ) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ZooInputError(f"gated layers need an odd kernel size, got {kernel}")
+        if groups != 1:
+            raise ZooInputError(f"SkipGatedLayer has one colour group, got {groups}")
+        self.k, self.first, self.groups = kernel, first, groups
+        p = kernel // 2
+        self.v_row = nn.Conv2d(in_maps, maps, (1, kernel))
+        self.v_col = nn.Conv2d(maps, 2 * maps, (p + 1, 1))
+        self.v_1x1 = nn.Conv2d(in_maps, 2 * maps, 1)
+        self.link = nn.Conv2d(2 * maps, 2 * maps, 1)
+        self.h_row = nn.Conv2d(in_maps, 2 * maps, (1, p + 1))
+        self.h_res = nn.Conv2d(maps, maps, 1)
+        self.h_skip = nn.Conv2d(maps, maps, 1)
+        self.class_bias = nn.Embedding(n_classes, 2 * maps) if n_classes else None
+
+    def forward(
+        self, v: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        H, W = v.shape[2:]
+        p, first = self.k // 2, int(self.first)
+        col = self.v_row(F.pad(v, (p, p, 0, 0)))
+        col = self.v_col(F.pad(col, (0, 0, p + 1, 0)))[:, :, :H]  # rows r-p-1 .. r-1
+        v_pre = col + self.v_1x1(v)
+        h_pre = self.link(col) + self.h_row(F.pad(h, (p + first, 0)))[:, :, :, :W]
+        if self.class_bias is not None and y is not None:
+            bias = self.class_bias(y)[:, :, None, None]
+            v_pre, h_pre = v_pre + bias, h_pre + bias
+        g = gate(h_pre, 1)
+        h_new = self.h_res(g)
+        return gate(v_pre, 1), h_new if self.first else h + h_new, self.h_skip(g)
+
+    # ------------------------------------------------------------------ one pixel at a time
+    def init_state(self, n: int, H: int, W: int, y: torch.Tensor | None) -> SkipGatedState:
+        """This layer's cache for cached sampling of ``n`` H x W images (class ids ``y``)."""
+        p, pad, dev = self.k // 2, self.k // 2 + int(self.first), self.v_row.weight.device
+        cin, maps = self.v_row.in_channels, self.v_row.out_channels
+        bias = self.class_bias(y) if self.class_bias is not None and y is not None else None
+        return SkipGatedState(
+            half=p,
+            pad=pad,
+            v_in=torch.zeros(n, cin, H, W + 2 * p, device=dev),
+            rows=torch.zeros(n, maps, H + p + 1, W, device=dev),
+            h_in=torch.zeros(n, cin, W + pad, device=dev),
+            h_w=self.h_row.weight.flatten(1),
+            h_b=self.h_row.bias if bias is None else self.h_row.bias + bias,
+            v_bias=bias,
+            res_w=self.h_res.weight[:, :, 0, 0],
+            skip_w=self.h_skip.weight[:, :, 0, 0],
+        )
+
+    @staticmethod
+    def write(r: int, j: int, values: torch.Tensor, state: SkipGatedState, vertical: bool) -> None:
+        """Store this layer's input ``[n, in]`` at pixel (r, j) of the vertical stack, or at
+        column j of the horizontal stack (the row being drawn)."""
+        if vertical:
+            state.v_in[:, :, r, j + state.half] = values
+        else:
+            state.h_in[:, :, j + state.pad] = values
+
+    def row_step(self, r: int, state: SkipGatedState, up: SkipGatedState | None) -> None:
+        """Before the first pixel of row r (rows < r final): the 1 x k row convolution of row
+        r - 1, the column convolution at row r (this layer's ``link`` term for the row), and
+        the gated vertical output of row r - 1 (the next layer's input, ``up``)."""
+        p, s = self.k // 2, state
+        if r > 0:
+            s.rows[:, :, r + p] = self.v_row(s.v_in[:, :, r - 1 : r])[:, :, 0]
+        col = self.v_col(s.rows[:, :, r : r + p + 1])  # [n, 2m, 1, W]: rows r-p-1 .. r-1
+        s.row_term = self.link(col)[:, :, 0]
+        if r > 0 and up is not None:
+            v_pre = s.col + self.v_1x1(s.v_in[:, :, r - 1 : r + 0, p : s.v_in.shape[3] - p])
+            if s.v_bias is not None:
+                v_pre = v_pre + s.v_bias[:, :, None, None]
+            W = v_pre.shape[3]
+            up.v_in[:, :, r - 1, up.half : up.half + W] = gate(v_pre, 1)[:, :, 0]
+        s.col = col
+
+    def step(
+        self, h: torch.Tensor | None, j: int, state: SkipGatedState
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The horizontal stack at pixel (r, j) of the current row: ``h`` ``[n, in]`` (None:
+        already written, the first layer) -> (``[n, m]``, this layer's skip ``[n, m]``)."""
+        s = state
+        if h is not None:
+            s.h_in[:, :, j + s.pad] = h
+        win = s.h_in[:, :, j : j + s.half + 1].flatten(1)
+        pre = F.linear(win, s.h_w) + s.h_b + s.row_term[:, :, j]
+        g = gate(pre, 1)
+        h_new = F.linear(g, s.res_w, self.h_res.bias)
+        skip = F.linear(g, s.skip_w, self.h_skip.bias)
+        return (h_new if h is None else h + h_new), skip
+
+
+@dataclass(slots=True)
+class SkipGatedState:
+    """A :class:`SkipGatedLayer`'s cache for cached sampling."""
+
+    half: int  # k // 2
+    pad: int  # left padding of the horizontal input: k//2 (+1 in the first layer)
+    v_in: torch.Tensor  # [n, in, H, W + 2 half] the vertical input, padded left and right
+    rows: torch.Tensor  # [n, m, H + half + 1, W] the row convolution's output, half+1 rows
+    # of zeros on top
+    h_in: torch.Tensor  # [n, in, W + pad] the horizontal input on the current row
+    h_w: torch.Tensor  # [2m, in (half+1)] the horizontal kernel
+    h_b: torch.Tensor  # [2m] or [n, 2m] its bias (+ class bias)
+    v_bias: torch.Tensor | None  # [n, 2m] the class bias of the vertical stack
+    res_w: torch.Tensor  # [m, m]
+    skip_w: torch.Tensor  # [m, m]
+    row_term: torch.Tensor | None = None  # [n, 2m, W] link of the column convolution, this row
+    col: torch.Tensor | None = None  # [n, 2m, 1, W] the column convolution at this row
+
 
 class GatedPixelCNN(AutoregressiveImageModel):
     """Gated PixelCNN (van den Oord et al. 2016b): vertical + horizontal stacks, no blind spot.
@@ -207,9 +426,17 @@ class GatedPixelCNN(AutoregressiveImageModel):
         head_channels: maps of the hidden 1x1 output layer (default 32, rounded up to a
             multiple of the colours).
         conditional: class-conditional gates (h = one-hot class through a learned bias).
+        architecture: "zoo" (:class:`GatedLayer`: one (k//2+1) x k vertical convolution, the
+            head reads the last horizontal stack) or "pytorch_generative" (pytorch-generative's
+            network exactly, :class:`SkipGatedLayer`: 1 x k then (k//2+1) x 1 vertical
+            convolutions, a vertical 1x1, skip connections into the head; one colour group,
+            so colour images need a non-grouped head such as the logistic mixture). Its
+            published configuration: ``layers=11`` (its input layer and 10 gated layers),
+            ``channels=128``, ``head_channels=32``.
     """
 
     family = "pixelcnn"
+    ARCHITECTURES = ("zoo", "pytorch_generative")
 
     def __init__(
         self,
@@ -220,9 +447,23 @@ class GatedPixelCNN(AutoregressiveImageModel):
         kernel: int = 7,
         layer_kernel: int = 3,
         head_channels: int | None = None,
+        architecture: str = "zoo",
         **common,
     ) -> None:
         super().__init__(spec, **common)
+        if architecture not in self.ARCHITECTURES:
+            raise ZooInputError(
+                f"GatedPixelCNN architecture must be one of {self.ARCHITECTURES}, got "
+                f"{architecture!r}"
+            )
+        if architecture == "pytorch_generative" and self.groups > 1:
+            raise ZooInputError(
+                f"GatedPixelCNN architecture='pytorch_generative' has one colour group, but "
+                f"the {type(self.head).__name__} head "
+                f"predicts {self.C} colours one by one; use head='logistic_mixture' or "
+                f"architecture='zoo'"
+            )
+        self.architecture = architecture
         head_channels = head_channels or -(-32 // self.groups) * self.groups
         if layers < 1 or channels < 1 or head_channels < 1:
             raise ValueError(
@@ -232,8 +473,9 @@ class GatedPixelCNN(AutoregressiveImageModel):
         g = self.groups
         self.check_divisible("channels", channels, g)
         self.check_divisible("head_channels", head_channels, g)
+        layer_class = GatedLayer if architecture == "zoo" else SkipGatedLayer
         self.layers = nn.ModuleList(
-            GatedLayer(
+            layer_class(
                 self.in_maps if i == 0 else channels,
                 channels,
                 kernel if i == 0 else layer_kernel,
@@ -248,78 +490,47 @@ class GatedPixelCNN(AutoregressiveImageModel):
 
     def net(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         # h: [B, in_maps, H, W] -> [B, P, H, W]
-        v = h
+        v, skips = h, None
         for layer in self.layers:
-            v, h = layer(v, h, y)
-        return self.output(F.relu(self.hidden(F.relu(h))))
+            if self.architecture == "zoo":
+                v, h = layer(v, h, y)
+            else:
+                v, h, s = layer(v, h, y)
+                skips = s if skips is None else skips + s
+        top = h if skips is None else skips
+        return self.output(F.relu(self.hidden(F.relu(top))))
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
         """Vertical stacks once per row (rows above are final), horizontal per pixel."""
-        dev, H, W = self.device, self.H, self.W
-        layers = []
-        for layer in self.layers:
-            half = layer.k // 2
-            bias = layer.class_bias(y) if layer.class_bias is not None and y is not None else None
-            layers.append(
-                dict(
-                    layer=layer,
-                    half=half,
-                    # this layer's input, vertical and horizontal, padded for its kernels
-                    v_in=torch.zeros(
-                        n, layer.vertical.in_channels, H + half, W + 2 * half, device=dev
-                    ),
-                    h_in=torch.zeros(n, layer.vertical.in_channels, W + half, device=dev),
-                    h_w=(layer.horizontal.weight * layer.h_mask).flatten(1),
-                    h_b=layer.horizontal.bias if bias is None else layer.horizontal.bias + bias,
-                    v_bias=bias,
-                    out_w=masked_weight(layer.h_out)[:, :, 0, 0],
-                    row_term=None,  # v_to_h of the shifted vertical stack, [n, 2m, W]
-                )
-            )
+        H, W = self.H, self.W
+        states = [layer.init_state(n, H, W, y) for layer in self.layers]
+        ups = states[1:] + [None]
+        first, first_state = self.layers[0], states[0]
         hid_w, out_w = (
             masked_weight(self.hidden)[:, :, 0, 0],
             masked_weight(self.output)[:, :, 0, 0],
         )
-        for L, nxt in zip(layers, layers[1:] + [None]):
-            L["next"] = nxt
-        state = {"row": -1}
-
-        def new_row(r: int) -> None:
-            # The vertical stacks at row r-1 are final: run them once for the whole row.
-            for L in layers:
-                layer, half, nxt = L["layer"], L["half"], L["next"]
-                if r == 0:  # nothing above: the shifted vertical stack is zero
-                    L["row_term"] = layer.v_to_h.bias[None, :, None].expand(n, -1, W)
-                    continue
-                v_pre = layer.vertical(L["v_in"][:, :, r - 1 : r + half])  # [n, 2m, 1, W]
-                L["row_term"] = layer.v_to_h(v_pre)[:, :, 0]
-                if nxt is not None:  # this layer's vertical output is the next one's input
-                    if L["v_bias"] is not None:
-                        v_pre = v_pre + L["v_bias"][:, :, None, None]
-                    nh = nxt["half"]
-                    nxt["v_in"][:, :, r - 1 + nh, nh : nh + W] = gate(v_pre, self.groups)[:, :, 0]
+        row = [-1]
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
-            first, fh = layers[0], layers[0]["half"]
-            for q, c in self.last_and_current(r, j):
-                first["v_in"][:, :, q + fh, c + fh] = self.pixel_inputs(x, q, c)
-            if state["row"] != r:
-                state["row"] = r
-                new_row(r)
-            for q, c in self.last_and_current(r, j):
+            pixels = self.last_and_current(r, j)
+            for q, c in pixels:  # the vertical input: rows above are read at the new row
+                first.write(q, c, self.pixel_inputs(x, q, c), first_state, vertical=True)
+            if row[0] != r:
+                row[0] = r
+                for layer, state, up in zip(self.layers, states, ups):
+                    layer.row_step(r, state, up)
+            for q, c in pixels:
                 if q == r:
-                    first["h_in"][:, :, c + fh] = self.pixel_inputs(x, q, c)
-            h = None
-            for L in layers:
-                half = L["half"]
-                win = L["h_in"][:, :, j : j + half + 1].flatten(1)
-                pre = F.linear(win, L["h_w"]) + L["h_b"] + L["row_term"][:, :, j]
-                h_new = F.linear(gate(pre, self.groups), L["out_w"], L["layer"].h_out.bias)
-                h = h_new if h is None else h + h_new  # no residual into the first layer
-                if L["next"] is not None:
-                    L["next"]["h_in"][:, :, j + L["next"]["half"]] = h
+                    first.write(q, c, self.pixel_inputs(x, q, c), first_state, vertical=False)
+            h, skips = None, None
+            for layer, state in zip(self.layers, states):
+                h, s = layer.step(h, j, state)
+                if s is not None:
+                    skips = s if skips is None else skips + s
+            top = h if skips is None else skips
             return F.linear(
-                F.relu(F.linear(F.relu(h), hid_w, self.hidden.bias)), out_w, self.output.bias
+                F.relu(F.linear(F.relu(top), hid_w, self.hidden.bias)), out_w, self.output.bias
             )
 
         return step

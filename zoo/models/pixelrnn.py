@@ -23,6 +23,8 @@ the whole network per drawn value. Both draw the same images.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -138,6 +140,56 @@ class RowLSTMLayer(nn.Module):
             rows.append(h)
         return z + self.out(torch.stack(rows, dim=2))
 
+    # ------------------------------------------------------------------ one pixel at a time
+    def init_state(self, n: int, W: int, y: torch.Tensor | None) -> RowLSTMState:
+        """This layer's cache for cached sampling of ``n`` images ``W`` pixels wide."""
+        p, dev = self.k // 2, self.input_to_state.weight.device
+        bias = self.input_to_state.bias + (
+            self.class_bias(y) if self.class_bias is not None and y is not None else 0
+        )
+        return RowLSTMState(
+            p=p,
+            w_is=(self.input_to_state.weight * self.mask).flatten(1),
+            w_out=masked_weight(self.out)[:, :, 0, 0],
+            z_row=torch.zeros(n, 2 * self.h, W + 2 * p, device=dev),
+            h=torch.zeros(n, self.h, W, device=dev),
+            c=torch.zeros(n, self.h, W, device=dev),
+            c_prev=torch.zeros(n, self.h, W, device=dev),
+            bias=bias,
+        )
+
+    def row_step(self, r: int, state: RowLSTMState) -> None:
+        """Before row r: the finished row becomes the previous one (state-to-state once)."""
+        s = state
+        h_prev = s.h if r else torch.zeros_like(s.h)
+        s.ss = self.state_to_state(h_prev)
+        s.c_prev = s.c.clone() if r else torch.zeros_like(s.c)
+
+    def step(self, z: torch.Tensor, j: int, state: RowLSTMState) -> torch.Tensor:
+        """The layer at column j of the current row: ``z`` ``[n, 2h]`` -> ``[n, 2h]``."""
+        s, p = state, state.p
+        s.z_row[:, :, j + p] = z
+        pre = F.linear(s.z_row[:, :, j : j + 2 * p + 1].flatten(1), s.w_is)
+        pre = pre + s.bias + s.ss[:, :, j]
+        h, c = lstm_update(pre, s.c_prev[:, :, j], self.groups)
+        s.h[:, :, j], s.c[:, :, j] = h, c
+        return z + F.linear(h, s.w_out, self.out.bias)
+
+
+@dataclass(slots=True)
+class RowLSTMState:
+    """A Row LSTM layer's cache for cached sampling."""
+
+    p: int  # k // 2
+    w_is: torch.Tensor  # [4h, 2h k] the masked input-to-state kernel
+    w_out: torch.Tensor  # [2h, h] the masked output 1x1
+    z_row: torch.Tensor  # [n, 2h, W + 2p] the layer's input on the current row, padded
+    h: torch.Tensor  # [n, h, W] the hidden state of the row being drawn
+    c: torch.Tensor  # [n, h, W] its cell state
+    c_prev: torch.Tensor  # [n, h, W] the previous row's cell state
+    bias: torch.Tensor  # [4h] or [n, 4h] input-to-state bias (+ class bias)
+    ss: torch.Tensor | None = None  # [n, 4h, W] state-to-state of the previous row
+
 
 class RowLSTM(_PixelRNN):
     """PixelRNN with Row LSTM layers (van den Oord et al. 2016, section 3.1).
@@ -156,46 +208,18 @@ class RowLSTM(_PixelRNN):
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
         """Carry each layer's LSTM state along the row; state-to-state once per row."""
-        dev, W = self.device, self.W
         stem, head = self._cached_stem_and_head(n)
-        states = []
-        for layer in self.layers:
-            p = layer.k // 2
-            states.append(
-                dict(
-                    layer=layer,
-                    p=p,
-                    w_is=(layer.input_to_state.weight * layer.mask).flatten(1),
-                    w_out=masked_weight(layer.out)[:, :, 0, 0],
-                    z_row=torch.zeros(n, 2 * layer.h, W + 2 * p, device=dev),
-                    h=torch.zeros(n, layer.h, W, device=dev),  # row being drawn
-                    c=torch.zeros(n, layer.h, W, device=dev),
-                    c_prev=torch.zeros(n, layer.h, W, device=dev),
-                    ss=None,
-                    bias=layer.input_to_state.bias
-                    + (
-                        layer.class_bias(y) if layer.class_bias is not None and y is not None else 0
-                    ),
-                )
-            )
-        row = {"r": -1}
+        states = [(layer, layer.init_state(n, self.W, y)) for layer in self.layers]
+        row = [-1]
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
-            if row["r"] != r:
-                row["r"] = r
-                for S in states:  # the finished row becomes the previous one
-                    h_prev = S["h"] if r else torch.zeros_like(S["h"])
-                    S["ss"] = S["layer"].state_to_state(h_prev)
-                    S["c_prev"] = S["c"].clone() if r else torch.zeros_like(S["c"])
+            if row[0] != r:
+                row[0] = r
+                for layer, state in states:
+                    layer.row_step(r, state)
             z = stem(x, r, j)
-            for S in states:
-                layer, p = S["layer"], S["p"]
-                S["z_row"][:, :, j + p] = z
-                pre = F.linear(S["z_row"][:, :, j : j + 2 * p + 1].flatten(1), S["w_is"])
-                pre = pre + S["bias"] + S["ss"][:, :, j]
-                h, c = lstm_update(pre, S["c_prev"][:, :, j], layer.groups)
-                S["h"][:, :, j], S["c"][:, :, j] = h, c
-                z = z + F.linear(h, S["w_out"], layer.out.bias)
+            for layer, state in states:
+                z = layer.step(z, j, state)
             return head(z)
 
         return step
@@ -273,6 +297,92 @@ class DiagonalBiLSTMLayer(nn.Module):
         bwd = F.pad(bwd, (0, 0, 1, 0))[:, :, :-1]  # down one row: only rows above count
         return z + self.out(fwd + bwd)
 
+    # ------------------------------------------------------------------ one pixel at a time
+    def init_state(self, n: int, H: int, W: int, y: torch.Tensor | None) -> DiagonalBiLSTMState:
+        """This layer's cache for cached sampling of ``n`` H x W images."""
+        h, dev = self.h, self.fwd_in.weight.device
+
+        def grid(maps: int) -> torch.Tensor:
+            return torch.zeros(n, maps, H, W, device=dev)
+
+        ws_f = self.fwd.state_to_state.weight  # [4h, h, 2]
+        ws_b = self.bwd.state_to_state.weight
+        biases = self.biases(y)
+        return DiagonalBiLSTMState(
+            w_fin=masked_weight(self.fwd_in)[:, :, 0, 0],
+            w_bin=self.bwd_in.weight[:, :, 0, 0],
+            f_up=ws_f[:, :, 0],
+            f_left=ws_f[:, :, 1],
+            b_up=ws_b[:, :, 0],
+            b_right=ws_b[:, :, 1],
+            w_out=masked_weight(self.out)[:, :, 0, 0],
+            z=grid(2 * h),
+            hf=grid(h),
+            cf=grid(h),
+            hb=grid(h),
+            cb=grid(h),
+            f_bias=self.fwd_in.bias
+            + self.fwd.state_to_state.bias
+            + (0 if biases is None else biases[0]),
+            b_bias=self.bwd_in.bias
+            + self.bwd.state_to_state.bias
+            + (0 if biases is None else biases[1]),
+        )
+
+    def row_step(self, r: int, state: DiagonalBiLSTMState) -> None:
+        """Before row r: the right-to-left LSTM over the finished row r - 1."""
+        if not r:
+            return
+        s, q, W = state, r - 1, state.z.shape[3]
+        pre_row = F.linear(s.z[:, :, q].transpose(1, 2), s.w_bin)  # [n, W, 4h]
+        for j in range(W - 1, -1, -1):
+            pre = pre_row[:, j] + s.b_bias
+            if q:
+                pre = pre + F.linear(s.hb[:, :, q - 1, j], s.b_up)
+            c_prev = s.cb[:, :, q, j + 1] if j + 1 < W else torch.zeros_like(s.cb[:, :, q, j])
+            if j + 1 < W:
+                pre = pre + F.linear(s.hb[:, :, q, j + 1], s.b_right)
+            s.hb[:, :, q, j], s.cb[:, :, q, j] = lstm_update(pre, c_prev, self.groups)
+
+    def step(self, z: torch.Tensor, r: int, j: int, state: DiagonalBiLSTMState) -> torch.Tensor:
+        """The left-to-right LSTM at pixel (r, j) (plus the right-to-left one of the row
+        above): ``z`` ``[n, 2h]`` -> ``[n, 2h]``."""
+        s = state
+        s.z[:, :, r, j] = z
+        pre = F.linear(z, s.w_fin) + s.f_bias
+        if r:
+            pre = pre + F.linear(s.hf[:, :, r - 1, j], s.f_up)
+        if j:
+            pre = pre + F.linear(s.hf[:, :, r, j - 1], s.f_left)
+            c_prev = s.cf[:, :, r, j - 1]
+        else:
+            c_prev = torch.zeros_like(s.cf[:, :, r, j])
+        h, c = lstm_update(pre, c_prev, self.groups)
+        s.hf[:, :, r, j], s.cf[:, :, r, j] = h, c
+        if r:
+            h = h + s.hb[:, :, r - 1, j]
+        return z + F.linear(h, s.w_out, self.out.bias)
+
+
+@dataclass(slots=True)
+class DiagonalBiLSTMState:
+    """A Diagonal BiLSTM layer's cache for cached sampling (per-pixel grids, ``[n, ., H, W]``)."""
+
+    w_fin: torch.Tensor  # [4h, 2h] left-to-right input-to-state (masked 1x1)
+    w_bin: torch.Tensor  # [4h, 2h] right-to-left input-to-state
+    f_up: torch.Tensor  # [4h, h] left-to-right state-to-state taps: above, left
+    f_left: torch.Tensor
+    b_up: torch.Tensor  # [4h, h] right-to-left taps: above, right
+    b_right: torch.Tensor
+    w_out: torch.Tensor  # [2h, h] the masked output 1x1
+    z: torch.Tensor  # [n, 2h, H, W] the layer's inputs
+    hf: torch.Tensor  # [n, h, H, W] left-to-right hidden and cell states
+    cf: torch.Tensor
+    hb: torch.Tensor  # [n, h, H, W] right-to-left hidden and cell states
+    cb: torch.Tensor
+    f_bias: torch.Tensor  # [4h] or [n, 4h] (+ class bias)
+    b_bias: torch.Tensor
+
 
 class DiagonalBiLSTM(_PixelRNN):
     """PixelRNN with Diagonal BiLSTM layers (van den Oord et al. 2016, section 3.2).
@@ -290,81 +400,18 @@ class DiagonalBiLSTM(_PixelRNN):
 
     def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
         """Left-to-right LSTM one pixel at a time; right-to-left once per finished row."""
-        dev, H, W = self.device, self.H, self.W
         stem, head = self._cached_stem_and_head(n)
-        states = []
-        for layer in self.layers:
-            h = layer.h
-
-            def grid(maps: int) -> torch.Tensor:
-                return torch.zeros(n, maps, H, W, device=dev)
-
-            ws_f = layer.fwd.state_to_state.weight  # [4h, h, 2]
-            ws_b = layer.bwd.state_to_state.weight
-            biases = layer.biases(y)
-            states.append(
-                dict(
-                    layer=layer,
-                    w_fin=masked_weight(layer.fwd_in)[:, :, 0, 0],
-                    w_bin=layer.bwd_in.weight[:, :, 0, 0],
-                    f_up=ws_f[:, :, 0],
-                    f_left=ws_f[:, :, 1],
-                    b_up=ws_b[:, :, 0],
-                    b_right=ws_b[:, :, 1],
-                    w_out=masked_weight(layer.out)[:, :, 0, 0],
-                    z=grid(2 * h),
-                    hf=grid(h),
-                    cf=grid(h),
-                    hb=grid(h),
-                    cb=grid(h),
-                    f_bias=layer.fwd_in.bias
-                    + layer.fwd.state_to_state.bias
-                    + (0 if biases is None else biases[0]),
-                    b_bias=layer.bwd_in.bias
-                    + layer.bwd.state_to_state.bias
-                    + (0 if biases is None else biases[1]),
-                )
-            )
-        row = {"r": -1}
-
-        def backward_row(S: dict, q: int) -> None:
-            """Right-to-left LSTM over the finished row q, from column W-1 down to 0."""
-            layer = S["layer"]
-            pre_row = F.linear(S["z"][:, :, q].transpose(1, 2), S["w_bin"])  # [n, W, 4h]
-            for j in range(W - 1, -1, -1):
-                pre = pre_row[:, j] + S["b_bias"]
-                if q:
-                    pre = pre + F.linear(S["hb"][:, :, q - 1, j], S["b_up"])
-                c_prev = (
-                    S["cb"][:, :, q, j + 1] if j + 1 < W else torch.zeros_like(S["cb"][:, :, q, j])
-                )
-                if j + 1 < W:
-                    pre = pre + F.linear(S["hb"][:, :, q, j + 1], S["b_right"])
-                S["hb"][:, :, q, j], S["cb"][:, :, q, j] = lstm_update(pre, c_prev, layer.groups)
+        states = [(layer, layer.init_state(n, self.H, self.W, y)) for layer in self.layers]
+        row = [-1]
 
         def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
-            if row["r"] != r:
-                row["r"] = r
-                if r:
-                    for S in states:
-                        backward_row(S, r - 1)
+            if row[0] != r:
+                row[0] = r
+                for layer, state in states:
+                    layer.row_step(r, state)
             z = stem(x, r, j)
-            for S in states:
-                layer = S["layer"]
-                S["z"][:, :, r, j] = z
-                pre = F.linear(z, S["w_fin"]) + S["f_bias"]
-                if r:
-                    pre = pre + F.linear(S["hf"][:, :, r - 1, j], S["f_up"])
-                if j:
-                    pre = pre + F.linear(S["hf"][:, :, r, j - 1], S["f_left"])
-                    c_prev = S["cf"][:, :, r, j - 1]
-                else:
-                    c_prev = torch.zeros_like(S["cf"][:, :, r, j])
-                h, c = lstm_update(pre, c_prev, layer.groups)
-                S["hf"][:, :, r, j], S["cf"][:, :, r, j] = h, c
-                if r:
-                    h = h + S["hb"][:, :, r - 1, j]
-                z = z + F.linear(h, S["w_out"], layer.out.bias)
+            for layer, state in states:
+                z = layer.step(z, r, j, state)
             return head(z)
 
         return step

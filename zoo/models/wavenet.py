@@ -17,19 +17,24 @@ of logistics.
 Output t sees ``receptive_field = (k - 1) * sum(dilations) + 1`` previous samples.
 
 Sampling. ``fast=False`` (the naive path) runs the whole stack over the last
-``receptive_field`` inputs for every new sample. ``fast=True`` keeps, per layer, the inputs the
-future still needs in a ring buffer (Paine et al.'s activation queues) and computes one time step
-per sample with the layers' weights stacked into matrices on preallocated buffers: the past
-taps of all layers in one gather + batched matmul, then per layer one matmul for the present
-tap, one sigmoid, one multiply and one matmul for the residual, and the skips of all layers in
-one matmul at the end. Both paths draw their randomness from the same pre-drawn noise blocks
-(:class:`_Noise`) and pick a level with the same rule (the head's ``sample_perturbed``), so
-they give the same samples for the same generator seed.
+``receptive_field`` inputs for every new sample. ``fast=True`` computes one time step per
+sample (Paine et al. 2016): every stage owns its step, ``init_state(n)`` (a small dataclass
+cache) and ``step(x_t, state)``: the input stage (:meth:`WaveNet.input_step`, the embedding of
+the previous sample), each :meth:`ResidualLayer.step` (one matmul over all k taps of its
+dilated kernel, one transcendental, one multiply, one matmul for the residual) and the output
+stage (:meth:`WaveNet.output_step`: the skips of all layers in one matmul, the two head 1x1s).
+The layers' input queues live in one ring (:class:`_Queues`) so that one gather fills every
+layer's past taps. The steps have two backends behind the same interface: numpy (the CPU
+default: its calls cost ~1 us where torch's cost ~3-5 us) and torch (any device). Both paths
+draw their randomness from the same pre-drawn noise blocks (:class:`_Noise`) and pick a level
+with the same rule (the head's ``sample_perturbed``), so they give the same samples for the
+same generator seed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,6 +52,9 @@ HEADS = ("categorical", "logistic_mixture")  # the heads with a Gumbel draw (sam
 NOISE_BLOCK = 256  # steps of noise drawn at once; both sampling paths draw the same blocks
 FAST_CPU_BACKEND = "numpy"  # "numpy" or "torch": the fast loop on the CPU (both are tested)
 SINGLE_THREAD_MAX_BATCH = 16  # fast CPU sampling of up to this many sequences uses 1 thread
+Array = np.ndarray | torch.Tensor  # a step's buffers: numpy or torch, per backend
+Pick = Callable[[np.ndarray], np.ndarray]  # lossless coding: head parameters [P, n] -> [n]
+_np_dot, _np_add, _np_mul, _np_tanh, _np_max = np.dot, np.add, np.multiply, np.tanh, np.maximum
 
 
 class ResidualLayer(nn.Module):
@@ -88,6 +96,124 @@ class ResidualLayer(nn.Module):
             z = F.dropout(z, dropout, training=True)
         skip = self.skip(z)
         return (h if self.res is None else h + self.res(z)), skip
+
+    # ------------------------------------------------------------------ one step at a time
+    def init_state(
+        self,
+        n: int,
+        *,
+        backend: str = "torch",
+        g: torch.Tensor | None = None,
+        taps: Array | None = None,
+        act: Array | None = None,
+        out: Array | None = None,
+    ) -> LayerState:
+        """This layer's cache for generating ``n`` sequences one step at a time.
+
+        ``backend``: "torch" (tensors on the layer's device) or "numpy" (CPU arrays, whose
+        calls cost ~1 us where torch's cost ~3-5 us). ``g``: the global conditioning
+        ``[n, C_global]`` (a constant per sequence, folded into the bias). ``taps`` ``[k, R,
+        n]``, ``act`` ``[G+1, n]`` and ``out`` ``[R, n]`` may be views into buffers shared
+        with the other layers (:class:`_Queues` fills all layers' past taps with one gather,
+        the output stage reads all layers' ``act`` with one product, and ``out`` is the next
+        layer's present tap); by default the layer allocates its own. ``step`` writes only the
+        present tap: the past taps (inputs at t - j d) are the queue's to keep, with one
+        gather for all layers where per-layer queues would cost one call per layer a step.
+
+        The arithmetic is laid out per backend so that one transcendental serves both gate
+        halves. torch: the filter half is pre-scaled by 2, ``act = [sigmoid(2a) sigmoid(b) |
+        sigmoid(b) | 1]`` (tanh(a) = 2 sigmoid(2a) - 1) and the residual and skip matrices
+        are ``[2W | -W | bias]``. numpy: the gate half is pre-scaled by 1/2, ``act = [tanh(a)
+        | tanh(a) tanh(b/2) | 1]`` (sigmoid(b) = (1 + tanh(b/2)) / 2) and the matrices are
+        ``[W/2 | W/2 | bias]``.
+        """
+        if backend not in ("torch", "numpy"):
+            raise ValueError(f"backend must be 'torch' or 'numpy', got {backend!r}")
+        w = self.conv.weight  # [G, R, k]
+        G, R, k = w.shape
+        H = G // 2
+        dev, dt = w.device, w.dtype
+        numpy = backend == "numpy"
+        scale = torch.ones(G, device=dev, dtype=dt)
+        if numpy:
+            scale[H:] = 0.5
+        else:
+            scale[:H] = 2.0
+        base = self.conv.bias[:, None]
+        if self.glob is not None:
+            base = base + self.glob(g).T  # [G, n]
+        base = (base * scale[:, None]).expand(G, n).contiguous()
+        w_gate = (w * scale[:, None, None]).permute(0, 2, 1).reshape(G, k * R)  # [G, k R]
+        w_local = None
+        if self.local is not None:
+            w_local = self.local.weight[:, :, 0] * scale[:, None]  # [G, C_local], torch
+
+        def fold(conv: nn.Conv1d) -> torch.Tensor:  # [out, G+1] acting on act
+            W = conv.weight[:, :, 0]
+            parts = [W / 2, W / 2] if numpy else [2 * W, -W]
+            return torch.cat([*parts, conv.bias[:, None]], 1)
+
+        w_res = None if self.res is None else fold(self.res)
+        w_skip = fold(self.skip)
+
+        if numpy:
+            zeros, ones = np.zeros, np.ones
+            npdt = torch.empty(0, dtype=dt).numpy().dtype
+            base, w_gate, w_skip = _arr(base), _arr(w_gate), _arr(w_skip)
+            w_res = None if w_res is None else _arr(w_res)
+            taps = zeros((k, R, n), npdt) if taps is None else taps
+            act = ones((G + 1, n), npdt) if act is None else act
+            if out is None and w_res is not None:
+                out = zeros((R, n), npdt)
+            window = taps.reshape(k * R, n)
+        else:
+            w_gate = w_gate.contiguous()
+            taps = torch.zeros(k, R, n, device=dev, dtype=dt) if taps is None else taps
+            act = torch.ones(G + 1, n, device=dev, dtype=dt) if act is None else act
+            if out is None and w_res is not None:
+                out = torch.zeros(R, n, device=dev, dtype=dt)
+            window = taps.view(k * R, n)
+        if w_res is None:
+            out = None
+        return LayerState(
+            numpy, w_gate, base, w_local, w_res, w_skip, window, taps[k - 1], act, act[:G],
+            act[:H], act[H:G], out,
+        )  # fmt: skip
+
+    def step(self, x_t: Array, state: LayerState, base: Array | None = None) -> Array | None:
+        """One time step: ``x_t`` ``[R, n]`` is this layer's input now (its past inputs are in
+        ``state``); fills ``state.act`` (read by the skip sum) and returns the next layer's
+        input ``[R, n]`` (None for the last layer). ``base``: the gate bias of this step when
+        it varies (local conditioning), else ``state.base``."""
+        run = self.step_numpy if state.numpy else self.step_torch
+        return run(x_t, state, state.base if base is None else base)
+
+    # The step on each backend (the fast loop binds one of them once; same interface).
+    @staticmethod
+    def step_numpy(x_t: np.ndarray, s: LayerState, base: np.ndarray) -> np.ndarray | None:
+        present, gate, out = s.present, s.gate, s.out
+        if x_t is not present:
+            present[...] = x_t
+        _np_dot(s.w_gate, s.window, out=gate)  # all k taps at once
+        _np_add(gate, base, out=gate)
+        _np_tanh(gate, out=gate)
+        _np_mul(s.second, s.first, out=s.second)  # [tanh(a) | tanh(a) tanh(b/2)]
+        if out is not None:
+            _np_dot(s.w_res, s.act, out=out)
+            _np_add(out, present, out=out)  # x_t + residual(z) + bias
+        return out
+
+    @staticmethod
+    def step_torch(x_t: torch.Tensor, s: LayerState, base: torch.Tensor) -> torch.Tensor | None:
+        present, gate, out = s.present, s.gate, s.out
+        if x_t is not present:
+            present.copy_(x_t)
+        torch.addmm(base, s.w_gate, s.window, out=gate)  # all k taps at once
+        torch.sigmoid(gate, out=gate)
+        torch.mul(s.first, s.second, out=s.first)  # [sigmoid(2a) sigmoid(b) | sigmoid(b)]
+        if out is not None:
+            torch.addmm(present, s.w_res, s.act, out=out)  # x_t + residual(z) + bias
+        return out
 
 
 class WaveNet(LikelihoodModel):
@@ -333,6 +459,66 @@ class WaveNet(LikelihoodModel):
     def _dtype(self) -> torch.dtype:
         return self.embed.weight.dtype
 
+    # ------------------------------------------------------------------ stages, one step
+    def input_state(self, n: int, backend: str = "torch", out: Array | None = None) -> InputState:
+        """The input stage's cache; ``out`` ``[R, n]``: where the embedding goes (the first
+        layer's present tap; by default a buffer of its own, zeros: the input at t = 0)."""
+        numpy = backend == "numpy"
+        table = self.embed.weight.T.contiguous()  # [R, levels]
+        if out is None:
+            out = torch.zeros(self.residual_channels, n, device=self.device, dtype=self._dtype)
+            out = _arr(out) if numpy else out
+        return InputState(numpy, _arr(table) if numpy else table, out)
+
+    def input_step(self, x_prev: Array, state: InputState) -> Array:
+        """The embedding of the previous samples ``x_prev`` ``[n]`` -> ``[R, n]``."""
+        if state.numpy:
+            np.take(state.table, x_prev, axis=1, out=state.out, mode="clip")
+        else:
+            torch.index_select(state.table, 1, x_prev, out=state.out)
+        return state.out
+
+    def output_state(
+        self, n: int, backend: str, layers: list[LayerState], acts: Array
+    ) -> OutputState:
+        """The output stage's cache over the layers' states; ``acts`` ``[L (G+1), n]``: their
+        ``act`` buffers, stacked (one product sums the skips of all layers)."""
+        numpy = backend == "numpy"
+        cat = np.concatenate if numpy else torch.cat
+        w = [
+            self.head_hidden.weight[:, :, 0],
+            self.head_hidden.bias[:, None],
+            self.head_out.weight[:, :, 0],
+            self.head_out.bias[:, None],
+        ]
+        Sk, P = self.skip_channels, self.head_channels
+        if numpy:
+            w = [_arr(t) for t in w]
+            npdt = w[0].dtype
+            bufs = [np.empty((Sk, n), npdt), np.empty((Sk, n), npdt), np.empty((P, n), npdt)]
+        else:
+            dev, dt = self.device, self._dtype
+            bufs = [torch.empty(c, n, device=dev, dtype=dt) for c in (Sk, Sk, P)]
+        return OutputState(numpy, cat([s.w_skip for s in layers], 1), acts, *w, *bufs)
+
+    def output_step(self, state: OutputState) -> Array:
+        """Head parameters ``[P, n]`` of this step from the layers' activations."""
+        s = state
+        if s.numpy:
+            _np_dot(s.w_skip, s.acts, out=s.skip)  # the skips of all layers (+ biases)
+            _np_max(s.skip, 0, out=s.skip)
+            _np_dot(s.w_h1, s.skip, out=s.hid)
+            _np_add(s.hid, s.b_h1, out=s.hid)
+            _np_max(s.hid, 0, out=s.hid)
+            _np_dot(s.w_h2, s.hid, out=s.params)
+            _np_add(s.params, s.b_h2, out=s.params)
+        else:
+            torch.mm(s.w_skip, s.acts, out=s.skip)
+            s.skip.relu_()
+            torch.addmm(s.b_h1, s.w_h1, s.skip, out=s.hid).relu_()
+            torch.addmm(s.b_h2, s.w_h2, s.hid, out=s.params)
+        return s.params
+
     def _window_params(
         self,
         x: torch.Tensor,  # [n, T_total] samples so far (only [:, :t] is read)
@@ -419,287 +605,248 @@ class _Noise:
         return self.block
 
 
-class _FastSampler:
-    """Generation one step per sample with per-layer input queues (Paine et al. 2016).
+@dataclass(slots=True)
+class LayerState:
+    """One residual layer's cache for step-by-step generation (:meth:`ResidualLayer.step`).
 
-    Buffers (column vectors, batch last, so every per-layer slice is contiguous):
-        taps [L, k, R, n]   per layer, the k inputs its dilated kernel reads this step:
-                            taps[l, j] = input of layer l at step t - (k-1-j) d_l; the last
-                            (j = k-1) is the present, written by layer l-1 (taps[0, k-1]: the
-                            embedding of the previous sample)
-        ring [S, L, R, n]   the present input of every layer at the last S steps, S a power
-                            of two > (k-1) max(d); the past taps are one gather from it
-        act  [L, G+1, n]    per layer [sigmoid(2a) sigmoid(b) | sigmoid(b) | 1]
-    The filter half of each gate is pre-scaled by 2 so that one sigmoid serves both halves:
-    tanh(a) sigmoid(b) = 2 sigmoid(2a) sigmoid(b) - sigmoid(b), which the residual and skip
-    matrices absorb as [2W | -W | bias] acting on ``act``. A step is then: one gather of all
-    past taps, per layer one matmul (all k taps), one sigmoid, one multiply and one matmul
-    (residual), one matmul for the skips of all layers, the two head matmuls, and the draw.
+    Column vectors, batch last. Weights are laid out for the backend (see
+    :meth:`ResidualLayer.init_state`); the buffers may be views into the stack's shared ones.
     """
 
-    def __init__(self, model: WaveNet, n: int, cond: Cond) -> None:
-        self.model, self.n = model, n
+    numpy: bool  # the backend: numpy arrays (True) or torch tensors
+    w_gate: Array  # [G, k R] the gate pre-activation's weights over all k taps
+    base: Array  # [G, n] its bias (+ the speaker term)
+    w_local: torch.Tensor | None  # [G, C_local] local conditioning (added per step to base)
+    w_res: Array | None  # [R, G+1] residual 1x1 acting on act (None: the last layer)
+    w_skip: Array  # [Sk, G+1] skip 1x1 acting on act
+    window: Array  # [k R, n] the inputs the dilated kernel reads this step, oldest first
+    present: Array  # [R, n] the last of them: the layer's input now
+    act: Array  # [G+1, n] the gated activation in the backend's layout, then a row of ones
+    gate: Array  # act[:G]
+    first: Array  # act[:G/2]
+    second: Array  # act[G/2:G]
+    out: Array | None  # [R, n] the next layer's input (its present tap)
+
+
+@dataclass(slots=True)
+class InputState:
+    """The input stage's cache: the embedding table as columns, and where the embedding of
+    the previous sample goes (the first layer's present tap)."""
+
+    numpy: bool
+    table: Array  # [R, levels]
+    out: Array  # [R, n]
+
+
+@dataclass(slots=True)
+class OutputState:
+    """The output stage's cache: the skips of all layers in one product over their stacked
+    activations, then ReLU -> 1x1 -> ReLU -> 1x1 to the head's parameters."""
+
+    numpy: bool
+    w_skip: Array  # [Sk, L (G+1)]
+    acts: Array  # [L (G+1), n] every layer's act, stacked (the layers' buffers)
+    w_h1: Array  # [Sk, Sk]
+    b_h1: Array  # [Sk, 1]
+    w_h2: Array  # [P, Sk]
+    b_h2: Array  # [P, 1]
+    skip: Array  # [Sk, n]
+    hid: Array  # [Sk, n]
+    params: Array  # [P, n]
+
+
+@dataclass(slots=True)
+class _Queues:
+    """The layers' input queues (Paine et al. 2016), kept in one ring so that one gather
+    fills the past taps of every layer.
+
+    taps [L, k, R, n]: per layer, the k inputs its dilated kernel reads this step: taps[l, j]
+    = input of layer l at step t - (k-1-j) d_l; the last (j = k-1) is the present, written
+    during the step by the stage below. ring [S, L, R, n]: the present input of every layer
+    at the last S steps, S a power of two > (k-1) max(d).
+    """
+
+    numpy: bool
+    taps: Array
+    ring: Array
+    rows: list  # per t mod S: the ring rows of (layer, tap), [L k]
+    taps_flat: Array  # [L k, R n]
+    ring_flat: Array  # [S L, R n]
+    ring_slots: list  # S x [L, R, n]
+    present: Array  # taps[:, k-1], [L, R, n]
+
+    @classmethod
+    def build(cls, model: WaveNet, n: int, numpy: bool) -> _Queues:
+        L, R, k = len(model.layers), model.residual_channels, model.kernel_size
         dev, dt = model.device, model._dtype
-        L, R, G = len(model.layers), model.residual_channels, model.gate_channels
-        k, H = model.kernel_size, model.gate_channels // 2
-        scale = torch.ones(G, device=dev, dtype=dt)
-        scale[:H] = 2.0  # filter half pre-scaled: tanh(a) = 2 sigmoid(2a) - 1
-
-        # ---- gate pre-activation: all k taps of layer l in one [G, k R] matrix
-        w = torch.stack([layer.conv.weight for layer in model.layers])  # [L, G, R, k]
-        w = w * scale[None, :, None, None]
-        self.w_gate = list(w.permute(0, 1, 3, 2).reshape(L, G, k * R).unbind(0))  # [G, k R]
-        base = torch.stack([layer.conv.bias for layer in model.layers])[:, :, None]  # [L, G, 1]
-        g = model._global(cond)
-        if g is not None:  # speaker embedding: a constant per sequence, folded into the bias
-            base = base + torch.stack([layer.glob(g).T for layer in model.layers])
-        self.base = (base * scale[None, :, None]).expand(L, G, n).contiguous()  # [L, G, n]
-        self.w_local = None
-        if model.local_channels:
-            wl = torch.stack([layer.local.weight[:, :, 0] for layer in model.layers])
-            self.w_local = wl * scale[None, :, None]  # [L, G, C_local]
-
-        # ---- residual / skip matrices acting on act: [2W | -W | bias]
-        def fold(conv: nn.Conv1d) -> torch.Tensor:
-            W = conv.weight[:, :, 0]  # [out, H]
-            return torch.cat([2 * W, -W, conv.bias[:, None]], 1)  # [out, G+1]
-
-        self.w_res = [fold(layer.res) for layer in model.layers[:-1]]  # [R, G+1]
-        self.w_skip = torch.cat([fold(layer.skip) for layer in model.layers], 1)  # [Sk, L(G+1)]
-        self.w_h1, self.b_h1 = model.head_hidden.weight[:, :, 0], model.head_hidden.bias[:, None]
-        self.w_h2, self.b_h2 = model.head_out.weight[:, :, 0], model.head_out.bias[:, None]
-        self.embed_t = model.embed.weight.T.contiguous()  # [R, K]
-
-        # ---- the gather: ring row of (layer l, tap j) at step t, periodic in t mod S
         max_lag = (k - 1) * max(model.dilations)
         S = 1
         while S <= max_lag:
             S *= 2
-        lag = torch.tensor(
-            [[(k - 1 - j) * d for j in range(k)] for d in model.dilations], device=dev
-        )  # [L, k]
-        layer_ix = torch.arange(L, device=dev)[:, None]
-        steps = torch.arange(S, device=dev)[:, None, None]
-        rows = ((steps - lag) % S) * L + layer_ix  # [S, L, k] rows of ring as [S L, R n]
+        lag = torch.tensor([[(k - 1 - j) * d for j in range(k)] for d in model.dilations])
+        steps = torch.arange(S)[:, None, None]
+        rows = ((steps - lag) % S) * L + torch.arange(L)[:, None]  # [S, L, k]
         rows[:, :, k - 1] = 0  # the present tap is written during the step: any row will do
-        self.gather_rows = list(rows.reshape(S, L * k).unbind(0))
-        self.L, self.R, self.G, self.k, self.S = L, R, G, k, S
+        rows = rows.reshape(S, L * k)
+        if numpy:
+            npdt = torch.empty(0, dtype=dt).numpy().dtype
+            taps, ring = np.zeros((L, k, R, n), npdt), np.zeros((S, L, R, n), npdt)
+            rows = list(rows.numpy())  # views of one array (no per-row conversion)
+        else:
+            taps = torch.zeros(L, k, R, n, device=dev, dtype=dt)
+            ring = torch.zeros(S, L, R, n, device=dev, dtype=dt)
+            rows = list(rows.to(dev).unbind(0))
+        return cls(
+            numpy, taps, ring, rows, taps.reshape(L * k, R * n), ring.reshape(S * L, R * n),
+            list(ring), taps[:, k - 1],
+        )  # fmt: skip
 
-    def run(self, T: int, local: torch.Tensor | None, noise: _Noise) -> torch.Tensor:
+    def gather(self, t: int) -> None:
+        """Fill every layer's past taps for step t (the present rows too, with junk: the
+        stages below overwrite them during the step)."""
+        rows = self.rows[t % len(self.rows)]
+        if self.numpy:
+            np.take(self.ring_flat, rows, axis=0, out=self.taps_flat, mode="clip")
+        else:
+            torch.index_select(self.ring_flat, 0, rows, out=self.taps_flat)
+
+    def push(self, t: int) -> None:
+        """Remember every layer's present input of step t."""
+        slot = self.ring_slots[t % len(self.ring_slots)]
+        if self.numpy:
+            slot[...] = self.present
+        else:
+            slot.copy_(self.present)
+
+
+def _arr(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy())
+
+
+class _FastSampler:
+    """Generation one step per sample (Paine et al. 2016): a loop over the stages' steps.
+
+    Each step: one gather of every layer's past taps (:class:`_Queues`), the input stage
+    (embedding of the previous sample), each layer's :meth:`ResidualLayer.step`, the output
+    stage (skips of all layers in one product, the head's two 1x1s), the draw. ``backend``:
+    "numpy" (CPU only; its calls cost ~1 us where torch's cost ~3-5 us) or "torch".
+    """
+
+    def __init__(self, model: WaveNet, n: int, cond: Cond, backend: str | None = None) -> None:
+        if backend is None:
+            cpu = model.device.type == "cpu"
+            backend = FAST_CPU_BACKEND if cpu else "torch"
+        self.model, self.n, self.backend = model, n, backend
+        numpy = backend == "numpy"
+        self.queues = _Queues.build(model, n, numpy)
+        q, L = self.queues, len(model.layers)
+        G = model.gate_channels
+        if numpy:  # every layer's act, stacked: the output stage reads them in one product
+            npdt = torch.empty(0, dtype=model._dtype).numpy().dtype
+            acts = np.ones((L, G + 1, n), npdt)
+        else:
+            acts = torch.ones(L, G + 1, n, device=model.device, dtype=model._dtype)
+        g = model._global(cond)
+        # built top down, so that each layer's out is the very object that is the next
+        # layer's present tap (step then skips the copy: ``x_t is state.present``)
+        self.layers: list[LayerState] = []
+        up = None
+        for i in reversed(range(L)):
+            state = model.layers[i].init_state(
+                n, backend=backend, g=g, taps=q.taps[i], act=acts[i], out=up
+            )
+            self.layers.insert(0, state)
+            up = state.present
+        self.input = model.input_state(n, backend, out=up)
+        self.output = model.output_state(n, backend, self.layers, acts.reshape(L * (G + 1), n))
+
+    def run(
+        self, T: int, local: torch.Tensor | None, noise: _Noise | None, pick: Pick | None = None
+    ) -> torch.Tensor:
         """Draw ``T`` steps; returns ``[T, n]`` int64 (an inference-mode tensor).
 
-        On the CPU with a small batch, the loop runs on one intra-op thread: its matrices are
-        too small to split, and waking a second thread ~90 times a step costs more than it
-        saves (the previous thread count is restored afterwards).
+        ``pick`` (lossless coding, ``zoo.coding``; numpy backend) replaces the draw: it gets
+        the head parameters ``[P, n]`` of each step and returns the ``[n]`` levels; no noise
+        is drawn. On the CPU with a small batch, the loop runs on one intra-op thread: its
+        matrices are too small to split, and waking a second thread ~90 times a step costs
+        more than it saves (the previous thread count is restored afterwards).
         """
         threads = torch.get_num_threads()
-        cpu = self.base.device.type == "cpu"
-        single = cpu and self.n <= SINGLE_THREAD_MAX_BATCH
+        single = self.model.device.type == "cpu" and self.n <= SINGLE_THREAD_MAX_BATCH
         if single:
             torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                if cpu and FAST_CPU_BACKEND == "numpy":
-                    return self._run_numpy(T, local, noise)
-                return self._run(T, local, noise)
+                return self._loop(T, local, noise, pick)
         finally:
             if single:
                 torch.set_num_threads(threads)
 
     def _run_numpy(
-        self,
-        T: int,
-        local: torch.Tensor | None,
-        noise: _Noise | None,
-        pick: Callable[[np.ndarray], np.ndarray] | None = None,
+        self, T: int, local: torch.Tensor | None, noise: _Noise | None, pick: Pick | None = None
     ) -> torch.Tensor:
-        """The same step on NumPy arrays: its calls cost ~1 us where torch's cost ~3-5 us.
+        """The loop on the numpy backend (what ``zoo.coding`` calls), on the caller's threads."""
+        if self.backend != "numpy":
+            raise ValueError("_run_numpy needs a sampler built with backend='numpy'")
+        with torch.inference_mode():
+            return self._loop(T, local, noise, pick)
 
-        ``pick`` (lossless coding, ``zoo.coding``) replaces the draw: it gets the head
-        parameters ``[P, n]`` of each step and returns the ``[n]`` levels; no noise is drawn.
-
-        One tanh serves both halves here: sigmoid(b) = (1 + tanh(b / 2)) / 2, so the gate half
-        is pre-scaled by 1/2, ``act = [tanh(a) | tanh(a) tanh(b/2) | 1]`` and the residual and
-        skip matrices become ``[W/2 | W/2 | bias]``.
-        """
-        m, n = self.model, self.n
-        L, R, G, k, S = self.L, self.R, self.G, self.k, self.S
-        H = G // 2
-        dt = self.base.dtype
-
-        def arr(t: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(t.detach().cpu().numpy())
-
-        # undo the torch path's x2 on the filter half, apply x1/2 on the gate half
-        rescale = torch.ones(G, dtype=dt)
-        rescale[:H], rescale[H:] = 0.5, 0.5
-        w_gate = [arr(w * rescale[:, None]) for w in self.w_gate]  # [G, k R]
-        base = arr(self.base * rescale[None, :, None])  # [L, G, n]
-
-        def fold(conv: nn.Conv1d) -> np.ndarray:
-            W = conv.weight[:, :, 0]
-            return arr(torch.cat([W / 2, W / 2, conv.bias[:, None]], 1))  # [out, G+1]
-
-        w_res = [fold(layer.res) for layer in m.layers[:-1]]
-        w_skip = np.concatenate([fold(layer.skip) for layer in m.layers], 1)
-        w_h1, b_h1, w_h2, b_h2 = (arr(t) for t in (self.w_h1, self.b_h1, self.w_h2, self.b_h2))
-        embed_t = arr(self.embed_t)  # [R, K]
-        rows = [arr(r) for r in self.gather_rows]
-        w_local = None if self.w_local is None else self.w_local * rescale[None, :, None]
-
-        npdt = embed_t.dtype
-        taps = np.zeros((L, k, R, n), npdt)
-        taps_flat = taps.reshape(L * k, R * n)
-        present = taps[:, k - 1]
-        ring = np.zeros((S, L, R, n), npdt)
-        ring_flat = ring.reshape(S * L, R * n)
-        act = np.ones((L, G + 1, n), npdt)
-        act_flat = act.reshape(L * (G + 1), n)
-        skip = np.empty((m.skip_channels, n), npdt)
-        hid = np.empty((m.skip_channels, n), npdt)
-        params = np.empty((m.head_channels, n), npdt)
-        out = np.empty((T, n), np.int64)
-        x_in = taps[0, k - 1]
-        per_layer = [
-            (
-                i,
-                w_gate[i],
-                taps[i].reshape(k * R, n),
-                act[i, :G],
-                act[i, :H],
-                act[i, H:G],
-                act[i],
-                taps[i, k - 1],
-                w_res[i] if i < L - 1 else None,
-                taps[i + 1, k - 1] if i < L - 1 else None,
-            )
-            for i in range(L)
-        ]
+    def _loop(
+        self, T: int, local: torch.Tensor | None, noise: _Noise | None, pick: Pick | None
+    ) -> torch.Tensor:
+        m, n, numpy = self.model, self.n, self.backend == "numpy"
+        q, inp, outs = self.queues, self.input, self.output
+        step = ResidualLayer.step_numpy if numpy else ResidualLayer.step_torch
+        states = self.layers
+        bases: list = [s.base for s in states]
+        w_local = None
+        if m.local_channels:
+            w_local = torch.stack([s.w_local for s in self.layers])  # [L, G, C]
+            base_all = (np.stack if numpy else torch.stack)([s.base for s in self.layers])
+        if numpy:
+            out = rows = np.empty((T, n), np.int64)
+        else:
+            out = torch.empty(T, n, dtype=torch.long, device=m.device)
+            rows = list(out.unbind(0))  # views bound once: indexing a tensor costs ~1 us
         categorical = isinstance(m.head, Categorical)
-        dot, add, tanh, mul, take, maximum = (
-            np.dot,
-            np.add,
-            np.tanh,
-            np.multiply,
-            np.take,
-            np.maximum,
-        )
-        step_base = base
-        noise_block = None
+        dt = m._dtype
+        input_step, output_step = m.input_step, m.output_step
+        block_base = noise_block = None
         for t in range(T):
             r = t % NOISE_BLOCK
             if r == 0:
                 if noise is not None:
-                    noise_block = arr(noise.block_for(t).permute(1, 2, 0))  # [b, W, n]
-                if w_local is not None:
-                    loc = local[:, :, t : t + NOISE_BLOCK].to(dt)
-                    lc = torch.einsum("lgc,nct->tlgn", w_local, loc)
-                    block_base = arr(lc) + base  # [b, L, G, n]
-            if w_local is not None:
-                step_base = block_base[r]
-            take(ring_flat, rows[t % S], axis=0, out=taps_flat, mode="clip")
-            if t:
-                take(embed_t, out[t - 1], axis=1, out=x_in, mode="clip")
-            for i, w, x, a, f, g, a_all, h, wr, h_out in per_layer:
-                dot(w, x, out=a)
-                add(a, step_base[i], out=a)
-                tanh(a, out=a)
-                mul(g, f, out=g)  # [tanh(a) | tanh(a) tanh(b/2)]
-                if wr is not None:
-                    dot(wr, a_all, out=h_out)
-                    add(h_out, h, out=h_out)
-            ring[t % S] = present
-            dot(w_skip, act_flat, out=skip)
-            maximum(skip, 0, out=skip)
-            dot(w_h1, skip, out=hid)
-            add(hid, b_h1, out=hid)
-            maximum(hid, 0, out=hid)
-            dot(w_h2, hid, out=params)
-            add(params, b_h2, out=params)
-            if pick is not None:
-                out[t] = pick(params)
-            elif categorical:
-                add(params, noise_block[r], out=params)
-                np.argmax(params, axis=0, out=out[t])
-            else:
-                p, z = torch.from_numpy(params.T.copy()), torch.from_numpy(noise_block[r].T.copy())
-                out[t] = _draw(m, p, z).numpy()
-        return torch.from_numpy(out)
-
-    def _run(self, T: int, local: torch.Tensor | None, noise: _Noise) -> torch.Tensor:
-        m, n = self.model, self.n
-        L, R, G, k, S = self.L, self.R, self.G, self.k, self.S
-        dev, dt = self.base.device, self.base.dtype
-        H = G // 2
-        taps = torch.zeros(L, k, R, n, device=dev, dtype=dt)
-        taps_flat = taps.view(L * k, R * n)
-        present = taps[:, k - 1]  # [L, R, n], strided
-        ring = torch.zeros(S, L, R, n, device=dev, dtype=dt)
-        ring_flat = ring.view(S * L, R * n)
-        ring_slots = list(ring.unbind(0))  # S x [L, R, n]
-        act = torch.ones(L, G + 1, n, device=dev, dtype=dt)
-        act_flat = act.view(L * (G + 1), n)
-        skip = torch.empty(m.skip_channels, n, device=dev, dtype=dt)
-        hid = torch.empty(m.skip_channels, n, device=dev, dtype=dt)
-        params = torch.empty(m.head_channels, n, device=dev, dtype=dt)
-        out = torch.empty(T, n, dtype=torch.long, device=dev)
-        out_rows = list(out.unbind(0))
-        x_in = taps[0, k - 1]  # [R, n]: embedding of the previous sample
-
-        # per-layer views bound once: (bias, gate weight, taps, gate slice, filter half,
-        # sigmoid half, act, residual weight, residual out)
-        per_layer = []
-        for i in range(L):
-            a = act[i]
-            per_layer.append(
-                (
-                    self.base[i],
-                    self.w_gate[i],
-                    taps[i].view(k * R, n),
-                    a[:G],
-                    a[:H],
-                    a[H:G],
-                    a,
-                    taps[i, k - 1],
-                    self.w_res[i] if i < L - 1 else None,
-                    taps[i + 1, k - 1] if i < L - 1 else None,
-                )
-            )
-        categorical = isinstance(m.head, Categorical)
-        w_skip, w_h1, b_h1, w_h2, b_h2 = self.w_skip, self.w_h1, self.b_h1, self.w_h2, self.b_h2
-        embed_t, gather_rows = self.embed_t, self.gather_rows
-        noise_rows: list[torch.Tensor] = []
-        index_select, addmm, mm = torch.index_select, torch.addmm, torch.mm
-        sigmoid, mul, argmax, add = torch.sigmoid, torch.mul, torch.argmax, torch.add
-        for t in range(T):
-            r = t % NOISE_BLOCK
-            if r == 0:
-                noise_rows = list(noise.block_for(t).permute(1, 2, 0).contiguous().unbind(0))
-                if self.w_local is not None:  # local conditioning of the block, all layers
+                    block = noise.block_for(t).permute(1, 2, 0)  # [b, W, n]
+                    noise_block = _arr(block) if numpy else list(block.contiguous().unbind(0))
+                if w_local is not None:  # local conditioning of the block, all layers
                     loc = local[:, :, t : t + NOISE_BLOCK].to(dt)  # [n, C, b]
-                    lc = torch.einsum("lgc,nct->tlgn", self.w_local, loc) + self.base
-                    block_base = [list(b.unbind(0)) for b in lc.unbind(0)]  # [b][L] x [G, n]
-            # past taps of every layer: one gather (overwrites the present rows too, so it
-            # comes before the embedding of the previous sample is written)
-            index_select(ring_flat, 0, gather_rows[t % S], out=taps_flat)
+                    lc = torch.einsum("lgc,nct->tlgn", w_local, loc)
+                    if numpy:
+                        block_base = _arr(lc) + base_all  # [b, L, G, n]
+                    else:
+                        block_base = [list(b.unbind(0)) for b in (lc + base_all).unbind(0)]
+            if block_base is not None:
+                bases = block_base[r]  # [L, G, n]
+            q.gather(t)  # before the present taps are written
             if t:
-                index_select(embed_t, 1, out_rows[t - 1], out=x_in)
-            for i, (b, w, x, a, f, s, a_all, h, w_res, h_out) in enumerate(per_layer):
-                if self.w_local is not None:
-                    b = block_base[r][i]
-                addmm(b, w, x, out=a)  # gate pre-activations [G, n], all taps at once
-                sigmoid(a, out=a)
-                mul(f, s, out=f)
-                if w_res is not None:
-                    addmm(h, w_res, a_all, out=h_out)  # h + residual(z) + bias
-            ring_slots[t % S].copy_(present)
-            mm(w_skip, act_flat, out=skip)  # sum of the skips of all layers (+ biases)
-            skip.relu_()
-            addmm(b_h1, w_h1, skip, out=hid).relu_()
-            addmm(b_h2, w_h2, hid, out=params)
-            if categorical:
-                add(params, noise_rows[r], out=params)
-                argmax(params, 0, out=out_rows[t])
+                input_step(rows[t - 1], inp)
+            h = inp.out
+            for s, b in zip(states, bases):
+                h = step(h, s, b)
+            q.push(t)
+            params = output_step(outs)  # [P, n]
+            if pick is not None:
+                rows[t] = pick(params)
+            elif categorical:
+                if numpy:
+                    np.add(params, noise_block[r], out=params)
+                    np.argmax(params, axis=0, out=rows[t])
+                else:
+                    torch.add(params, noise_block[r], out=params)
+                    torch.argmax(params, 0, out=rows[t])
+            elif numpy:
+                p, z = torch.from_numpy(params.T.copy()), torch.from_numpy(noise_block[r].T.copy())
+                rows[t] = _draw(m, p, z).numpy()
             else:
-                out_rows[t].copy_(_draw(m, params.T, noise_rows[r].T))
-        return out
+                rows[t].copy_(_draw(m, params.T, noise_block[r].T))
+        return torch.from_numpy(out) if numpy else out
