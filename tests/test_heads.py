@@ -57,6 +57,37 @@ def test_head_sums_to_one_over_every_pixel_value(name, layout, mixtures, C, K, s
     assert float(total) == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("name", HEADS)
+@given(
+    n=st.integers(1, 4),
+    b=st.integers(1, 3),
+    C=st.sampled_from([1, 3]),
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.1, 30.0),
+)
+def test_log_prob_each_is_x_repeated_through_log_prob(name, n, b, C, seed, scale):
+    """The broadcast scorer of n parameter sets per example (IWAE's decoder passes) gives the
+    per-example sum of log_prob over x repeated n times, the way it was first computed."""
+    K = 2 if name == "bernoulli" else 5
+    head = make_head(name, DataSpec("image", (C, 3, 2), levels=K), mixtures=2, layout="kc")
+    g = torch.Generator().manual_seed(seed)
+    params = torch.randn(n, b, head.num_params, 3, 2, generator=g) * scale
+    x = torch.randint(0, K, (b, C, 3, 2), generator=g)
+    repeated = x.unsqueeze(0).expand(n, *x.shape).flatten(0, 1)
+    want = head.log_prob(params.flatten(0, 1), repeated).flatten(1).sum(1).reshape(n, b)
+    got = head.log_prob_each(params, x)
+    assert got.shape == (n, b)
+    assert torch.allclose(got, want, rtol=1e-6, atol=1e-5)
+
+
+def test_bernoulli_log_prob_each_matches_hand_values():
+    logits = torch.tensor([0.3, -2.0, 40.0]).view(1, 1, 1, 1, 3)  # n=1, B=1, P=1, 1x3
+    x = torch.tensor([1, 0, 0]).view(1, 1, 1, 3)
+    want = math.log(1 / (1 + math.exp(-0.3))) + math.log(1 / (1 + math.exp(-2.0))) - 40.0
+    got = Bernoulli(1, 2).log_prob_each(logits, x)
+    assert float(got) == pytest.approx(want, rel=1e-6)
+
+
 def test_bernoulli_head_matches_hand_value():
     head = Bernoulli(1, 2)
     lp = head.log_prob(

@@ -115,6 +115,34 @@ def test_iwae_draws_are_reproducible_with_a_generator():
     assert torch.equal(a, b)
 
 
+def test_iwae_bound_is_unchanged_by_the_broadcast_likelihood():
+    """IWAE-k with the head's broadcast scorer (log_prob_each) equals, draw for draw, the
+    bound computed with x copied once per importance sample (Burda's 784-200-200-50 net)."""
+    from zoo.nn.heads import Head
+
+    spec = zoo.DataSpec("image", (1, 28, 28), levels=2)
+    torch.manual_seed(0)
+    model = VAE(spec, latent_dim=50, hidden=[200, 200], iwae_batch=256).eval()
+    x = (torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(1)) < 0.2).long()
+    with torch.no_grad():
+        fast = model.iwae_bound(x, 500, generator=torch.Generator().manual_seed(2))
+        model.head.log_prob_each = Head.log_prob_each.__get__(model.head)  # x repeated
+        slow = model.iwae_bound(x, 500, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(fast, slow, rtol=1e-6, atol=0.0)
+
+
+def test_iwae_evaluation_of_a_split_is_a_function_of_the_seed():
+    from zoo.core.evaluator import evaluate
+
+    ds = zoo.load_dataset("digits")
+    model = VAE(ds.spec, latent_dim=4, hidden=[16]).eval()
+    a, b = (evaluate(model, ds, "test", k=20, max_examples=40, seed=7) for _ in range(2))
+    c = evaluate(model, ds, "test", k=20, max_examples=40, seed=8)
+    assert a["estimate"] == "iwae-20" and a["split"] == "test[:40]"
+    assert a["nats_per_example"] == b["nats_per_example"]
+    assert c["nats_per_example"] != a["nats_per_example"]
+
+
 # ---------------------------------------------------------------------- architectures
 def test_conv_vae_matches_the_peer_architecture_parameter_count():
     """pytorch-generative's VAE (strides [2, 2, 2, 2], 64 hidden / 32 residual channels,

@@ -334,9 +334,8 @@ class VAE(LikelihoodModel):
         z = reparameterize(mu, logvar, n, generator)  # [n, B, *latent]
         log_q = diag_gaussian_log_prob(z, mu, logvar).flatten(2).sum(2)
         log_prior = standard_normal_log_prob(z).flatten(2).sum(2)
-        params = self._decode(z.flatten(0, 1))  # [n B, P, *S]
-        xs = self._as_channels(x).expand(n, *x.shape[:1], *self._as_channels(x).shape[1:])
-        log_lik = self.head.log_prob(params, xs.flatten(0, 1)).flatten(1).sum(1).reshape(n, b)
+        params = self._decode(z.flatten(0, 1)).unflatten(0, (n, b))  # [n, B, P, *S]
+        log_lik = self.head.log_prob_each(params, self._as_channels(x))  # [n, B]
         return log_lik + log_prior - log_q
 
     def iwae_bound(

@@ -96,6 +96,15 @@ class Head:
         heads that score a whole position at once); sum it for the log-likelihood."""
         raise NotImplementedError
 
+    def log_prob_each(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``params: [n, B, P, *S]`` (``n`` parameter sets per example: the decoder outputs of
+        n latent draws), ``x: [B, C, *S]`` -> ``[n, B]`` nats, the log-likelihood of each
+        example under each of its parameter sets (x repeated n times through :meth:`log_prob`;
+        heads with a cheaper broadcast override it)."""
+        n, b = params.shape[:2]
+        xs = x.unsqueeze(0).expand(n, *x.shape).flatten(0, 1)
+        return self.log_prob(params.flatten(0, 1), xs).flatten(1).sum(1).reshape(n, b)
+
     independent_channels: ClassVar[bool] = True  # channels independent given the params
 
     def level_log_probs(self, params: torch.Tensor) -> torch.Tensor:
@@ -154,6 +163,13 @@ class Bernoulli(Head):
 
     def log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return bernoulli_log_prob(full_precision(params), x)
+
+    def log_prob_each(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        # ln P(x | logit l) = logsigmoid((2x - 1) l) for x in {0, 1}: one sign per value,
+        # broadcast over the n parameter sets, so x is never copied n times (IWAE-5000's cost)
+        params = full_precision(params)
+        sign = (2 * x - 1).to(params.dtype)
+        return F.logsigmoid(params * sign).flatten(2).sum(2)
 
     def level_log_probs(self, params: torch.Tensor) -> torch.Tensor:
         params = full_precision(params)
