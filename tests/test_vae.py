@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import zoo
 from zoo.core.metrics import bits_per_dim
+from zoo.engine.evaluator import evaluate
 from zoo.models.vae import VAE
 from zoo.nn.gaussian import diag_gaussian_log_prob, gaussian_kl, standard_normal_log_prob
 
@@ -132,8 +133,6 @@ def test_iwae_bound_is_unchanged_by_the_broadcast_likelihood():
 
 
 def test_iwae_evaluation_of_a_split_is_a_function_of_the_seed():
-    from zoo.core.evaluator import evaluate
-
     ds = zoo.load_dataset("digits")
     model = VAE(ds.spec, latent_dim=4, hidden=[16]).eval()
     a, b = (evaluate(model, ds, "test", k=20, max_examples=40, seed=7) for _ in range(2))

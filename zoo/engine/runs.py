@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.data import dataset_options, load_dataset
 from zoo.data.base import Dataset
@@ -50,6 +51,17 @@ def new_run_dir(name: str, base: Path | None = None) -> Path:
 
 def _dataset_for(config: dict[str, Any]) -> Dataset:
     return load_dataset(config["dataset"], **config.get("data_options", {}))
+
+
+def initial_model(cfg: dict[str, Any], seed: int) -> LikelihoodModel:
+    """The run's untrained model, its initial weights drawn from the training seed alone.
+
+    Whatever the process drew before (other runs of a suite, data loading) does not change
+    them, and the caller's random state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_from_config(cfg)
 
 
 def train_run(
@@ -99,7 +111,7 @@ def train_run(
         "torch": torch.__version__,
     }
     cfg = json.loads(json.dumps(cfg, default=str))  # the model is built from what is stored
-    model = build_from_config(cfg)
+    model = initial_model(cfg, config.seed)
     if main_process:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "config.json", cfg)
@@ -123,7 +135,7 @@ def resume_run(
     except ZooInputError as e:
         raise ZooInputError(f"{run / 'config.json'}: field 'train': {e}") from None
     resolve_device(config.device)
-    model = build_from_config(cfg)
+    model = initial_model(cfg, config.seed)
     state = load_checkpoint(run, resolve_device(config.device), missing_ok=True)
     done = state["step"] if state is not None else 0
     if given.get("max_steps") is not None and not model.count_based and given["max_steps"] <= done:
