@@ -22,6 +22,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.core.validation import check_ints
 from zoo.nn.discretized import levels_to_unit
 from zoo.nn.heads import make_head
 
@@ -94,6 +95,18 @@ class AutoregressiveImageModel(LikelihoodModel):
                 f"{name}={value} must be a multiple of the {groups} colour channels "
                 "(each colour gets its own group of feature maps)"
             )
+
+    def check_widths(self, channels: int, head_channels: int | None, **depths: int) -> int:
+        """Check a network's widths (``channels``, ``head_channels``: >= 1 and multiples of
+        the colour groups) and ``depths`` (layer counts, >= 0); returns ``head_channels``,
+        whose default is 32 rounded up to a multiple of the colour groups."""
+        g, owner = self.groups, type(self).__name__
+        head_channels = head_channels or -(-32 // g) * g
+        check_ints(owner, channels=channels, head_channels=head_channels)
+        check_ints(owner, 0, **depths)
+        self.check_divisible("channels", channels, g)
+        self.check_divisible("head_channels", head_channels, g)
+        return head_channels
 
     # ------------------------------------------------------------------ network
     def inputs(self, x: torch.Tensor) -> torch.Tensor:

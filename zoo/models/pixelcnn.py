@@ -21,6 +21,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
+from zoo.core.validation import check_int
 from zoo.errors import ZooInputError
 from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
 from zoo.nn.masked import (
@@ -111,16 +112,7 @@ class PixelCNN(AutoregressiveImageModel):
         **common,
     ) -> None:
         super().__init__(spec, **common)
-        head_channels = head_channels or -(-32 // self.groups) * self.groups
-        for name, v in (
-            ("channels", channels),
-            ("blocks", blocks),
-            ("head_channels", head_channels),
-        ):
-            if v < (0 if name == "blocks" else 1):
-                raise ValueError(f"{name} must be positive, got {v}")
-        self.check_divisible("channels", channels, self.groups)
-        self.check_divisible("head_channels", head_channels, self.groups)
+        head_channels = self.check_widths(channels, head_channels, blocks=blocks)
         g, h = self.groups, channels
         self.stem = MaskedConv2d(self.in_maps, 2 * h, kernel, "A", g)
         self.blocks = nn.ModuleList(ResidualBlock(h, g) for _ in range(blocks))
@@ -464,15 +456,9 @@ class GatedPixelCNN(AutoregressiveImageModel):
                 f"architecture='zoo'"
             )
         self.architecture = architecture
-        head_channels = head_channels or -(-32 // self.groups) * self.groups
-        if layers < 1 or channels < 1 or head_channels < 1:
-            raise ValueError(
-                f"layers, channels, head_channels must be >= 1, got {layers}, {channels}, "
-                f"{head_channels}"
-            )
+        check_int("GatedPixelCNN", "layers", layers)
+        head_channels = self.check_widths(channels, head_channels)
         g = self.groups
-        self.check_divisible("channels", channels, g)
-        self.check_divisible("head_channels", head_channels, g)
         layer_class = GatedLayer if architecture == "zoo" else SkipGatedLayer
         self.layers = nn.ModuleList(
             layer_class(

@@ -31,6 +31,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
+from zoo.core.validation import check_int
 from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
 from zoo.nn.masked import MaskedConv2d, PixelCache, channel_groups, masked_weight, pointwise_matrix
 
@@ -71,12 +72,9 @@ class _PixelRNN(AutoregressiveImageModel):
         **common,
     ) -> None:
         super().__init__(spec, **common)
-        if channels < 1 or layers < 1:
-            raise ValueError(f"channels and layers must be >= 1, got {channels}, {layers}")
+        check_int(type(self).__name__, "layers", layers)
+        head_channels = self.check_widths(channels, head_channels)
         g = self.groups
-        head_channels = head_channels or -(-32 // g) * g
-        self.check_divisible("channels", channels, g)
-        self.check_divisible("head_channels", head_channels, g)
         self.h = channels
         self.stem = MaskedConv2d(self.in_maps, 2 * channels, kernel, "A", g)
         self.hidden = MaskedConv2d(2 * channels, head_channels, 1, "B", g)
@@ -90,6 +88,25 @@ class _PixelRNN(AutoregressiveImageModel):
         for layer in self.layers:
             z = layer(z, y)
         return self.head_out(z)
+
+    def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
+        """One pixel at a time: each layer's ``row_step`` once per row (state-to-state; the
+        Diagonal BiLSTM's right-to-left pass over the finished row), then its ``step``."""
+        stem, head = self._cached_stem_and_head(n)
+        states = [(layer, layer.init_state(n, self.H, self.W, y)) for layer in self.layers]
+        row = [-1]
+
+        def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
+            if row[0] != r:
+                row[0] = r
+                for layer, state in states:
+                    layer.row_step(r, state)
+            z = stem(x, r, j)
+            for layer, state in states:
+                z = layer.step(z, r, j, state)
+            return head(z)
+
+        return step
 
     def _cached_stem_and_head(self, n: int):
         """Helpers for the steppers: stem at one pixel, head at one pixel."""
@@ -141,8 +158,9 @@ class RowLSTMLayer(nn.Module):
         return z + self.out(torch.stack(rows, dim=2))
 
     # ------------------------------------------------------------------ one pixel at a time
-    def init_state(self, n: int, W: int, y: torch.Tensor | None) -> RowLSTMState:
-        """This layer's cache for cached sampling of ``n`` images ``W`` pixels wide."""
+    def init_state(self, n: int, H: int, W: int, y: torch.Tensor | None) -> RowLSTMState:
+        """This layer's cache for cached sampling of ``n`` ``H x W`` images (a Row LSTM
+        keeps one row: H is not needed)."""
         p, dev = self.k // 2, self.input_to_state.weight.device
         bias = self.input_to_state.bias + (
             self.class_bias(y) if self.class_bias is not None and y is not None else 0
@@ -165,8 +183,9 @@ class RowLSTMLayer(nn.Module):
         s.ss = self.state_to_state(h_prev)
         s.c_prev = s.c.clone() if r else torch.zeros_like(s.c)
 
-    def step(self, z: torch.Tensor, j: int, state: RowLSTMState) -> torch.Tensor:
-        """The layer at column j of the current row: ``z`` ``[n, 2h]`` -> ``[n, 2h]``."""
+    def step(self, z: torch.Tensor, r: int, j: int, state: RowLSTMState) -> torch.Tensor:
+        """The layer at pixel (r, j), r being the row of the last ``row_step``: ``z``
+        ``[n, 2h]`` -> ``[n, 2h]``."""
         s, p = state, state.p
         s.z_row[:, :, j + p] = z
         pre = F.linear(s.z_row[:, :, j : j + 2 * p + 1].flatten(1), s.w_is)
@@ -205,24 +224,6 @@ class RowLSTM(_PixelRNN):
         self.layers = nn.ModuleList(
             RowLSTMLayer(self.h, self.groups, row_kernel, self.n_classes) for _ in range(layers)
         )
-
-    def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
-        """Carry each layer's LSTM state along the row; state-to-state once per row."""
-        stem, head = self._cached_stem_and_head(n)
-        states = [(layer, layer.init_state(n, self.W, y)) for layer in self.layers]
-        row = [-1]
-
-        def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
-            if row[0] != r:
-                row[0] = r
-                for layer, state in states:
-                    layer.row_step(r, state)
-            z = stem(x, r, j)
-            for layer, state in states:
-                z = layer.step(z, j, state)
-            return head(z)
-
-        return step
 
 
 # ---------------------------------------------------------------------- Diagonal BiLSTM
@@ -397,21 +398,3 @@ class DiagonalBiLSTM(_PixelRNN):
         self.layers = nn.ModuleList(
             DiagonalBiLSTMLayer(self.h, self.groups, self.n_classes) for _ in range(layers)
         )
-
-    def _stepper(self, n: int, y: torch.Tensor | None) -> Stepper:
-        """Left-to-right LSTM one pixel at a time; right-to-left once per finished row."""
-        stem, head = self._cached_stem_and_head(n)
-        states = [(layer, layer.init_state(n, self.H, self.W, y)) for layer in self.layers]
-        row = [-1]
-
-        def step(x: torch.Tensor, r: int, j: int) -> torch.Tensor:
-            if row[0] != r:
-                row[0] = r
-                for layer, state in states:
-                    layer.row_step(r, state)
-            z = stem(x, r, j)
-            for layer, state in states:
-                z = layer.step(z, r, j, state)
-            return head(z)
-
-        return step
