@@ -200,3 +200,20 @@ def test_suite_entries_budget_steps_never_minutes():
         paper = e.paper or {}
         if paper.get("estimate", "").startswith("iwae-"):  # compare like with like
             assert f"iwae-{e.eval_k}" == paper["estimate"], name
+
+
+def test_a_rerun_names_the_rows_an_older_code_computed(registry, tmp_path):
+    """A suite rerun keeps what is evaluated (an interrupted suite must not repeat work), but a
+    run made by other code than today's is named, with what to remove to compute it again."""
+    db, runs, report = tmp_path / "lb.db", tmp_path / "runs", tmp_path / "report"
+    kw = {"db": str(db), "runs": str(runs), "report": str(report), "device": "cpu"}
+    run_suite("quick", only="a_digits", samples=0, **kw)
+    said: list[str] = []
+    run_suite("quick", only="a_digits", samples=0, log=said.append, **kw)
+    assert "a_digits: already evaluated, skipped" in said
+    config = runs / "a_digits" / "config.json"
+    config.write_text(config.read_text().replace('"code_version": "', '"code_version": "0ld'))
+    said.clear()
+    run_suite("quick", only="a_digits", samples=0, log=said.append, **kw)
+    (line,) = [s for s in said if s.startswith("a_digits")]
+    assert "by code 0ld" in line and f"remove {runs / 'a_digits'}" in line

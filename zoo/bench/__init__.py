@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.data.base import DatasetNotFound
-from zoo.engine.checkpoint import CHECKPOINT, atomic_write_json
+from zoo.engine.checkpoint import CHECKPOINT, atomic_write_json, code_version, read_config
 from zoo.engine.registry import entries
 from zoo.errors import ZooInputError
 from zoo.leaderboard import Leaderboard
@@ -95,7 +95,14 @@ def run_suite(
         done = eval_path(run, split, entries()[name].eval_k)  # its declared evaluation
         if done.exists():
             status[name] = {"status": "done earlier", "run": str(run)}
-            log(f"{name}: already evaluated, skipped")
+            made_by = read_config(run).get("code_version")
+            if made_by != code_version():
+                log(
+                    f"{name}: already evaluated, skipped, but by code {made_by} (now "
+                    f"{code_version()}): remove {run} to compute it again"
+                )
+            else:
+                log(f"{name}: already evaluated, skipped")
             continue
         train: dict[str, Any] = {"device": device}
         if max_steps is not None:
