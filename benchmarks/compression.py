@@ -370,7 +370,8 @@ def targets(record: dict) -> list[str]:
         say(
             w["decode_over_sample"] <= 1 and w["round_trip_exact"],
             f"WaveNet 1 s of 16 kHz: decode {w['decode_seconds']:.2f} s vs sampling "
-            f"{w['sample_seconds']:.2f} s (ratio {w['decode_over_sample']:.2f}, under load)",
+            f"{w['sample_seconds']:.2f} s (ratio {w['decode_over_sample']:.2f}; "
+            f"{w.get('conditions', 'under load')})",
         )
     return lines
 
