@@ -20,8 +20,11 @@ report says whether the two trees give identical results for the seed. Writes
 ``benchmarks/results/refactor_ab.json``; prints base / new / ratio (new / base for images per
 second, base / new for seconds: above 1 is faster, ``--tolerance`` is the allowed slowdown).
 
-    python -m benchmarks.refactor_ab [--base-tree /work/base] [--rounds 3] [--threads 2]
+    git worktree add --detach /tmp/zoo-base d040f0b   # the tree before the refactor
+    python -m benchmarks.refactor_ab --base-tree /tmp/zoo-base [--rounds 3] [--threads 2]
         [--only wavenet_generation_k3 training_small ...] [--samples 16000]
+
+(``--base-tree`` defaults to /work/base, where the figures in the results file were taken.)
 """
 
 from __future__ import annotations
