@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,12 @@ def _isolated_outputs(tmp_path_factory, monkeypatch):
         "XDG_CACHE_HOME", os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
     )
     yield
+
+
+@pytest.fixture
+def free_port() -> str:
+    """A TCP port nothing listens on now, for a gloo rendezvous (a fixed one clashes with
+    another suite running on the same host)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])

@@ -14,7 +14,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -38,13 +37,6 @@ PROJECT = Path(__file__).resolve().parents[1]
 BY_GRADIENT = {"pseudo_count": None}
 GRADIENT_ARGS = ("--set", "pseudo_count=null")
 TINY = {"max_steps": 4, "checkpoint_every": 2, "device": "cpu", "eval_every": 10**6}
-
-
-def free_port() -> str:
-    """A TCP port nothing listens on now (a fixed one clashes with other suites on the host)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -488,12 +480,11 @@ def test_concurrent_evaluations_show_the_newest_row_by_id(tmp_path):
 
 
 # ---------------------------------------------------------------------- torchrun
-def test_two_ranks_with_a_time_budget_agree_when_to_stop(tmp_path):
+def test_two_ranks_with_a_time_budget_agree_when_to_stop(tmp_path, free_port):
     """Two gloo processes, as torchrun starts them, on a time budget: each reads its own
     clock, the all-reduced flag makes them stop at the same step (else one would wait for
     the other's gradients until the timeout)."""
     run = tmp_path / "ddp"
-    port = free_port()
     argv = ["train", "independent_digits", *GRADIENT_ARGS, "--max-steps", "1000000",
             "--max-minutes", "0.01",
             "--device", "cpu", "-q", "--run-dir", str(run)]  # fmt: skip
@@ -506,7 +497,7 @@ def test_two_ranks_with_a_time_budget_agree_when_to_stop(tmp_path):
                 "LOCAL_RANK": str(r),
                 "WORLD_SIZE": "2",
                 "MASTER_ADDR": "127.0.0.1",
-                "MASTER_PORT": port,
+                "MASTER_PORT": free_port,
             },  # fmt: skip
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +20,6 @@ from zoo.models.independent import Independent
 PROJECT = Path(__file__).resolve().parents[1]
 CONSTANT = {"schedule": "constant", "warmup_steps": 0, "device": "cpu", "eval_every": 1000}
 BY_GRADIENT = {"pseudo_count": None}  # the registry's baseline is fitted in closed form
-
-
-def free_port() -> str:
-    """A TCP port nothing listens on now (a fixed one clashes with other suites on the host)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
 
 
 def _state(run: Path) -> dict[str, torch.Tensor]:
@@ -126,7 +118,7 @@ def test_eval_writes_a_leaderboard_row(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path):
+def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_path, free_port):
     common = [
         "independent_digits",
         "--max-steps",
@@ -161,7 +153,7 @@ def test_two_gloo_processes_equal_one_process_with_the_same_global_batch(tmp_pat
             "--nproc_per_node",
             "2",
             "--master_port",
-            free_port(),
+            free_port,
             "-m",
             "zoo.cli",
             "train",

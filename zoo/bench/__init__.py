@@ -90,16 +90,17 @@ def run_suite(
     runs_dir = suite_runs_dir(suite, runs)
     status: dict[str, dict[str, Any]] = {}
     t_suite = time.perf_counter()
+    code_now = code_version()  # the code computing this suite's new rows
     for name in names:
         run = runs_dir / name
         done = eval_path(run, split, entries()[name].eval_k)  # its declared evaluation
         if done.exists():
             status[name] = {"status": "done earlier", "run": str(run)}
             made_by = read_config(run).get("code_version")
-            if made_by != code_version():
+            if made_by != code_now:
                 log(
                     f"{name}: already evaluated, skipped, but by code {made_by} (now "
-                    f"{code_version()}): remove {run} to compute it again"
+                    f"{code_now}): remove {run} to compute it again"
                 )
             else:
                 log(f"{name}: already evaluated, skipped")
