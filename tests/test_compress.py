@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from zoo import DataSpec
 from zoo.cli import main
 from zoo.coding import compress, container, decompress
-from zoo.coding.coder import Decoder, Encoder, Recorder
+from zoo.coding.coder import Decoder, Encoder, Recorder, coding_probs, normalised
 from zoo.coding.conditionals import code_batch, code_lanes
 from zoo.models.independent import Independent
 from zoo.models.ngram import NGram
@@ -53,6 +53,27 @@ SEQ_FAMILIES = {
     ),  # fmt: skip
     "independent": lambda s: Independent(s),
 }
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 5),
+    K=st.integers(2, 300),
+    scale=st.floats(1e-3, 200.0),
+    seed=st.integers(0, 10_000),
+)
+def test_coding_tables_are_one_function_of_the_scores_whatever_their_layout(n, K, scale, seed):
+    """The coder's table is exp(score - row max) in float64, whatever type and memory layout
+    the scores arrive in (the encoder and the decoder may hold them differently)."""
+    scores = (torch.randn(n, K, generator=torch.Generator().manual_seed(seed)) * scale).float()
+    p = coding_probs(scores.numpy())
+    assert p.dtype == np.float64 and p.flags.c_contiguous and p.shape == (n, K)
+    np.testing.assert_array_equal(p.max(axis=1), 1.0)
+    as_columns = scores.numpy().T.copy().T  # [n, K] viewed from a [K, n] array (a WaveNet's)
+    for other in (scores, scores.double(), as_columns, torch.from_numpy(as_columns)):
+        np.testing.assert_array_equal(coding_probs(other), p)
+    want = torch.softmax(scores.double(), dim=1).numpy()
+    np.testing.assert_allclose(normalised(p), want, rtol=1e-12, atol=1e-300)
 
 
 def jittered(model, seed: int, scale: float = 0.5):
@@ -310,7 +331,9 @@ def test_wav_is_quantised_once_then_round_trips_losslessly(tmp_path):
     assert (tmp_path / "back2.wav").read_bytes() == (tmp_path / "back.wav").read_bytes()
 
 
-@pytest.mark.parametrize("damage", ["not_archive", "truncated", "wrong_model"])
+@pytest.mark.parametrize(
+    "damage", ["not_archive", "truncated", "wrong_model", "old_format", "newer_format"]
+)
 def test_bad_archives_are_refused_with_one_line_and_nothing_written(
     damage, image_run, tmp_path, capsys
 ):
@@ -322,6 +345,10 @@ def test_bad_archives_are_refused_with_one_line_and_nothing_written(
         archive.write_bytes(b"hello world")
     elif damage == "truncated":
         archive.write_bytes(archive.read_bytes()[:-3])
+    elif damage in ("old_format", "newer_format"):  # byte 4: the format version
+        data = bytearray(archive.read_bytes())
+        data[4] = 1 if damage == "old_format" else container.FORMAT_VERSION + 1
+        archive.write_bytes(bytes(data))
     else:
         spec = DataSpec("image", (1, 8, 8), levels=17, labels={"class": 10}, name="digits")
         other = jittered(PixelCNN(spec, channels=4, blocks=1, head_channels=4), 99)
@@ -332,7 +359,8 @@ def test_bad_archives_are_refused_with_one_line_and_nothing_written(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert {"not_archive": "not a zoo archive", "truncated": "truncated",
-            "wrong_model": "made with model"}[damage] in err  # fmt: skip
+            "wrong_model": "made with model", "old_format": "at commit cfa2397",
+            "newer_format": "upgrade zoo"}[damage] in err  # fmt: skip
     assert not (tmp_path / "out.npy").exists()
 
 

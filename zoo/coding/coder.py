@@ -2,13 +2,15 @@
 
 Everything that turns a model's numbers into coder input goes through :func:`coding_probs`,
 called identically by the encoder and the decoder: a model's log-probabilities (or logits)
-of the next value, ``[n, K]``, become a float64 table normalised row by row. constriction's
-categorical family then quantises each row to its fixed-point precision (24 bits for the
-default range and ANS coders) with its deterministic *leaky* rule: every value keeps at least
-the smallest representable probability, so any symbol in ``[0, K)`` can be coded. Identical
-float64 tables give identical integer tables, so the decoder inverts the encoder exactly as
-long as it computes the same tables, which the steppers of :mod:`zoo.coding.conditionals`
-guarantee by running the same code on the same batches on both sides.
+of the next value, ``[n, K]``, become a float64 table of ``exp(score - row max)``. The rows
+are not normalised here: constriction's categorical family divides each row by its own sum
+as it quantises the row to its fixed-point precision (24 bits for the default range and ANS
+coders), with its deterministic *leaky* rule: every value keeps at least the smallest
+representable probability, so any symbol in ``[0, K)`` can be coded. Identical float64 tables
+give identical integer tables, so the decoder inverts the encoder exactly as long as it
+computes the same tables, which the steppers of :mod:`zoo.coding.conditionals` guarantee by
+running the same code on the same batches on both sides. (Archive format 1 normalised the rows
+before the coder, a second rounding of the same numbers; see :mod:`zoo.coding.container`.)
 
 A *chooser* is the one place where the two sides differ: the stepper hands it the next
 conditionals and (when encoding) the true values; the encoder's chooser codes them and returns
@@ -35,15 +37,20 @@ def coding_probs(scores: torch.Tensor | np.ndarray) -> np.ndarray:
     """Log-probabilities or logits ``[n, K]`` -> the float64 table the coder quantises.
 
     The single place where model outputs become coder input, on both sides of the channel:
-    softmax in float64 (max subtracted), rows summing to one up to rounding.
+    ``exp(score - row max)`` in float64, C-ordered, each row's largest entry exactly 1 and the
+    rows unnormalised (the coder normalises them). Three numpy calls: this runs once per
+    sample when a WaveNet decodes audio, where every call counts.
     """
     if isinstance(scores, torch.Tensor):
-        scores = scores.detach().to("cpu", torch.float64).numpy()
-    s = np.asarray(scores, dtype=np.float64)
-    s = s - s.max(axis=1, keepdims=True)
-    p = np.exp(s)
-    p /= p.sum(axis=1, keepdims=True)
-    return np.ascontiguousarray(p)
+        scores = scores.detach().cpu().numpy()
+    s = np.asarray(scores)
+    p = np.subtract(s, s.max(axis=1, keepdims=True), dtype=np.float64, order="C")
+    return np.exp(p, out=p)
+
+
+def normalised(probs: np.ndarray) -> np.ndarray:
+    """A :func:`coding_probs` table as probabilities (rows summing to one up to rounding)."""
+    return probs / probs.sum(axis=1, keepdims=True)
 
 
 class Encoder:
@@ -58,7 +65,8 @@ class Encoder:
             raise RuntimeError("the encoder needs the values it codes")
         sym = np.ascontiguousarray(known, dtype=np.int32)
         self.coder.encode(sym, _FAMILY, probs)
-        self.model_bits -= float(np.log2(probs[np.arange(len(sym)), sym]).sum())
+        rows = np.arange(len(sym))
+        self.model_bits -= float(np.log2(probs[rows, sym] / probs.sum(axis=1)).sum())
         return sym.astype(np.int64)
 
     def finish(self) -> bytes:
@@ -86,5 +94,5 @@ class Recorder:
 
     def __call__(self, probs: np.ndarray, known: np.ndarray | None) -> np.ndarray:
         assert known is not None
-        self.log_probs.append(np.log(probs[np.arange(len(known)), known]))
+        self.log_probs.append(np.log(normalised(probs)[np.arange(len(known)), known]))
         return np.asarray(known, dtype=np.int64)

@@ -231,16 +231,21 @@ def _mixture_pixel(m, params, out, r, j, choose, x, levels) -> None:
 
 def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
     flat = None if x is None else x.numpy()
-    state = {"t": 0}
+    steps = iter(range(T))  # the step of each pick (the loop calls it once per step, in order)
+
+    if isinstance(m.head, Categorical):
+
+        def table(params: np.ndarray) -> np.ndarray:  # logits [K, n], straight to the table
+            return coding_probs(params.T)
+
+    else:
+
+        def table(params: np.ndarray) -> np.ndarray:  # mixture parameters [P, n]
+            return coding_probs(m.head.level_log_probs(torch.from_numpy(params.T.copy()))[:, 0])
 
     def pick(params: np.ndarray) -> np.ndarray:  # params [P, n] -> values [n]
-        if isinstance(m.head, Categorical):
-            lp = params.T  # logits, straight to the coder's table (no torch round trip)
-        else:
-            lp = m.head.level_log_probs(torch.from_numpy(params.T.copy()))[:, 0]  # [n, K]
-        t = state["t"]
-        state["t"] += 1
-        return choose(coding_probs(lp), None if flat is None else flat[:, t])
+        t = next(steps)
+        return choose(table(params), None if flat is None else flat[:, t])
 
     out = _FastSampler(m, n, cond)._run_numpy(T, None, None, pick=pick)
     return out.T.clone()

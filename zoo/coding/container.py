@@ -11,7 +11,11 @@ Layout (little-endian)::
     payload            the entropy coder's 32-bit words
 
 Reading checks each of these and fails with one line (a ``ValueError``) saying what is wrong:
-not a zoo archive, a newer format, a truncated or damaged file.
+not a zoo archive, another format, a truncated or damaged file.
+
+Formats: 2 (since 2026-12-02) hands the coder unnormalised tables (``exp(score - row max)``,
+see :func:`zoo.coding.coder.coding_probs`); 1 (2026-11-25) normalised them first, which can
+round a table to other integers, so a format-1 archive is refused with the commit that reads it.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from zoo.engine.checkpoint import atomic_write_bytes
 from zoo.errors import ZooInputError
 
 MAGIC = b"ZOOC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# the last commit that wrote and read each older format
+LAST_READER = {1: "cfa2397"}
 _PREFIX = struct.Struct("<4sBI")
 
 
@@ -83,9 +89,15 @@ def unpack(data: bytes, where: str = "archive") -> tuple[dict[str, Any], bytes]:
             f"{where} is not a zoo archive (no ZOOC header); make one with zoo compress"
         )
     _, version, n = _PREFIX.unpack_from(data)
+    if version in LAST_READER:
+        raise ZooInputError(
+            f"{where} has archive format {version}, which this zoo no longer reads: decompress "
+            f"it with zoo at commit {LAST_READER[version]}, then compress it again"
+        )
     if version != FORMAT_VERSION:
         raise ZooInputError(
-            f"{where} has archive format {version}; this zoo reads format {FORMAT_VERSION}"
+            f"{where} has archive format {version}; this zoo reads format {FORMAT_VERSION}: "
+            "upgrade zoo to read it"
         )
     body = data[_PREFIX.size :]
     if len(body) < n:
