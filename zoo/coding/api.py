@@ -404,7 +404,6 @@ def decompress(
     seconds = time.perf_counter() - t0
     dest = Path(out)
     if len(files) == 1:
-
         atomic_write_bytes(dest, files[0][1])
         written = [str(dest)]
     else:
