@@ -21,9 +21,9 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_int
+from zoo.core.validation import check_int, keyword_group
 from zoo.errors import ZooInputError
-from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
+from zoo.models.pixel_model import AutoregressiveImageModel, PixelWidths, Stepper
 from zoo.nn.masked import (
     MaskedConv2d,
     PixelCache,
@@ -101,20 +101,12 @@ class PixelCNN(AutoregressiveImageModel):
 
     family = "pixelcnn"
 
-    def __init__(
-        self,
-        spec: DataSpec,
-        *,
-        channels: int = 16,
-        blocks: int = 15,
-        kernel: int = 7,
-        head_channels: int | None = None,
-        **common,
-    ) -> None:
+    @keyword_group("widths", PixelWidths(channels=16))
+    def __init__(self, spec: DataSpec, *, widths: PixelWidths, blocks: int = 15, **common) -> None:
         super().__init__(spec, **common)
-        head_channels = self.check_widths(channels, head_channels, blocks=blocks)
-        g, h = self.groups, channels
-        self.stem = MaskedConv2d(self.in_maps, 2 * h, kernel, "A", g)
+        head_channels = self.check_widths(widths, blocks=blocks)
+        g, h = self.groups, widths.channels
+        self.stem = MaskedConv2d(self.in_maps, 2 * h, widths.kernel, "A", g)
         self.blocks = nn.ModuleList(ResidualBlock(h, g) for _ in range(blocks))
         self.hidden = MaskedConv2d(2 * h, head_channels, 1, "B", g)
         self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
@@ -430,15 +422,14 @@ class GatedPixelCNN(AutoregressiveImageModel):
     family = "pixelcnn"
     ARCHITECTURES = ("zoo", "pytorch_generative")
 
+    @keyword_group("widths", PixelWidths(channels=128))
     def __init__(
         self,
         spec: DataSpec,
         *,
-        channels: int = 128,
+        widths: PixelWidths,
         layers: int = 10,
-        kernel: int = 7,
         layer_kernel: int = 3,
-        head_channels: int | None = None,
         architecture: str = "zoo",
         **common,
     ) -> None:
@@ -457,14 +448,14 @@ class GatedPixelCNN(AutoregressiveImageModel):
             )
         self.architecture = architecture
         check_int("GatedPixelCNN", "layers", layers)
-        head_channels = self.check_widths(channels, head_channels)
-        g = self.groups
+        head_channels = self.check_widths(widths)
+        g, channels = self.groups, widths.channels
         layer_class = GatedLayer if architecture == "zoo" else SkipGatedLayer
         self.layers = nn.ModuleList(
             layer_class(
                 self.in_maps if i == 0 else channels,
                 channels,
-                kernel if i == 0 else layer_kernel,
+                widths.kernel if i == 0 else layer_kernel,
                 g,
                 i == 0,
                 self.n_classes,
