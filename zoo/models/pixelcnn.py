@@ -163,7 +163,20 @@ def _horizontal_mask(out_maps: int, in_maps: int, width: int, mask_type: str, gr
     return mask
 
 
-class GatedLayer(nn.Module):
+class _GatedLayerBase(nn.Module):
+    """What :class:`GatedLayer` and :class:`SkipGatedLayer` share: the constructor that
+    :class:`GatedPixelCNN` builds either through, ``(in_maps, maps, kernel, groups, first,
+    n_classes)``, with its check of the kernel, and the sampling steps ``init_state``,
+    ``write``, ``row_step`` and ``step`` it calls."""
+
+    def __init__(self, kernel: int, groups: int, first: bool) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ZooInputError(f"gated layers need an odd kernel size, got {kernel}")
+        self.k, self.groups, self.first = kernel, groups, first
+
+
+class GatedLayer(_GatedLayerBase):
     """One gated layer of both stacks (van den Oord et al. 2016b, Fig. 2).
 
     Vertical: a (k//2+1) x k convolution over rows <= r. Horizontal: a 1 x (k//2+1)
@@ -174,10 +187,7 @@ class GatedLayer(nn.Module):
     def __init__(
         self, in_maps: int, maps: int, kernel: int, groups: int, first: bool, n_classes: int
     ) -> None:
-        super().__init__()
-        if kernel % 2 == 0:
-            raise ValueError(f"gated layers need an odd kernel size, got {kernel}")
-        self.k, self.groups, self.first = kernel, groups, first
+        super().__init__(kernel, groups, first)
         half = kernel // 2
         self.vertical = nn.Conv2d(in_maps, 2 * maps, (half + 1, kernel))
         self.horizontal = nn.Conv2d(in_maps, 2 * maps, (1, half + 1))
@@ -271,7 +281,7 @@ class GatedState:
     row_term: torch.Tensor | None = None  # [n, 2m, W] v_to_h of the shifted vertical stack
 
 
-class SkipGatedLayer(nn.Module):
+class SkipGatedLayer(_GatedLayerBase):
     """pytorch-generative's gated layer (``GatedPixelCNNLayer``): the Gated PixelCNN with
     skip connections, built exactly (``GatedPixelCNN(architecture="pytorch_generative")``).
 
@@ -288,12 +298,9 @@ class SkipGatedLayer(nn.Module):
     def __init__(
         self, in_maps: int, maps: int, kernel: int, groups: int, first: bool, n_classes: int
     ) -> None:
-        super().__init__()
-        if kernel % 2 == 0:
-            raise ZooInputError(f"gated layers need an odd kernel size, got {kernel}")
+        super().__init__(kernel, groups, first)
         if groups != 1:
             raise ZooInputError(f"SkipGatedLayer has one colour group, got {groups}")
-        self.k, self.first, self.groups = kernel, first, groups
         p = kernel // 2
         self.v_row = nn.Conv2d(in_maps, maps, (1, kernel))
         self.v_col = nn.Conv2d(maps, 2 * maps, (p + 1, 1))
