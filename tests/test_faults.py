@@ -195,7 +195,8 @@ def test_a_hyperparameter_of_the_wrong_type_lists_the_valid_ones(tmp_path, capsy
     run = tmp_path / "run"
     one_line_error(
         capsys, "train", "pixelcnn_digits", "--set", "channels=abc", "--run-dir", str(run),
-        match="channels='abc' must be int; valid: channels: int, blocks: int",
+        match="channels='abc' must be int; valid: channels: int, kernel: int, "
+        "head_channels: int | None, blocks: int, head: str",
     )  # fmt: skip
     assert not run.exists()
     with pytest.raises(ZooInputError, match="no hyper-parameter 'nosuch'; valid: .*blocks: int"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import pytest
 import torch
@@ -197,3 +198,33 @@ def test_one_component_logistic_carries_no_weight_and_matches_the_single_logisti
     torch.testing.assert_close(
         head.log_prob(params, x).sum(1), weighted.log_prob(with_weight, x).sum(1)
     )
+
+
+def _old_head_keyword_builds():
+    from zoo.models.vae import VAE
+    from zoo.models.vqvae import VQVAE
+    from zoo.models.wavenet import WaveNet
+    from zoo.models.wavenet_ae import WaveNetAutoencoder
+
+    image = DataSpec("image", (1, 4, 4), levels=2)
+    audio = DataSpec("audio", (32,), levels=16, sample_rate=800)
+    small = dict(layers=2, residual_channels=4, gate_channels=4, skip_channels=4)
+    return {
+        "VAE": lambda: VAE(image, decoder_head="bernoulli", hidden=(4,), latent_dim=2),
+        "VQVAE": lambda: VQVAE(image, likelihood="bernoulli", num_codes=4, code_dim=2, hidden=4),
+        "WaveNet": lambda: WaveNet(audio, output="categorical", **small),
+        "WaveNetAutoencoder": lambda: WaveNetAutoencoder(
+            audio, output="categorical", features="waveform", encoder_channels=4, **small
+        ),
+    }
+
+
+@pytest.mark.parametrize("family", ["VAE", "VQVAE", "WaveNet", "WaveNetAutoencoder"])
+def test_a_deprecated_head_keyword_warns_at_the_callers_line_not_inside_zoo(family):
+    build = _old_head_keyword_builds()[family]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build()
+    [w] = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert f"{family}: " in str(w.message) and "is deprecated, use head=" in str(w.message)
+    assert w.filename == __file__, w.filename

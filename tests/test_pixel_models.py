@@ -15,6 +15,7 @@ from tiny_builds import tiny_overrides
 
 import zoo
 from zoo import DataSpec
+from zoo.errors import ZooInputError
 from zoo.models.pixelcnn import GatedPixelCNN, PixelCNN
 from zoo.models.pixelcnn_pp import PixelCNNPlusPlus
 from zoo.models.pixelrnn import DiagonalBiLSTM, RowLSTM
@@ -133,7 +134,7 @@ def test_architecture_limits_raise_at_construction():
         PixelCNN(rgb, channels=16)
     with pytest.raises(ValueError, match="mixture"):
         PixelCNNPlusPlus(rgb, head="categorical")
-    with pytest.raises(ValueError, match="odd kernel"):
+    with pytest.raises(ZooInputError, match="gated layers need an odd kernel size, got 4"):
         GatedPixelCNN(DataSpec("image", (1, 4, 4), levels=2), layer_kernel=4)
     with pytest.raises(ValueError, match="unknown sampling options"):
         PixelCNN(DataSpec("image", (1, 2, 2), levels=2), channels=2, blocks=1).sample(1, cache=1)

@@ -214,6 +214,7 @@ def test_unknown_top_level_section_is_refused(registry):
 
 # The keyword hyper-parameters and defaults of the classes whose constructors take option
 # groups (zoo.core.validation.keyword_group), as their flat signatures had them at d040f0b.
+PIXEL_COMMON = {"head": "default", "mixtures": 5, "embed": 0, "conditional": False}
 FLAT_DEFAULTS = {
     "zoo.models.vae:VAE": {
         "encoder": "mlp", "latent_dim": 50, "hidden": (200, 200), "activation": "tanh",
@@ -235,6 +236,26 @@ FLAT_DEFAULTS = {
         "free_bits": 0.0, "jitter": 0.12, "cond_channels": 64, "speaker_conditioning": True,
         "global_dim": 16, "layers": 8, "stacks": 2, "kernel_size": 2, "residual_channels": 32,
         "gate_channels": 64, "skip_channels": 64, "head": "categorical", "output": None,
+    },
+    "zoo.models.wavenet:WaveNet": {
+        "layers": 10, "stacks": 2, "kernel_size": 2, "residual_channels": 64,
+        "gate_channels": 128, "skip_channels": 64, "head": "categorical", "mixtures": 10,
+        "local_channels": 0, "global_labels": (), "global_dim": 16, "dropout": 0.0,
+        "output": None,
+    },
+    "zoo.models.pixelcnn:PixelCNN": {
+        "channels": 16, "blocks": 15, "kernel": 7, "head_channels": None, **PIXEL_COMMON,
+    },
+    "zoo.models.pixelcnn:GatedPixelCNN": {
+        "channels": 128, "layers": 10, "kernel": 7, "layer_kernel": 3, "head_channels": None,
+        "architecture": "zoo", **PIXEL_COMMON,
+    },
+    "zoo.models.pixelrnn:RowLSTM": {
+        "row_kernel": 3, "channels": 16, "layers": 7, "kernel": 7, "head_channels": None,
+        **PIXEL_COMMON,
+    },
+    "zoo.models.pixelrnn:DiagonalBiLSTM": {
+        "channels": 16, "layers": 7, "kernel": 7, "head_channels": None, **PIXEL_COMMON,
     },
 }  # fmt: skip
 

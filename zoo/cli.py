@@ -123,18 +123,14 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
+def _options(a: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The command line's options ``names`` as keyword arguments of the same names."""
+    return {name: getattr(a, name) for name in names}
+
+
 def _train_overrides(a: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "max_steps": a.max_steps,
-        "max_minutes": a.max_minutes,
-        "device": a.device,
-        "seed": a.seed,
-        "batch_size": a.batch_size,
-        "lr": a.lr,
-        "checkpoint_every": a.checkpoint_every,
-        "checkpoint_minutes": a.checkpoint_minutes,
-        "compile": True if a.compile else None,
-    }
+    names = "max_steps max_minutes device seed batch_size lr checkpoint_every checkpoint_minutes"
+    return {**_options(a, *names.split()), "compile": True if a.compile else None}
 
 
 def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -178,11 +174,9 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
     row = eval_run(
         a.run,
-        split=a.split,
         k=a.iwae_k,
-        max_examples=a.max_examples,
-        device=a.device,
         record=lambda row: Leaderboard(a.db).add(row),
+        **_options(a, "split", "max_examples", "device"),
     )
     if a.json:
         print(json.dumps(row, indent=2, default=str))
@@ -247,18 +241,8 @@ def cmd_leaderboard(a: argparse.Namespace) -> int:
 def cmd_bench(a: argparse.Namespace) -> int:
     from zoo.bench import run_suite
 
-    report = run_suite(
-        a.suite,
-        max_steps=a.max_steps,
-        max_eval=a.max_eval,
-        samples=a.samples,
-        db=a.db,
-        runs=a.runs,
-        report=a.report,
-        only=a.only,
-        device=a.device,
-        log=lambda msg: console.log(msg),
-    )
+    options = _options(a, "max_steps", "max_eval", "samples", "db", "runs", "report", "only")
+    report = run_suite(a.suite, **options, device=a.device, log=lambda msg: console.log(msg))
     from zoo.leaderboard import Leaderboard, views
 
     rows = Leaderboard(a.db).rows(suite=a.suite)

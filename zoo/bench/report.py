@@ -95,7 +95,7 @@ def _probes_html(out: Path) -> str:
     intro = probes.probes_markdown(results).split("\n", 1)[0]
     return (
         "<h2>WaveNet autoencoders: bitrate and probes</h2>"
-        f"<p>{html.escape(intro)} (<a href=\"probes.md\">markdown</a>)</p>"
+        f'<p>{html.escape(intro)} (<a href="probes.md">markdown</a>)</p>'
         + table(probes.SUMMARY_HEADERS, probes.summary_rows(results))
         + "<br>"
         + table(probes.PROBE_HEADERS, probes.probe_rows(results))
@@ -150,9 +150,8 @@ def write_report(
             matrix_html += "<h3>Conditional models, -log p(x | label) (not ranked above)</h3>"
         matrix_html += "<table><tr><th>family</th>" + "".join(f"<th>{d}</th>" for d in datasets)
         for f in families:
-            matrix_html += (
-                f"</tr><tr><td>{f}</td>"
-                + "".join(f"<td>{cells.get((f, d), '—')}</td>" for d in datasets)
+            matrix_html += f"</tr><tr><td>{f}</td>" + "".join(
+                f"<td>{cells.get((f, d), '—')}</td>" for d in datasets
             )
         matrix_html += "</tr></table>"
     table_html = ""

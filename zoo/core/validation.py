@@ -66,9 +66,7 @@ def keyword_group(param: str, group: Any, *, fixed: Iterable[str] = ()) -> Calla
                 params.append(p)
                 continue
             params += [
-                inspect.Parameter(
-                    n, p.KEYWORD_ONLY, default=getattr(group, n), annotation=hints[n]
-                )
+                inspect.Parameter(n, p.KEYWORD_ONLY, default=getattr(group, n), annotation=hints[n])
                 for n in names
             ]
 

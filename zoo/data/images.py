@@ -107,8 +107,7 @@ def _mnist_arrays(root: Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tenso
         "test": (tx, ty),
     }
     return arrays, (
-        f"MNIST official 60k/10k ({raw}): train 50,000 / valid 10,000 (last of train) / "
-        f"test 10,000"
+        f"MNIST official 60k/10k ({raw}): train 50,000 / valid 10,000 (last of train) / test 10,000"
     )
 
 

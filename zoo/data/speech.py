@@ -202,9 +202,7 @@ class Chunking:
         """ValueError naming the first option out of range."""
         seq_len, hop, levels = self.seq_len, self.hop, self.levels
         if not isinstance(seq_len, int) or seq_len < 1:
-            raise ValueError(
-                f"seq_len must be a positive int (samples per chunk), got {seq_len!r}"
-            )
+            raise ValueError(f"seq_len must be a positive int (samples per chunk), got {seq_len!r}")
         if hop is not None and (not isinstance(hop, int) or hop < 1):
             raise ValueError(f"hop must be a positive int or None (= seq_len), got {hop!r}")
         if self.pad not in ("silence", "drop"):

@@ -88,7 +88,15 @@ class Entry:
 
 # "family" is optional: the class declares it (a line that disagrees is refused)
 ENTRY_FIELDS = (
-    "class", "dataset", "hparams", "train", "data", "paper", "description", "suites", "eval",
+    "class",
+    "dataset",
+    "hparams",
+    "train",
+    "data",
+    "paper",
+    "description",
+    "suites",
+    "eval",
     "family",
 )
 SECTIONS = ("models", "train_presets")

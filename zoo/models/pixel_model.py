@@ -14,6 +14,7 @@ pixels (and, for grouped heads, earlier colours of the same pixel). Everything e
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,6 +29,19 @@ from zoo.nn.heads import make_head
 
 # (x, r, j) -> params [n, P] at pixel (r, j), given x filled before it in generation order
 Stepper = Callable[[torch.Tensor, int, int], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class PixelWidths:
+    """An option group of PixelCNN, Gated PixelCNN and the PixelRNNs (each with its own
+    defaults): ``channels``, the maps of the network (PixelCNN's and the PixelRNNs' residual
+    stream has twice as many); ``kernel``, the size of the first (mask A) layer;
+    ``head_channels``, the maps of the hidden 1x1 output layer (None: 32, rounded up to a
+    multiple of the colours)."""
+
+    channels: int = 16
+    kernel: int = 7
+    head_channels: int | None = None
 
 
 class AutoregressiveImageModel(LikelihoodModel):
@@ -96,12 +110,12 @@ class AutoregressiveImageModel(LikelihoodModel):
                 "(each colour gets its own group of feature maps)"
             )
 
-    def check_widths(self, channels: int, head_channels: int | None, **depths: int) -> int:
+    def check_widths(self, widths: PixelWidths, **depths: int) -> int:
         """Check a network's widths (``channels``, ``head_channels``: >= 1 and multiples of
         the colour groups) and ``depths`` (layer counts, >= 0); returns ``head_channels``,
         whose default is 32 rounded up to a multiple of the colour groups."""
-        g, owner = self.groups, type(self).__name__
-        head_channels = head_channels or -(-32 // g) * g
+        g, owner, channels = self.groups, type(self).__name__, widths.channels
+        head_channels = widths.head_channels or -(-32 // g) * g
         check_ints(owner, channels=channels, head_channels=head_channels)
         check_ints(owner, 0, **depths)
         self.check_divisible("channels", channels, g)

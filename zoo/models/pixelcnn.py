@@ -21,9 +21,9 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_int
+from zoo.core.validation import check_int, keyword_group
 from zoo.errors import ZooInputError
-from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
+from zoo.models.pixel_model import AutoregressiveImageModel, PixelWidths, Stepper
 from zoo.nn.masked import (
     MaskedConv2d,
     PixelCache,
@@ -101,20 +101,12 @@ class PixelCNN(AutoregressiveImageModel):
 
     family = "pixelcnn"
 
-    def __init__(
-        self,
-        spec: DataSpec,
-        *,
-        channels: int = 16,
-        blocks: int = 15,
-        kernel: int = 7,
-        head_channels: int | None = None,
-        **common,
-    ) -> None:
+    @keyword_group("widths", PixelWidths(channels=16))
+    def __init__(self, spec: DataSpec, *, widths: PixelWidths, blocks: int = 15, **common) -> None:
         super().__init__(spec, **common)
-        head_channels = self.check_widths(channels, head_channels, blocks=blocks)
-        g, h = self.groups, channels
-        self.stem = MaskedConv2d(self.in_maps, 2 * h, kernel, "A", g)
+        head_channels = self.check_widths(widths, blocks=blocks)
+        g, h = self.groups, widths.channels
+        self.stem = MaskedConv2d(self.in_maps, 2 * h, widths.kernel, "A", g)
         self.blocks = nn.ModuleList(ResidualBlock(h, g) for _ in range(blocks))
         self.hidden = MaskedConv2d(2 * h, head_channels, 1, "B", g)
         self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
@@ -171,7 +163,20 @@ def _horizontal_mask(out_maps: int, in_maps: int, width: int, mask_type: str, gr
     return mask
 
 
-class GatedLayer(nn.Module):
+class _GatedLayerBase(nn.Module):
+    """What :class:`GatedLayer` and :class:`SkipGatedLayer` share: the constructor that
+    :class:`GatedPixelCNN` builds either through, ``(in_maps, maps, kernel, groups, first,
+    n_classes)``, with its check of the kernel, and the sampling steps ``init_state``,
+    ``write``, ``row_step`` and ``step`` it calls."""
+
+    def __init__(self, kernel: int, groups: int, first: bool) -> None:
+        super().__init__()
+        if kernel % 2 == 0:
+            raise ZooInputError(f"gated layers need an odd kernel size, got {kernel}")
+        self.k, self.groups, self.first = kernel, groups, first
+
+
+class GatedLayer(_GatedLayerBase):
     """One gated layer of both stacks (van den Oord et al. 2016b, Fig. 2).
 
     Vertical: a (k//2+1) x k convolution over rows <= r. Horizontal: a 1 x (k//2+1)
@@ -182,10 +187,7 @@ class GatedLayer(nn.Module):
     def __init__(
         self, in_maps: int, maps: int, kernel: int, groups: int, first: bool, n_classes: int
     ) -> None:
-        super().__init__()
-        if kernel % 2 == 0:
-            raise ValueError(f"gated layers need an odd kernel size, got {kernel}")
-        self.k, self.groups, self.first = kernel, groups, first
+        super().__init__(kernel, groups, first)
         half = kernel // 2
         self.vertical = nn.Conv2d(in_maps, 2 * maps, (half + 1, kernel))
         self.horizontal = nn.Conv2d(in_maps, 2 * maps, (1, half + 1))
@@ -279,7 +281,7 @@ class GatedState:
     row_term: torch.Tensor | None = None  # [n, 2m, W] v_to_h of the shifted vertical stack
 
 
-class SkipGatedLayer(nn.Module):
+class SkipGatedLayer(_GatedLayerBase):
     """pytorch-generative's gated layer (``GatedPixelCNNLayer``): the Gated PixelCNN with
     skip connections, built exactly (``GatedPixelCNN(architecture="pytorch_generative")``).
 
@@ -296,12 +298,9 @@ class SkipGatedLayer(nn.Module):
     def __init__(
         self, in_maps: int, maps: int, kernel: int, groups: int, first: bool, n_classes: int
     ) -> None:
-        super().__init__()
-        if kernel % 2 == 0:
-            raise ZooInputError(f"gated layers need an odd kernel size, got {kernel}")
+        super().__init__(kernel, groups, first)
         if groups != 1:
             raise ZooInputError(f"SkipGatedLayer has one colour group, got {groups}")
-        self.k, self.first, self.groups = kernel, first, groups
         p = kernel // 2
         self.v_row = nn.Conv2d(in_maps, maps, (1, kernel))
         self.v_col = nn.Conv2d(maps, 2 * maps, (p + 1, 1))
@@ -430,15 +429,14 @@ class GatedPixelCNN(AutoregressiveImageModel):
     family = "pixelcnn"
     ARCHITECTURES = ("zoo", "pytorch_generative")
 
+    @keyword_group("widths", PixelWidths(channels=128))
     def __init__(
         self,
         spec: DataSpec,
         *,
-        channels: int = 128,
+        widths: PixelWidths,
         layers: int = 10,
-        kernel: int = 7,
         layer_kernel: int = 3,
-        head_channels: int | None = None,
         architecture: str = "zoo",
         **common,
     ) -> None:
@@ -457,14 +455,14 @@ class GatedPixelCNN(AutoregressiveImageModel):
             )
         self.architecture = architecture
         check_int("GatedPixelCNN", "layers", layers)
-        head_channels = self.check_widths(channels, head_channels)
-        g = self.groups
+        head_channels = self.check_widths(widths)
+        g, channels = self.groups, widths.channels
         layer_class = GatedLayer if architecture == "zoo" else SkipGatedLayer
         self.layers = nn.ModuleList(
             layer_class(
                 self.in_maps if i == 0 else channels,
                 channels,
-                kernel if i == 0 else layer_kernel,
+                widths.kernel if i == 0 else layer_kernel,
                 g,
                 i == 0,
                 self.n_classes,

@@ -31,8 +31,8 @@ from einops import rearrange
 from torch import nn
 
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_int
-from zoo.models.pixel_model import AutoregressiveImageModel, Stepper
+from zoo.core.validation import check_int, keyword_group
+from zoo.models.pixel_model import AutoregressiveImageModel, PixelWidths, Stepper
 from zoo.nn.masked import MaskedConv2d, PixelCache, channel_groups, masked_weight, pointwise_matrix
 
 
@@ -61,22 +61,14 @@ class _PixelRNN(AutoregressiveImageModel):
 
     family = "pixelrnn"
 
-    def __init__(
-        self,
-        spec: DataSpec,
-        *,
-        channels: int = 16,
-        layers: int = 7,
-        kernel: int = 7,
-        head_channels: int | None = None,
-        **common,
-    ) -> None:
+    @keyword_group("widths", PixelWidths(channels=16))
+    def __init__(self, spec: DataSpec, *, widths: PixelWidths, layers: int = 7, **common) -> None:
         super().__init__(spec, **common)
         check_int(type(self).__name__, "layers", layers)
-        head_channels = self.check_widths(channels, head_channels)
+        head_channels = self.check_widths(widths)
         g = self.groups
-        self.h = channels
-        self.stem = MaskedConv2d(self.in_maps, 2 * channels, kernel, "A", g)
+        self.h = channels = widths.channels
+        self.stem = MaskedConv2d(self.in_maps, 2 * channels, widths.kernel, "A", g)
         self.hidden = MaskedConv2d(2 * channels, head_channels, 1, "B", g)
         self.output = MaskedConv2d(head_channels, self.head.num_params, 1, "B", g)
 

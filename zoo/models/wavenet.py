@@ -44,7 +44,7 @@ from torch import nn
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
-from zoo.core.validation import check_ints, check_sequence
+from zoo.core.validation import check_ints, check_sequence, keyword_group
 from zoo.nn.causal import CausalConv1d, receptive_field, wavenet_dilations
 from zoo.nn.heads import Categorical, Head, make_head, renamed_head_keyword
 
@@ -216,6 +216,33 @@ class ResidualLayer(nn.Module):
         return out
 
 
+@dataclass(frozen=True)
+class DilatedStack:
+    """The dilated stack, one option group of :class:`WaveNet` and of the WaveNet
+    autoencoder's decoder: ``stacks`` cycles of ``layers`` layers (dilations 1 ..
+    2**(layers-1)) whose convolutions have ``kernel_size`` taps (>= 2), and its widths;
+    ``gate_channels`` is split in half between the tanh filter and the sigmoid gate, so it
+    must be even."""
+
+    layers: int = 10
+    stacks: int = 2
+    kernel_size: int = 2
+    residual_channels: int = 64
+    gate_channels: int = 128
+    skip_channels: int = 64
+
+    def check(self, owner: str) -> None:
+        check_ints(owner, layers=self.layers, stacks=self.stacks)
+        check_ints(owner, residual_channels=self.residual_channels)
+        check_ints(owner, skip_channels=self.skip_channels)
+        check_ints(owner, 2, kernel_size=self.kernel_size, gate_channels=self.gate_channels)
+        if self.gate_channels % 2:
+            raise ValueError(
+                f"{owner} gate_channels is split into tanh and sigmoid halves, so it must be "
+                f"even; got {self.gate_channels}"
+            )
+
+
 class WaveNet(LikelihoodModel):
     """WaveNet over ``[B, T]`` sequences of ``spec.levels`` discrete values.
 
@@ -238,16 +265,12 @@ class WaveNet(LikelihoodModel):
     estimate = "exact"
     modalities = ("audio", "text")
 
+    @keyword_group("stack", DilatedStack())
     def __init__(
         self,
         spec: DataSpec,
         *,
-        layers: int = 10,
-        stacks: int = 2,
-        kernel_size: int = 2,
-        residual_channels: int = 64,
-        gate_channels: int = 128,
-        skip_channels: int = 64,
+        stack: DilatedStack,
         head: str = "categorical",
         mixtures: int = 10,
         local_channels: int = 0,
@@ -258,17 +281,9 @@ class WaveNet(LikelihoodModel):
     ) -> None:
         super().__init__(spec)
         head = renamed_head_keyword("WaveNet", "output", output, head, "categorical")
-        check_ints(
-            "WaveNet", layers=layers, stacks=stacks, mixtures=mixtures, global_dim=global_dim
-        )
-        check_ints("WaveNet", residual_channels=residual_channels, skip_channels=skip_channels)
-        check_ints("WaveNet", 2, kernel_size=kernel_size, gate_channels=gate_channels)
+        stack.check("WaveNet")
+        check_ints("WaveNet", mixtures=mixtures, global_dim=global_dim)
         check_ints("WaveNet", 0, local_channels=local_channels)
-        if gate_channels % 2:
-            raise ValueError(
-                f"WaveNet gate_channels is split into tanh and sigmoid halves, so it must be "
-                f"even; got {gate_channels}"
-            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"WaveNet dropout must lie in [0, 1), got {dropout}")
         if isinstance(global_labels, str):
@@ -281,11 +296,11 @@ class WaveNet(LikelihoodModel):
                 f"it has {sorted(spec.labels)}"
             )
         self.levels = spec.levels
-        self.kernel_size = kernel_size
-        self.dilations = wavenet_dilations(layers, stacks)
-        self.residual_channels = residual_channels
-        self.gate_channels = gate_channels
-        self.skip_channels = skip_channels
+        self.kernel_size = kernel_size = stack.kernel_size
+        self.dilations = wavenet_dilations(stack.layers, stack.stacks)
+        self.residual_channels = residual_channels = stack.residual_channels
+        self.gate_channels = gate_channels = stack.gate_channels
+        self.skip_channels = skip_channels = stack.skip_channels
         self.head: Head = make_head(head, spec, mixtures=mixtures, allowed=HEADS, owner="WaveNet")
         self.mixtures = mixtures
         self.local_channels = local_channels

@@ -44,7 +44,7 @@ recording: a reconstruction, or a voice conversion with another speaker in ``con
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -56,7 +56,7 @@ from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.metrics import LN2, vq_bitrate
 from zoo.core.spec import DataSpec
 from zoo.core.validation import check_choice, check_ints, check_sequence, keyword_group
-from zoo.models.wavenet import WaveNet
+from zoo.models.wavenet import DilatedStack, WaveNet
 from zoo.nn.gaussian import (
     RunningLogMeanExp,
     diag_gaussian_log_prob,
@@ -114,23 +114,6 @@ class _ResBlock(nn.Module):
         return h + self.mix(F.relu(self.conv(F.relu(h))))
 
 
-@dataclass(frozen=True)
-class Decoder:
-    """The WaveNet decoder's own options, :class:`zoo.models.wavenet.WaveNet`'s keywords of
-    the same names: the speaker embedding's width and the dilated stack."""
-
-    global_dim: int = 16
-    layers: int = 8
-    stacks: int = 2
-    kernel_size: int = 2
-    residual_channels: int = 32
-    gate_channels: int = 64
-    skip_channels: int = 64
-
-    def build(self, spec: DataSpec, **conditioning: Any) -> WaveNet:
-        return WaveNet(spec, **asdict(self), **conditioning)
-
-
 class WaveNetAutoencoder(LikelihoodModel):
     """Encoder -> bottleneck (ae | vae | vq) -> WaveNet decoder with speaker conditioning.
 
@@ -165,7 +148,7 @@ class WaveNetAutoencoder(LikelihoodModel):
     estimate = "bound"  # per instance: "elbo" for the VAE bottleneck (see the module doc)
     modalities = ("audio",)
 
-    @keyword_group("decoder", Decoder())
+    @keyword_group("decoder", DilatedStack(layers=8, residual_channels=32, gate_channels=64))
     def __init__(
         self,
         spec: DataSpec,
@@ -187,7 +170,8 @@ class WaveNetAutoencoder(LikelihoodModel):
         jitter: float = 0.12,
         cond_channels: int = 64,
         speaker_conditioning: bool = True,
-        decoder: Decoder,
+        global_dim: int = 16,
+        decoder: DilatedStack,
         head: str = "categorical",
         output: str | None = None,
     ) -> None:
@@ -262,9 +246,11 @@ class WaveNetAutoencoder(LikelihoodModel):
         # ---- conditioning: mixes neighbouring latents, then upsampled by repetition
         self.cond_conv = nn.Conv1d(D, cond_channels, 3, padding=1)
         speaker = speaker_conditioning and "speaker" in spec.labels
-        self.decoder = decoder.build(
+        self.decoder = WaveNet(
             spec,
+            **asdict(decoder),
             head=head,
+            global_dim=global_dim,
             local_channels=cond_channels,
             global_labels=("speaker",) if speaker else (),
         )

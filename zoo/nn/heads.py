@@ -38,6 +38,8 @@ weights (they are not modules), so they never change a checkpoint's keys.
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from typing import ClassVar
 
@@ -430,7 +432,17 @@ def renamed_head_keyword(owner: str, old: str, old_value: str | None, head: str,
         return head
     if head != default and head != old_value:
         raise ValueError(f"{owner}: pass head= only (got head={head!r} and {old}={old_value!r})")
-    warnings.warn(
-        f"{owner}: {old}= is deprecated, use head= (same values)", DeprecationWarning, stacklevel=3
-    )
+    message = f"{owner}: {old}= is deprecated, use head= (same values)"
+    warnings.warn(message, DeprecationWarning, stacklevel=_first_level_outside_zoo())
     return old_value
+
+
+def _first_level_outside_zoo() -> int:
+    """``warnings.warn``'s ``stacklevel``, for the function that calls this one, that names
+    the first caller outside the zoo package (the user's line, however many zoo frames lie
+    between: option-group wrappers, base constructors, ``zoo.create_model``)."""
+    root = os.path.dirname(os.path.dirname(__file__)) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(root):
+        frame, level = frame.f_back, level + 1
+    return level
