@@ -48,7 +48,7 @@ SEQ_FAMILIES = {
         residual_channels=4,
         gate_channels=8,
         skip_channels=4,
-        output="logistic_mixture",
+        head="logistic_mixture",
         mixtures=2,
     ),  # fmt: skip
     "independent": lambda s: Independent(s),
