@@ -65,8 +65,7 @@ class Encoder:
             raise RuntimeError("the encoder needs the values it codes")
         sym = np.ascontiguousarray(known, dtype=np.int32)
         self.coder.encode(sym, _FAMILY, probs)
-        rows = np.arange(len(sym))
-        self.model_bits -= float(np.log2(probs[rows, sym] / probs.sum(axis=1)).sum())
+        self.model_bits -= float(np.log2(normalised(probs)[np.arange(len(sym)), sym]).sum())
         return sym.astype(np.int64)
 
     def finish(self) -> bytes:

@@ -164,10 +164,9 @@ def _horizontal_mask(out_maps: int, in_maps: int, width: int, mask_type: str, gr
 
 
 class _GatedLayerBase(nn.Module):
-    """What :class:`GatedLayer` and :class:`SkipGatedLayer` share: the constructor that
-    :class:`GatedPixelCNN` builds either through, ``(in_maps, maps, kernel, groups, first,
-    n_classes)``, with its check of the kernel, and the sampling steps ``init_state``,
-    ``write``, ``row_step`` and ``step`` it calls."""
+    """The constructor :class:`GatedLayer` and :class:`SkipGatedLayer` share, with its check
+    of the kernel. Each subclass implements the sampling steps :class:`GatedPixelCNN` calls
+    (``init_state``, ``write``, ``row_step``, ``step``) for its own state."""
 
     def __init__(self, kernel: int, groups: int, first: bool) -> None:
         super().__init__()
