@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import zoo.engine.runs as runs_module
-from zoo.bench import run_suite
+from zoo.bench import load_status, run_suite
 from zoo.bench.report import image_references, screenshot
 from zoo.leaderboard import Leaderboard, views
 
@@ -217,3 +217,16 @@ def test_a_rerun_names_the_rows_an_older_code_computed(registry, tmp_path):
     run_suite("quick", only="a_digits", samples=0, log=said.append, **kw)
     (line,) = [s for s in said if s.startswith("a_digits")]
     assert "by code 0ld" in line and f"remove {runs / 'a_digits'}" in line
+
+
+def test_a_run_of_some_entries_keeps_the_others_status(registry, tmp_path):
+    db, runs, report = tmp_path / "lb.db", tmp_path / "runs", tmp_path / "report"
+    common = {"db": str(db), "runs": str(runs), "report": str(report), "device": "cpu"}
+    run_suite("quick", only="b_*", **common)
+    run_suite("quick", only="a_*", **common)
+    status = load_status(runs)["entries"]
+    assert list(status) == ["a_digits", "b_pydoc"]  # the suite's order, neither lost
+    assert status["a_digits"]["status"] == status["b_pydoc"]["status"] == "ok"
+    run_suite("quick", only="b_*", **common)  # a rerun says it was done earlier
+    status = load_status(runs)["entries"]
+    assert status["b_pydoc"]["status"] == "done earlier" and status["a_digits"]["status"] == "ok"

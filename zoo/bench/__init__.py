@@ -153,6 +153,12 @@ def run_suite(
             reason = f"{type(e).__name__}: {e}"
             status[name] = {"status": "failed", "reason": reason, "run": str(run)}
             log(f"{name}: FAILED, {reason}")
+    # a run of some entries (--only) keeps what earlier runs into this folder recorded
+    earlier = load_status(runs_dir)
+    kept = earlier.get("entries", {}) if earlier.get("suite") == suite else {}
+    merged = {**kept, **status}
+    order = [n for n in suite_entries(suite, None) if n in merged]
+    status = {n: merged[n] for n in order + sorted(set(merged) - set(order))}
     summary = {
         "suite": suite,
         "max_steps_cap": max_steps,

@@ -39,6 +39,7 @@ from zoo.engine.checkpoint import (
     load_checkpoint,
 )
 from zoo.engine.device import DistContext, init_distributed, resolve_device
+from zoo.engine.evaluator import eval_batch_size
 from zoo.errors import ZooInputError, type_name, value_fits
 
 log = logging.getLogger(__name__)
@@ -394,7 +395,9 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         total, count = 0.0, 0
-        for x, labels in split.subset(slice(0, n)).batches(256):
+        for x, labels in split.subset(slice(0, n)).batches(
+            eval_batch_size(self.model.spec, self.device)
+        ):
             lp = self.model.log_prob(
                 x.to(self.device), cond={k: v.to(self.device) for k, v in labels.items()} or None
             )
