@@ -31,15 +31,17 @@ GPU_BATCH = 256
 
 
 def eval_batch_size(spec: DataSpec, device: torch.device | str) -> int:
-    """Examples per evaluation batch: ``GPU_BATCH`` on an accelerator; on a CPU, the power of
-    two that keeps a batch near ``CPU_BATCH_ELEMENTS`` data elements, between 8 and 256.
+    """Examples per evaluation batch: ``GPU_BATCH`` on an accelerator; on a CPU, the largest
+    power of two whose batch holds at most ``CPU_BATCH_ELEMENTS`` data elements, within 8-256.
 
     A wide convolutional network's activations for 256 images do not fit in a CPU's caches:
-    the Gated PixelCNN scores binarized MNIST 2-3x faster per image in batches of 8-32 than of
-    256, a WaveNet on spoken digits 2x faster in batches of 8 (``benchmarks/eval_batch.py``),
-    while recurrent models and small ones want batches large enough to amortise their
-    per-step overhead. The rule depends on the data's shape and the device only, never on a
-    timing, so an evaluation's figures stay a function of the weights and the seed.
+    per image, the Gated PixelCNN scores binarized MNIST 1.4x faster in batches of 32 than of
+    256 (2x in batches of 8), PixelCNN++ 2.1x, and a WaveNet scores FSDD crops 2.8x faster in
+    batches of 8 than of 64 (``benchmarks/eval_batch.py``), while recurrent models and small
+    ones want batches large enough to amortise their per-step overhead. The rule reads the
+    data's shape and the device only, never a timing, so an evaluation's figures stay a
+    function of the weights and the seed (a VQ bound can still move with the batch where float
+    rounding flips a nearest code).
     """
     if torch.device(device).type != "cpu":
         return GPU_BATCH
