@@ -58,3 +58,33 @@ def test_a_batch_size_below_one_is_refused():
     model = zoo.create_model("pixelcnn_digits", ds.spec, channels=8, blocks=1)
     with pytest.raises(ZooInputError, match="batch_size must be >= 1"):
         evaluate(model, ds, "test", max_examples=4, batch_size=0)
+
+
+def test_scoring_and_validation_take_the_batch_the_rule_gives(tmp_path, monkeypatch):
+    import zoo.engine.evaluator as evaluator
+    import zoo.engine.trainer as trainer
+    from zoo.engine.trainer import TrainConfig, Trainer
+    from zoo.models.independent import Independent
+
+    asked: list[str] = []
+
+    def rule(spec, device):
+        asked.append(torch.device(device).type)
+        return 7
+
+    monkeypatch.setattr(evaluator, "eval_batch_size", rule)
+    monkeypatch.setattr(trainer, "eval_batch_size", rule)
+    ds = zoo.load_dataset("digits")
+    model = Independent(ds.spec)
+    sizes: list[int] = []
+    score = model.log_prob
+    monkeypatch.setattr(model, "log_prob", lambda x, **kw: sizes.append(len(x)) or score(x, **kw))
+    Trainer(model, ds, TrainConfig(max_steps=0, device="cpu", eval_examples=20), tmp_path).fit()
+    assert sizes == [7, 7, 6] * 2  # validation at the start and at the close of the fit
+    assert asked == ["cpu", "cpu"]
+    sizes.clear(), asked.clear()
+    evaluate(model, ds, "test", max_examples=20, device="cpu")
+    assert sizes == [7, 7, 6] and asked == ["cpu"]
+    sizes.clear(), asked.clear()
+    evaluate(model, ds, "test", max_examples=20, device="cpu", batch_size=9)  # given: kept
+    assert sizes == [9, 9, 2] and asked == []
