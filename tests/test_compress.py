@@ -55,25 +55,52 @@ SEQ_FAMILIES = {
 }
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     n=st.integers(1, 5),
     K=st.integers(2, 300),
-    scale=st.floats(1e-3, 200.0),
+    scale=st.floats(1e-3, 2000.0),
+    offset=st.floats(-2000.0, 2000.0),
     seed=st.integers(0, 10_000),
 )
-def test_coding_tables_are_one_function_of_the_scores_whatever_their_layout(n, K, scale, seed):
-    """The coder's table is exp(score - row max) in float64, whatever type and memory layout
-    the scores arrive in (the encoder and the decoder may hold them differently)."""
+def test_coding_tables_are_one_function_of_the_scores_whatever_their_layout(
+    n, K, scale, offset, seed
+):
+    """The coder's table is a float64 multiple of each row's softmax with a finite, normal
+    row sum (what constriction accepts without overflow), whatever the scores' range, type
+    and memory layout (the encoder and the decoder may hold them differently). Scores whose
+    row maxima all lie in [-600, 600] give exp(score) itself; others, exp(score - row max)."""
     scores = (torch.randn(n, K, generator=torch.Generator().manual_seed(seed)) * scale).float()
+    scores += offset
     p = coding_probs(scores.numpy())
     assert p.dtype == np.float64 and p.flags.c_contiguous and p.shape == (n, K)
-    np.testing.assert_array_equal(p.max(axis=1), 1.0)
+    sums = p.sum(axis=1)
+    assert np.all(np.isfinite(sums)) and np.all(sums >= np.finfo(np.float64).tiny * 1e40)
+    s64, rowmax = scores.double().numpy(), scores.double().numpy().max(axis=1)
+    if np.all(np.abs(rowmax) <= 600):
+        np.testing.assert_array_equal(p, np.exp(s64))
+    else:
+        np.testing.assert_array_equal(p, np.exp(s64 - rowmax[:, None]))
     as_columns = scores.numpy().T.copy().T  # [n, K] viewed from a [K, n] array (a WaveNet's)
     for other in (scores, scores.double(), as_columns, torch.from_numpy(as_columns)):
         np.testing.assert_array_equal(coding_probs(other), p)
     want = torch.softmax(scores.double(), dim=1).numpy()
     np.testing.assert_allclose(normalised(p), want, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize(
+    "logits", [[900.0, 899.0, 880.0], [-900.0, -901.0, -950.0], [600.0, 0.0, 100.0]]
+)
+def test_tables_out_of_exp_range_still_round_trip(logits):
+    """Logits where an unshifted exp overflows (or a whole row underflows) take the shifted
+    table on both sides: every symbol codes and decodes, none hits the coder's overflow."""
+    scores = np.tile(np.asarray(logits), (2, 1))
+    enc = Encoder()
+    for v in range(3):
+        enc(coding_probs(scores), np.array([v, 2 - v]))
+    dec = Decoder(enc.finish())
+    for v in range(3):
+        np.testing.assert_array_equal(dec(coding_probs(scores), None), [v, 2 - v])
 
 
 def jittered(model, seed: int, scale: float = 0.5):

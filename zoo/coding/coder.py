@@ -2,7 +2,7 @@
 
 Everything that turns a model's numbers into coder input goes through :func:`coding_probs`,
 called identically by the encoder and the decoder: a model's log-probabilities (or logits)
-of the next value, ``[n, K]``, become a float64 table of ``exp(score - row max)``. The rows
+of the next value, ``[n, K]``, become a float64 table proportional to their softmax. The rows
 are not normalised here: constriction's categorical family divides each row by its own sum
 as it quantises the row to its fixed-point precision (24 bits for the default range and ANS
 coders), with its deterministic *leaky* rule: every value keeps at least the smallest
@@ -33,18 +33,37 @@ Choose = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 
+# exp(600) times any realistic alphabet size is finite, and a row whose largest score is at
+# least -600 sums to at least exp(-600) ~ 3e-261, far above where constriction's scale overflows
+_EXP_SAFE = 600.0
+
+
 def coding_probs(scores: torch.Tensor | np.ndarray) -> np.ndarray:
     """Log-probabilities or logits ``[n, K]`` -> the float64 table the coder quantises.
 
-    The single place where model outputs become coder input, on both sides of the channel:
-    ``exp(score - row max)`` in float64, C-ordered, each row's largest entry exactly 1 and the
-    rows unnormalised (the coder normalises them). Three numpy calls: this runs once per
-    sample when a WaveNet decodes audio, where every call counts.
+    The single place where model outputs become coder input, on both sides of the channel
+    (archive format 3): ``exp(score)`` in float64 when every row's largest score lies in
+    ``[-600, 600]``, else ``exp(score - row max)``; C-ordered, every row a positive multiple of
+    the row's softmax with a finite, normal sum, unnormalised (the coder normalises). The
+    choice depends on the scores alone, so both sides make it alike. Skipping the subtraction
+    when it is not needed is what lets a WaveNet decode keep pace with its sampling loop,
+    where this runs once per sample.
     """
     if isinstance(scores, torch.Tensor):
         scores = scores.detach().cpu().numpy()
     s = np.asarray(scores)
-    p = np.subtract(s, s.max(axis=1, keepdims=True), dtype=np.float64, order="C")
+    if s.shape[0] == 1:  # one reduction for the common single-sequence case
+        lo = hi = np.maximum.reduce(s, axis=None)
+    elif s.size:
+        m = s.max(axis=1)
+        lo, hi = m.min(), m.max()
+    else:
+        lo = hi = 0.0
+    p = np.empty(s.shape, np.float64)
+    if -_EXP_SAFE <= lo and hi <= _EXP_SAFE:
+        np.copyto(p, s)
+    else:  # NaN lands here too, and the coder refuses the table
+        np.subtract(s, s.max(axis=1, keepdims=True), out=p, dtype=np.float64)
     return np.exp(p, out=p)
 
 

@@ -235,17 +235,16 @@ def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
 
     if isinstance(m.head, Categorical):
 
-        def table(params: np.ndarray) -> np.ndarray:  # logits [K, n], straight to the table
-            return coding_probs(params.T)
+        def pick(params: np.ndarray) -> np.ndarray:  # logits [K, n] -> values [n]
+            t = next(steps)  # one call layer fewer than the mixture's: this runs every sample
+            return choose(coding_probs(params.T), None if flat is None else flat[:, t])
 
     else:
 
-        def table(params: np.ndarray) -> np.ndarray:  # mixture parameters [P, n]
-            return coding_probs(m.head.level_log_probs(torch.from_numpy(params.T.copy()))[:, 0])
-
-    def pick(params: np.ndarray) -> np.ndarray:  # params [P, n] -> values [n]
-        t = next(steps)
-        return choose(table(params), None if flat is None else flat[:, t])
+        def pick(params: np.ndarray) -> np.ndarray:  # mixture parameters [P, n] -> values [n]
+            t = next(steps)
+            lp = m.head.level_log_probs(torch.from_numpy(params.T.copy()))[:, 0]
+            return choose(coding_probs(lp), None if flat is None else flat[:, t])
 
     out = _FastSampler(m, n, cond)._run_numpy(T, None, None, pick=pick)
     return out.T.clone()

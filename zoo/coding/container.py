@@ -13,9 +13,10 @@ Layout (little-endian)::
 Reading checks each of these and fails with one line (a ``ValueError``) saying what is wrong:
 not a zoo archive, another format, a truncated or damaged file.
 
-Formats: 2 (since 2026-12-02) hands the coder unnormalised tables (``exp(score - row max)``,
-see :func:`zoo.coding.coder.coding_probs`); 1 (2026-11-25) normalised them first, which can
-round a table to other integers, so a format-1 archive is refused with the commit that reads it.
+Formats: 3 (since 2026-12-06) hands the coder ``exp(score)`` unshifted where every row's
+largest score lies in [-600, 600] (see :func:`zoo.coding.coder.coding_probs`); 2 (2026-12-02)
+always subtracted the row max, 1 (2026-11-25) also normalised the rows. Each change can round a
+table to other integers, so an older archive is refused with the last commit that reads it.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from zoo.engine.checkpoint import atomic_write_bytes
 from zoo.errors import ZooInputError
 
 MAGIC = b"ZOOC"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # the last commit that wrote and read each older format
-LAST_READER = {1: "cfa2397"}
+LAST_READER = {1: "cfa2397", 2: "5ce7285"}
 _PREFIX = struct.Struct("<4sBI")
 
 
