@@ -92,8 +92,9 @@ def test_coding_tables_are_one_function_of_the_scores_whatever_their_layout(
     "logits", [[900.0, 899.0, 880.0], [-900.0, -901.0, -950.0], [600.0, 0.0, 100.0]]
 )
 def test_tables_out_of_exp_range_still_round_trip(logits):
-    """Logits where an unshifted exp overflows (or a whole row underflows) take the shifted
-    table on both sides: every symbol codes and decodes, none hits the coder's overflow."""
+    """Logits where an unshifted exp overflows (900) or a whole row underflows (-900) take
+    the shifted table on both sides, and a row max of exactly 600 the unshifted one: every
+    symbol codes and decodes, none reaches the coder's refusal or its scale overflow."""
     scores = np.tile(np.asarray(logits), (2, 1))
     enc = Encoder()
     for v in range(3):
@@ -359,7 +360,7 @@ def test_wav_is_quantised_once_then_round_trips_losslessly(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "damage", ["not_archive", "truncated", "wrong_model", "old_format", "newer_format"]
+    "damage", ["not_archive", "truncated", "wrong_model", "format_1", "format_2", "newer_format"]
 )
 def test_bad_archives_are_refused_with_one_line_and_nothing_written(
     damage, image_run, tmp_path, capsys
@@ -372,9 +373,10 @@ def test_bad_archives_are_refused_with_one_line_and_nothing_written(
         archive.write_bytes(b"hello world")
     elif damage == "truncated":
         archive.write_bytes(archive.read_bytes()[:-3])
-    elif damage in ("old_format", "newer_format"):  # byte 4: the format version
+    elif damage in ("format_1", "format_2", "newer_format"):  # byte 4: the format version
+        versions = {"format_1": 1, "format_2": 2, "newer_format": container.FORMAT_VERSION + 1}
         data = bytearray(archive.read_bytes())
-        data[4] = 1 if damage == "old_format" else container.FORMAT_VERSION + 1
+        data[4] = versions[damage]
         archive.write_bytes(bytes(data))
     else:
         spec = DataSpec("image", (1, 8, 8), levels=17, labels={"class": 10}, name="digits")
@@ -386,7 +388,8 @@ def test_bad_archives_are_refused_with_one_line_and_nothing_written(
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
     assert {"not_archive": "not a zoo archive", "truncated": "truncated",
-            "wrong_model": "made with model", "old_format": "at commit cfa2397",
+            "wrong_model": "made with model", "format_1": "at commit cfa2397",
+            "format_2": "at commit 5ce7285",
             "newer_format": "upgrade zoo"}[damage] in err  # fmt: skip
     assert not (tmp_path / "out.npy").exists()
 

@@ -236,7 +236,7 @@ def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
     if isinstance(m.head, Categorical):
 
         def pick(params: np.ndarray) -> np.ndarray:  # logits [K, n] -> values [n]
-            t = next(steps)  # one call layer fewer than the mixture's: this runs every sample
+            t = next(steps)  # the table inline: this runs once per sample
             return choose(coding_probs(params.T), None if flat is None else flat[:, t])
 
     else:
