@@ -14,7 +14,8 @@ here with fixed seeds and step budgets (n-grams are counted in seconds), so size
 function of the code, the data and the budgets; throughput depends on the machine and its
 load and is labelled so.
 
-    python -m benchmarks.compression [--only digits,ptb_char,wavenet_speed] [--steps-scale 1.0]
+    python -m benchmarks.compression [--only digits,ptb_char,wavenet_speed,wavenet_overhead]
+                                     [--steps-scale 1.0]
                                      [--max-test N]   # a prefix of each test split (labelled)
 """
 
@@ -313,6 +314,63 @@ def wavenet_speed(seconds: float = 1.0, rounds: int = 7) -> dict:
     }
 
 
+def wavenet_coding_overhead(steps: int = 1000, rounds: int = 100) -> dict:
+    """What each path adds per sample to the bare network step, the sampler's draw (its noise
+    block's share, an add, an argmax) against the decoder's coding (the table, constriction's
+    decode): the model of :func:`wavenet_speed`, runs of ``steps`` samples of three kinds, a
+    loop whose draw is a constant (the bare network), sampling and decoding, in a random order
+    within each of ``rounds`` rounds, timed in this process's CPU time. Short interleaved runs
+    see the same machine state, where 16,000-sample rounds drift by a fifth on a shared host;
+    each figure is the median over rounds of a run minus its round's bare run."""
+    from benchmarks.wavenet_generation import CONFIG, SAMPLE_RATE
+    from zoo.coding.conditionals import code_batch, single_thread
+    from zoo.models.wavenet import WaveNet, _FastSampler
+
+    spec = zoo.DataSpec("audio", (steps,), levels=256, sample_rate=SAMPLE_RATE)
+    torch.manual_seed(0)
+    model = WaveNet(spec, **CONFIG).eval()
+    x = model.sample(1, generator=torch.Generator().manual_seed(0))
+    enc = Encoder()
+    code_batch(model, 1, enc, x=x)
+    payload = enc.finish()
+    constant = np.zeros(1, np.int64)
+    exact = True
+
+    def bare() -> None:
+        _FastSampler(model, 1, None)._run_numpy(steps, None, None, pick=lambda params: constant)
+
+    def sample() -> None:
+        model.sample(1, generator=torch.Generator().manual_seed(1))
+
+    def decode() -> None:
+        nonlocal exact
+        exact = exact and bool(torch.equal(code_batch(model, 1, Decoder(payload)), x))
+
+    runs = {"bare": bare, "sample": sample, "decode": decode}
+    seconds: dict[str, list[float]] = {k: [] for k in runs}
+    order = np.random.default_rng(0)
+    with single_thread():
+        for _ in range(rounds):
+            for k in order.permutation(list(runs)):
+                t0 = time.process_time()
+                runs[k]()
+                seconds[k].append(time.process_time() - t0)
+    s = {k: np.array(v) for k, v in seconds.items()}
+    us = 1e6 / steps
+    return {
+        "config": CONFIG,
+        "steps": steps,
+        "rounds": rounds,
+        "clock": "process CPU time",
+        "load_average_at_end": os.getloadavg()[0],
+        "bare_us_per_sample": float(np.median(s["bare"]) * us),
+        "sample_over_bare_us": float(np.median(s["sample"] - s["bare"]) * us),
+        "decode_over_bare_us": float(np.median(s["decode"] - s["bare"]) * us),
+        "decode_over_sample": float(np.median(s["decode"] / s["sample"])),
+        "round_trip_exact": exact,
+    }
+
+
 def _conditions(w: dict) -> str:
     """What the machine was doing while the WaveNet rows were timed, as the record says it."""
     if "conditions" in w:
@@ -419,14 +477,18 @@ def main() -> None:
         print(markdown_table(record) if a.table else "\n".join(targets(record)))
         return
     torch.set_num_threads(a.threads)
-    names = a.only.split(",") if a.only else [*MODELS, "wavenet_speed"]
-    results, speed = {}, None
+    names = a.only.split(",") if a.only else [*MODELS, "wavenet_speed", "wavenet_overhead"]
+    results, speed, overhead = {}, None, None
     with tempfile.TemporaryDirectory() as d:
         for name in names:
             t0 = time.perf_counter()
             if name == "wavenet_speed":
                 speed = wavenet_speed()
                 print(name, speed)
+                continue
+            if name == "wavenet_overhead":
+                overhead = wavenet_coding_overhead()
+                print(name, overhead)
                 continue
             keep = set(a.models.split(",")) if a.models else None
             results[name] = run_dataset(name, Path(d), a.steps_scale, a.max_test, keep)
@@ -451,11 +513,13 @@ def main() -> None:
                         )
             results = {**old.get("datasets", {}), **results}
             speed = speed or old.get("wavenet_decode_vs_sample")
+            overhead = overhead or old.get("wavenet_coding_overhead")
     path = write_results(
         "compression",
         {
             "datasets": results,
             "wavenet_decode_vs_sample": speed,
+            "wavenet_coding_overhead": overhead,
             "steps_scale": a.steps_scale,
             "max_test": a.max_test or MAX_TEST,
             "throughput_note": "symbols per second on this machine under its load at the time "

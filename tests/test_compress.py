@@ -84,8 +84,30 @@ def test_coding_tables_are_one_function_of_the_scores_whatever_their_layout(
     as_columns = scores.numpy().T.copy().T  # [n, K] viewed from a [K, n] array (a WaveNet's)
     for other in (scores, scores.double(), as_columns, torch.from_numpy(as_columns)):
         np.testing.assert_array_equal(coding_probs(other), p)
+        buf = np.full((n, K), np.nan)  # the in-place table of a step-by-step loop
+        assert coding_probs(other, out=buf) is buf
+        np.testing.assert_array_equal(buf, p)
     want = torch.softmax(scores.double(), dim=1).numpy()
     np.testing.assert_allclose(normalised(p), want, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("rows", [1, 2])
+def test_a_row_with_nan_gives_a_table_the_coder_refuses(rows):
+    """One row's maximum is found with argmax, several rows' with a reduction: both see a NaN
+    (which argmax returns first) and take the shifted branch, so the table is NaN and the
+    coder refuses it, rather than quantising a row the other side might read otherwise."""
+    scores = np.tile(np.array([1.0, np.nan, 2.0], np.float32), (rows, 1))
+    p = coding_probs(scores)
+    assert np.isnan(p).all()
+    with pytest.raises(ValueError, match="not normalizable"):
+        Encoder()(p, np.zeros(rows, np.int64))
+
+
+def test_a_wrong_table_buffer_is_refused():
+    scores = np.zeros((2, 3), np.float32)
+    for bad in (np.empty((2, 3), np.float32), np.empty((1, 3)), np.empty((3, 2)).T):
+        with pytest.raises(ValueError, match="C-ordered float64 array of shape"):
+            coding_probs(scores, out=bad)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +147,11 @@ def check_exact_round_trip(model, x: torch.Tensor, cond=None) -> None:
     payload = enc.finish()
     assert len(payload) * 8 <= enc.model_bits + 64  # range coding: within two words
     back = code_batch(model, n, Decoder(payload), cond=cond)
+    assert torch.equal(back, x.long())
+    # a chooser that is not a Decoder takes the steppers' generic path (the WaveNet's decode
+    # has its own, with int32 values and a reused table): both must read the same tables
+    plain = Decoder(payload)
+    back = code_batch(model, n, lambda probs, known: plain(probs, known), cond=cond)
     assert torch.equal(back, x.long())
 
 
@@ -467,3 +494,15 @@ def test_benchmark_target_check_reads_each_target_from_the_results():
     lines = targets(record)
     assert [line.split(":")[0] for line in lines] == ["met", "met", "met"] + ["NOT met"] * 3
     assert "+1.000%" in lines[1] and "SUBSET" in lines[3] and "ratio 2.00" in lines[5]
+
+
+def test_coding_overhead_benchmark_decodes_exactly_and_restores_threads():
+    """The per-sample overhead benchmark (three interleaved kinds of run) on a tiny budget:
+    its decodes are checked against the coded audio, and torch's thread count survives."""
+    from benchmarks.compression import wavenet_coding_overhead
+
+    threads = torch.get_num_threads()
+    r = wavenet_coding_overhead(steps=8, rounds=2)
+    assert r["round_trip_exact"] and r["steps"] == 8 and r["rounds"] == 2
+    assert r["bare_us_per_sample"] > 0 and np.isfinite(r["decode_over_sample"])
+    assert torch.get_num_threads() == threads

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.coding.coder import Choose, coding_probs
+from zoo.coding.coder import Choose, Decoder, coding_probs
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.errors import ZooInputError
 from zoo.models.independent import Independent
@@ -230,14 +230,29 @@ def _mixture_pixel(m, params, out, r, j, choose, x, levels) -> None:
 
 
 def _wavenet(m: WaveNet, n, T, choose, x, cond) -> torch.Tensor:
+    """The fast sampling loop with the draw replaced by the coder. This runs once per sample
+    and is measured against the sampler's draw (its noise block's share, an add and an
+    argmax; ``benchmarks.compression``'s ``wavenet_overhead``), so a categorical head's
+    tables are written into one buffer and a decode takes the coder's int32 values straight
+    into the loop's int64 rows."""
     flat = None if x is None else x.numpy()
     steps = iter(range(T))  # the step of each pick (the loop calls it once per step, in order)
 
     if isinstance(m.head, Categorical):
+        table = np.empty((n, m.head.num_params), np.float64)  # every table, written in place
+        if isinstance(choose, Decoder):
+            decode = choose.decode_int32
 
-        def pick(params: np.ndarray) -> np.ndarray:  # logits [K, n] -> values [n]
-            t = next(steps)  # the table inline: this runs once per sample
-            return choose(coding_probs(params.T), None if flat is None else flat[:, t])
+            def pick(params: np.ndarray) -> np.ndarray:  # logits [K, n] -> values [n]
+                return decode(coding_probs(params.T, out=table))
+
+        else:
+
+            def pick(params: np.ndarray) -> np.ndarray:
+                t = next(steps)
+                return choose(
+                    coding_probs(params.T, out=table), None if flat is None else flat[:, t]
+                )
 
     else:
 
