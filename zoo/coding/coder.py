@@ -28,7 +28,8 @@ import torch
 
 from zoo.errors import ZooInputError
 
-# (probs [n, K] float64, true values [n] or None) -> values [n] int64
+# (probs [n, K] float64, true values [n] or None) -> values [n] int64; a chooser uses probs
+# before it returns and keeps no reference: a stepper may write the next step's table into it
 Choose = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
