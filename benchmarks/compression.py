@@ -315,13 +315,15 @@ def wavenet_speed(seconds: float = 1.0, rounds: int = 7) -> dict:
 
 
 def wavenet_coding_overhead(steps: int = 1000, rounds: int = 100) -> dict:
-    """What each path adds per sample to the bare network step, the sampler's draw (its noise
+    """What each path adds per sample to the bare network step: the sampler's draw (its noise
     block's share, an add, an argmax) against the decoder's coding (the table, constriction's
-    decode): the model of :func:`wavenet_speed`, runs of ``steps`` samples of three kinds, a
-    loop whose draw is a constant (the bare network), sampling and decoding, in a random order
+    decode), and, as the floor of any decode through constriction, its decode call alone on a
+    fixed table. The model of :func:`wavenet_speed`; runs of ``steps`` samples of four kinds
+    (a loop whose draw is a constant: the bare network; that loop drawing with constriction's
+    decode from a stream coded under one fixed table; sampling; decoding) in a random order
     within each of ``rounds`` rounds, timed in this process's CPU time. Short interleaved runs
-    see the same machine state, where 16,000-sample rounds drift by a fifth on a shared host;
-    each figure is the median over rounds of a run minus its round's bare run."""
+    see the same machine state, where 16,000-sample rounds drift by up to half on a shared
+    host; each figure is the median over rounds of a run minus its round's bare run."""
     from benchmarks.wavenet_generation import CONFIG, SAMPLE_RATE
     from zoo.coding.conditionals import code_batch, single_thread
     from zoo.models.wavenet import WaveNet, _FastSampler
@@ -335,9 +337,18 @@ def wavenet_coding_overhead(steps: int = 1000, rounds: int = 100) -> dict:
     payload = enc.finish()
     constant = np.zeros(1, np.int64)
     exact = True
+    fixed = np.exp(np.random.default_rng(0).standard_normal((1, 256)))  # one table, kept hot
+    fixed_enc = Encoder()
+    for v in np.random.default_rng(1).integers(0, 256, steps):
+        fixed_enc(fixed, np.array([v]))
+    fixed_payload = fixed_enc.finish()
 
     def bare() -> None:
         _FastSampler(model, 1, None)._run_numpy(steps, None, None, pick=lambda params: constant)
+
+    def coder_alone() -> None:
+        decode = Decoder(fixed_payload).decode_int32
+        _FastSampler(model, 1, None)._run_numpy(steps, None, None, pick=lambda p: decode(fixed))
 
     def sample() -> None:
         model.sample(1, generator=torch.Generator().manual_seed(1))
@@ -346,7 +357,7 @@ def wavenet_coding_overhead(steps: int = 1000, rounds: int = 100) -> dict:
         nonlocal exact
         exact = exact and bool(torch.equal(code_batch(model, 1, Decoder(payload)), x))
 
-    runs = {"bare": bare, "sample": sample, "decode": decode}
+    runs = {"bare": bare, "coder_alone": coder_alone, "sample": sample, "decode": decode}
     seconds: dict[str, list[float]] = {k: [] for k in runs}
     order = np.random.default_rng(0)
     with single_thread():
@@ -365,6 +376,7 @@ def wavenet_coding_overhead(steps: int = 1000, rounds: int = 100) -> dict:
         "load_average_at_end": os.getloadavg()[0],
         "bare_us_per_sample": float(np.median(s["bare"]) * us),
         "sample_over_bare_us": float(np.median(s["sample"] - s["bare"]) * us),
+        "coder_call_alone_over_bare_us": float(np.median(s["coder_alone"] - s["bare"]) * us),
         "decode_over_bare_us": float(np.median(s["decode"] - s["bare"]) * us),
         "decode_over_sample": float(np.median(s["decode"] / s["sample"])),
         "round_trip_exact": exact,

@@ -505,4 +505,5 @@ def test_coding_overhead_benchmark_decodes_exactly_and_restores_threads():
     r = wavenet_coding_overhead(steps=8, rounds=2)
     assert r["round_trip_exact"] and r["steps"] == 8 and r["rounds"] == 2
     assert r["bare_us_per_sample"] > 0 and np.isfinite(r["decode_over_sample"])
+    assert np.isfinite(r["coder_call_alone_over_bare_us"])
     assert torch.get_num_threads() == threads
