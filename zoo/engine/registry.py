@@ -48,11 +48,12 @@ class UnknownModelError(UnknownNameError):
 
 
 def registry_path() -> Path:
-    """``$ZOO_REGISTRY`` or the ``registry.yaml`` at the project root."""
+    """``$ZOO_REGISTRY`` or the built-in catalogue, ``zoo/registry.yaml`` (package data; the
+    checkout's root ``registry.yaml`` is a link to it)."""
     env = os.environ.get("ZOO_REGISTRY")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "registry.yaml"
+    return Path(__file__).resolve().parents[1] / "registry.yaml"
 
 
 @dataclass(frozen=True)
