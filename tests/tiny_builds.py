@@ -82,6 +82,19 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     "wavenet_char_pydoc": {},
     "wavenet_char_shakespeare": {},
     "wavenet_prior": {},
+    # fvsbn / nade / made (issue 28)
+
+    # flow (issue 28)
+
+    # transformer (issue 27)
+
+    # lstm (issue 27)
+
+    # speech experiment (issue 26)
+
+    # collapse remedies and CPU-sized standard entries (issue 31)
+
+    # paper suite
     "pixelcnn_bmnist_paper": {},
     "pixelrnn_rowlstm_bmnist_paper": {},
     "pixelrnn_diagbilstm_bmnist_paper": {},
