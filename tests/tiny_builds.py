@@ -85,6 +85,11 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     # fvsbn / nade / made (issue 28)
 
     # flow (issue 28)
+    "flow_digits": {"steps": 2, "hidden": 8},
+    "flow_mnist8": {"steps": 2, "hidden": 8},
+    "flow_vdq_mnist8": {"steps": 2, "hidden": 8, "dq_hidden": 8},
+    "flow_bmnist": {"steps": 2, "hidden": 8},
+    "flow_glow_mnist8_paper": {"steps": 2, "hidden": 8},
 
     # transformer (issue 27)
 
