@@ -38,6 +38,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo.leaderboard", "zoo.coding", "zoo.probing"),
     # the suites: train, evaluate, record and report
     ("zoo.bench",),
+    # whole experiments: several models trained, analysed and reported together
+    ("zoo.experiments",),
     # the command line
     ("zoo.cli",),
 )

@@ -42,7 +42,7 @@ recording: a reconstruction, or a voice conversion with another speaker in ``con
 
 Sparse emission (``emission="nms"``, the paper's non-max suppression, sec. V-D): a 1x1
 convolution of the encoder output gives an emission score ``s [B, L]``; of the L latents of
-an utterance exactly ``k = max(1, round(emission_fraction * L))`` are emitted and the others
+an utterance exactly ``k = max(1, floor(emission_fraction * L + 1/2))`` are emitted and the others
 are set to zero (:func:`nms_mask`: the k highest-scoring local maxima of ``s``; only where an
 utterance has fewer than k local maxima are the remaining places filled with its
 highest-scoring other frames). Trained end to end with a straight-through gate: the forward
@@ -87,8 +87,9 @@ EMISSIONS = ("dense", "nms")
 
 
 def emission_count(L: int, fraction: float) -> int:
-    """Latents emitted out of ``L`` under non-max suppression: ``max(1, round(fraction * L))``."""
-    return max(1, min(L, round(fraction * L)))
+    """Latents emitted out of ``L`` under non-max suppression: ``fraction * L`` rounded half
+    up, at least 1 (exactly a quarter when 4 divides L)."""
+    return max(1, min(L, math.floor(fraction * L + 0.5)))
 
 
 def local_maxima(score: torch.Tensor) -> torch.Tensor:
