@@ -20,8 +20,7 @@ def test_segments_and_triphone_items_skip_edges_and_gaps():
     labels = np.array([0, 0, 1, 1, 2, 3, 3, -1, 4, 5, 6, 6])
     assert segments(labels)[:3] == [(0, 2, 0), (2, 4, 1), (4, 5, 2)]
     items = triphone_items([labels], [7])
-    # 0-1-2 touches the start, 2-3-(-1) has a gap, 5-6 ends at the edge: only 1-2-3 and 4-5-6?
-    # 4-5-6's last segment ends at the edge too, so only (1, 2, 3) remains
+    # 0-1-2 touches the start, 3-(-1)-4 has a gap, 4-5-6 ends at the edge: only 1-2-3 remains
     assert items == [Item(0, 2, 7, 2, (1, 3), 7)]
 
 
@@ -114,7 +113,7 @@ def test_code_statistics_exact():
     assert nmi(codes, phones) == pytest.approx(2 * (hc + hp - hj) / (hc + hp))
     assert perplexity([0, 1, 2, 3]) == pytest.approx(4.0) and perplexity([1, 1]) == 1.0
     assert perplexity(codes) == pytest.approx(math.exp(h(3 / 7, 2 / 7, 2 / 7)))
-    names = ["p%d" % i for i in range(8)]
+    names = [f"p{i}" for i in range(8)]
     assert top_phones(codes, phones, names, k=2) == {
         0: [("p5", 2 / 3), ("p6", 1 / 3)],
         1: [("p6", 1.0)],
