@@ -173,6 +173,8 @@ class Budget:
     lr: float
     model: dict[str, Any] = field(default_factory=dict)
     abx_triples: int = 3000
+    crop: int | None = None  # train and bits/dim on windows of this many samples (None: whole)
+    bpd_examples: int = 48
 
 
 SMOKE = Budget(
@@ -185,6 +187,8 @@ SMOKE = Budget(
         global_dim=8,
     ),
     abx_triples=600,
+    crop=2048,
+    bpd_examples=16,
 )  # fmt: skip
 FULL = Budget(
     steps=300,
@@ -195,6 +199,7 @@ FULL = Budget(
         layers=8, stacks=1, residual_channels=24, gate_channels=48, skip_channels=32,
         global_dim=16,
     ),
+    crop=2048,
 )  # fmt: skip
 
 BASES = {
@@ -229,16 +234,24 @@ def build(spec: DataSpec, budget: Budget, options: dict[str, Any], seed: int) ->
     return WaveNetAutoencoder(spec, **kw)
 
 
+def _crop(x: torch.Tensor, T: int, offsets: torch.Tensor) -> torch.Tensor:
+    """Windows ``x[n, o_n : o_n + T]``: ``[B, T]``."""
+    return torch.stack([x[n, o : o + T] for n, o in zip(range(len(x)), offsets.tolist())])
+
+
 def train(model: Any, split: SpeechSplit, budget: Budget, seed: int, device: str) -> list[float]:
-    """``budget.steps`` Adam steps on seeded random batches; returns the losses."""
+    """``budget.steps`` Adam steps on seeded random batches (random windows of the model's
+    spec length); returns the losses."""
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
     g = torch.Generator().manual_seed(seed)
+    T, full = model.spec.length, split.x.shape[1]
     losses = []
     for _ in range(budget.steps):
         idx = torch.randint(len(split), (budget.batch,), generator=g)
+        off = torch.randint(full - T + 1, (budget.batch,), generator=g)
         cond = {k: v[idx].to(device) for k, v in split.labels.items()}
-        loss, _ = model.loss(split.x[idx].to(device), cond=cond)
+        loss, _ = model.loss(_crop(split.x[idx], T, off).to(device), cond=cond)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -249,10 +262,14 @@ def train(model: Any, split: SpeechSplit, budget: Budget, seed: int, device: str
 
 
 @torch.no_grad()
-def bits_per_dim(model: Any, split: SpeechSplit, batch: int = 16) -> float:
+def bits_per_dim(model: Any, split: SpeechSplit, batch: int = 16, limit: int = 48) -> float:
+    """``-log2 p`` per sample (the model's bound) on the centre window of the first ``limit``
+    examples."""
+    T, full = model.spec.length, split.x.shape[1]
+    xs = split.x[:limit, (full - T) // 2 : (full - T) // 2 + T]
     total, n = 0.0, 0
-    for i in range(0, len(split), batch):
-        x = split.x[i : i + batch].to(model.device)
+    for i in range(0, len(xs), batch):
+        x = xs[i : i + batch].to(model.device)
         cond = {k: v[i : i + batch].to(model.device) for k, v in split.labels.items()}
         total += float(-model.log_prob(x, cond=cond).sum())
         n += x.numel()
@@ -261,7 +278,8 @@ def bits_per_dim(model: Any, split: SpeechSplit, batch: int = 16) -> float:
 
 @torch.no_grad()
 def latent_bits_per_second(model: Any, split: SpeechSplit) -> float:
-    x = split.x[:16].to(model.device)
+    T = model.spec.length
+    x = split.x[:16, :T].to(model.device)
     cond = {k: v[:16].to(model.device) for k, v in split.labels.items()}
     return float(model.extra_metrics(x, cond=cond)["bottleneck_bits_per_s"])
 
@@ -328,6 +346,26 @@ def abx_error(
             by_spk.setdefault((s1, s2), []).append(float(np.mean(v)))
         out[cond] = 100.0 * float(np.mean([np.mean(v) for v in by_spk.values()]))
     return out
+
+
+def _abx_impl() -> Any:
+    """h-sdata's ZeroSpeech-style ABX (zoo.analysis.abx.abx) when present, else None."""
+    try:
+        from zoo.analysis.abx import abx
+    except ImportError:
+        return None
+    return abx
+
+
+def abx_scores(
+    feats: np.ndarray, phones: np.ndarray, speakers: np.ndarray, *, triples: int, seed: int
+) -> dict[str, float]:
+    """``{"within", "across"}`` ABX error in percent: triphone DTW ABX
+    (:func:`zoo.analysis.abx.abx`) when installed, else the stand-in :func:`abx_error`."""
+    impl = _abx_impl()
+    if impl is not None:
+        return impl(feats, phones, speakers)
+    return abx_error(feats, phones, speakers, triples=triples, seed=seed)
 
 
 def baseline_features(x: torch.Tensor, spec: DataSpec, hop: int, kind: str) -> np.ndarray:
@@ -428,10 +466,25 @@ def run(
         dataset = "spoken_words" if "spoken_words" in list_datasets() else "synthetic"
     spec, splits, phone_names = load_corpus(dataset, seed=seed, smoke=smoke)
     sr = int(spec.sample_rate)
+    if budget.crop is not None and budget.crop < spec.length:  # models see windows
+        spec = DataSpec(
+            "audio",
+            (budget.crop,),
+            spec.levels,
+            sample_rate=sr,
+            labels=dict(spec.labels),
+            name=f"{spec.name}_crop{budget.crop}",
+        )
     results: dict[str, Any] = {
         "dataset": dataset,
         "seed": seed,
-        "budget": {"steps": budget.steps, "batch": budget.batch, "lr": budget.lr},
+        "budget": {
+            "steps": budget.steps,
+            "batch": budget.batch,
+            "lr": budget.lr,
+            "crop": budget.crop,
+            "abx": "zoo.analysis.abx (triphones, DTW)" if _abx_impl() else "stand-in",
+        },
         "model": budget.model,
         "probes": [],
         "abx": [],
@@ -450,7 +503,7 @@ def run(
         test_ph = _model_phone_frames(model, splits["test"])
         spk = splits["test"].labels["speaker"].numpy()
         abx = {
-            p: abx_error(reps["test"][p], test_ph, spk, triples=budget.abx_triples, seed=seed)
+            p: abx_scores(reps["test"][p], test_ph, spk, triples=budget.abx_triples, seed=seed)
             for p in ("encoder", "bottleneck")
         }
         info = {
@@ -459,7 +512,7 @@ def run(
             "untrained": untrained_rows,
             "abx": abx,
             "reps": reps,
-            "bpd": bits_per_dim(model, splits["test"]),
+            "bpd": bits_per_dim(model, splits["test"], limit=budget.bpd_examples),
             "bps": latent_bits_per_second(model, splits["test"]),
             "final_loss": losses[-1],
         }
@@ -489,7 +542,7 @@ def run(
     spk = splits["test"].labels["speaker"].numpy()
     for kind in ("mfcc", "mel"):
         f = baseline_features(splits["test"].x, spec, hop, kind)
-        e = abx_error(f, test_ph, spk, triples=budget.abx_triples, seed=seed)
+        e = abx_scores(f, test_ph, spk, triples=budget.abx_triples, seed=seed)
         for cond, err in e.items():
             results["abx"].append(dict(model=kind, point="features", condition=cond, error=err))
 
