@@ -24,8 +24,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # and the package itself (its __init__ holds __version__ and imports nothing eagerly: an
     # import of one of its lazy exports counts as one of the module that defines it)
     ("zoo.errors", "zoo.core", "zoo"),
-    # building blocks of the families; data sets (-> DataSpec + integer tensors)
-    ("zoo.nn", "zoo.data"),
+    # building blocks of the families; data sets (-> DataSpec + integer tensors); analysis of
+    # representations against alignments (plain array functions: ABX, code statistics)
+    ("zoo.nn", "zoo.data", "zoo.analysis"),
     # the families, each a LikelihoodModel
     ("zoo.models",),
     # the engine: the catalogue and devices, then run folders, then training and evaluation,
@@ -38,6 +39,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo.leaderboard", "zoo.coding", "zoo.probing"),
     # the suites: train, evaluate, record and report
     ("zoo.bench",),
+    # whole experiments: several models trained, analysed and reported together
+    ("zoo.experiments",),
     # the command line
     ("zoo.cli",),
 )

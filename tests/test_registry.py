@@ -264,7 +264,8 @@ FLAT_DEFAULTS = {
         "n_mels": 40, "n_mfcc": 13, "encoder_channels": 64, "encoder_blocks": 2,
         "latent_dim": 16, "num_codes": 64, "beta": 0.25, "ema": True, "ae_bits": 4,
         "free_bits": 0.0, "jitter": 0.12, "cond_channels": 64, "speaker_conditioning": True,
-        "global_dim": 16, "layers": 8, "stacks": 2, "kernel_size": 2, "residual_channels": 32,
+        "emission": "dense", "emission_fraction": 0.25, "global_dim": 16, "layers": 8,
+        "stacks": 2, "kernel_size": 2, "residual_channels": 32,
         "gate_channels": 64, "skip_channels": 64, "head": "categorical", "output": None,
     },
     "zoo.models.wavenet:WaveNet": {

@@ -199,3 +199,114 @@ def test_one_training_step_moves_every_part():
     assert {"recon", "vq", "perplexity"} <= set(parts)
     for name in ("enc_in.weight", "project.weight", "quantizer.codebook", "cond_conv.weight"):
         assert m.get_parameter(name).grad.abs().sum() > 0, name
+
+
+# ---------------------------------------------------------------- non-max suppression (issue 26)
+from zoo.models.wavenet_ae import emission_count, local_maxima, log_binomial, nms_mask  # noqa: E402
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    B=st.integers(1, 4), L=st.integers(1, 50), frac=st.floats(0.05, 1.0), seed=st.integers(0, 99)
+)
+def test_nms_mask_emits_exactly_k_and_prefers_local_maxima(B, L, frac, seed):
+    score = torch.randn(B, L, generator=torch.Generator().manual_seed(seed))
+    k = emission_count(L, frac)
+    m = nms_mask(score, k)
+    assert torch.equal(m.sum(1), torch.full((B,), float(k)))
+    is_max = local_maxima(score)
+    for b in range(B):
+        n_max = int(is_max[b].sum())
+        chosen = m[b] > 0
+        if n_max >= k:  # all emissions are local maxima, the k highest of them
+            assert bool(is_max[b][chosen].all())
+            top = score[b][is_max[b]].sort(descending=True).values[:k]
+            assert torch.allclose(score[b][chosen].sort(descending=True).values, top)
+        else:  # every local maximum is emitted
+            assert bool(chosen[is_max[b]].all())
+
+
+def test_local_maxima_on_a_hand_example():
+    s = torch.tensor([[3.0, 1.0, 2.0, 2.0, 0.0, 5.0]])
+    assert local_maxima(s).tolist() == [[True, False, True, False, False, True]]
+    assert nms_mask(s, 2).tolist() == [[1.0, 0.0, 0.0, 0.0, 0.0, 1.0]]
+
+
+def _nms_model(bottleneck="vq", T=640, **kw):
+    torch.manual_seed(0)
+    return WaveNetAutoencoder(
+        _spec(T=T), bottleneck=bottleneck, emission="nms", latent_rate=25.0, **SMALL, **kw
+    )
+
+
+@pytest.mark.parametrize("bottleneck", ["ae", "vae", "vq"])
+def test_nms_latents_are_exactly_a_quarter_nonzero(bottleneck):
+    model = _nms_model(bottleneck, T=2560).eval()  # 8 kHz, 25 Hz: L = 8
+    x = torch.randint(16, (3, 2560))
+    L = model.num_latents()
+    assert L == 8 and model.num_emitted(L) == 2
+    reps = model.representations(x)
+    z = reps["bottleneck"]
+    nonzero = (z.abs().sum(1) > 0).float()
+    em = model.emission_scores(x)
+    assert torch.equal(nonzero, em["mask"]) or bool((nonzero <= em["mask"]).all())
+    assert torch.equal(em["mask"].sum(1), torch.full((3,), 2.0))
+    if bottleneck == "vq":
+        codes = model.encode(x)
+        assert torch.equal((codes >= 0).float(), em["mask"])
+        z_back = model._latents_to_z(codes)
+        assert torch.allclose(z_back, z)
+
+
+def test_nms_gradient_reaches_the_score_at_every_frame():
+    model = _nms_model("vq").train()
+    x = torch.randint(16, (2, 640))
+    loss, _ = model.loss(x, cond={"speaker": torch.tensor([0, 1]), "digit": torch.tensor([1, 2])})
+    loss.backward()
+    g = model.score.weight.grad
+    assert g is not None and float(g.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("bottleneck", ["ae", "vq", "vae"])
+def test_nms_bound_and_bitrate_count_the_positions(bottleneck):
+    T = 2560
+    model = _nms_model(bottleneck, T=T).eval()
+    dense = WaveNetAutoencoder(_spec(T=T), bottleneck=bottleneck, latent_rate=25.0, **SMALL).eval()
+    L, k = model.num_latents(), model.num_emitted(model.num_latents())
+    pos = log_binomial(L, k)
+    assert pos == pytest.approx(math.log(math.comb(L, k)))
+    assert model.position_nats(L) == pytest.approx(pos) and dense.position_nats(L) == 0.0
+    seconds = T / 8000
+    if bottleneck == "vq":
+        assert model.bitrate == pytest.approx((k * math.log2(8) + pos / math.log(2)) / seconds)
+        assert model.bitrate < dense.bitrate
+    if bottleneck == "ae":
+        assert model._rate_nats(L) == pytest.approx(k * 4 * 4 * math.log(2) + pos)
+    x = torch.randint(16, (2, T))
+    cond = {"speaker": torch.tensor([0, 2]), "digit": torch.tensor([3, 4])}
+    m = model.extra_metrics(x, cond=cond)
+    assert m["emission_fraction"] == pytest.approx(k / L)
+    assert m["position_bits_per_s"] == pytest.approx(pos / math.log(2) / seconds)
+    if bottleneck != "vae":  # the bound is the decoder's figure minus all the bits sent
+        with torch.no_grad():
+            lp = model.log_prob(x, cond=cond)
+            rec = model.conditional_log_prob(x, cond=cond)
+        assert torch.allclose(lp, rec - model._rate_nats(L), atol=1e-4)
+    else:
+        with torch.no_grad():
+            assert bool(torch.isfinite(model.log_prob(x, cond=cond, k=3)).all())
+
+
+def test_nms_prior_latents_place_k_emissions():
+    model = _nms_model("vq", T=2560)
+    lat = model.prior_latents(5, 8, generator=torch.Generator().manual_seed(1))
+    assert torch.equal((lat >= 0).sum(1), torch.full((5,), 2))
+    y = model.sample(2, cond={"speaker": torch.tensor([0, 1]), "digit": torch.tensor([0, 0])})
+    assert y.shape == (2, 2560)
+
+
+def test_nms_bad_options_raise():
+    with pytest.raises(ValueError, match="emission"):
+        WaveNetAutoencoder(_spec(), emission="sparse", **SMALL)
+    with pytest.raises(ValueError, match="emission_fraction"):
+        WaveNetAutoencoder(_spec(), emission="nms", emission_fraction=0.0, **SMALL)

@@ -96,6 +96,7 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     # lstm (issue 27)
 
     # speech experiment (issue 26)
+    "wavenet_ae_vq_nms_spoken_digits": WAVENET_AE_TINY,
 
     # collapse remedies and CPU-sized standard entries (issue 31)
 

@@ -304,6 +304,18 @@ def cmd_decompress(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment(a: argparse.Namespace) -> int:
+    from zoo.experiments import speech
+
+    budget = speech.SMOKE if a.smoke else speech.FULL
+    if a.steps is not None:
+        budget = speech.smaller(budget, steps=a.steps)
+    r = speech.run(a.out, smoke=a.smoke, device=a.device, seed=a.seed, dataset=a.dataset,
+                   budget=budget)  # fmt: skip
+    out.print(f"{a.out}/results.json: {len(r['probes'])} probe rows, {len(r['abx'])} ABX rows")
+    return 0
+
+
 def _shared(*names: str, **options: Any) -> argparse.ArgumentParser:
     """A parent parser holding one argument that several commands take alike."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -420,6 +432,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--batch", type=int, default=512, help="examples coded together")
     s.add_argument("--lanes", type=int, default=64, help="text streams coded together (n-gram)")
     s.set_defaults(fn=cmd_compress)
+
+    s = sub.add_parser("experiment", help="run a whole experiment (speech: Chorowski et al.)")
+    s.add_argument("name", choices=["speech"])
+    s.add_argument("--out", required=True, help="folder for results.json, report.md, figures")
+    s.add_argument("--smoke", action="store_true", help="the tiny budget (minutes, for CI)")
+    s.add_argument("--device", default="cpu", help="cpu | cuda")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--steps", type=int, help="training steps per model (default: the budget's)")
+    s.add_argument("--dataset", help="spoken_words (default when present) | synthetic")
+    s.set_defaults(fn=cmd_experiment)
 
     s = sub.add_parser("decompress", help="rebuild the inputs of a zoo compress archive")
     s.add_argument("archive")

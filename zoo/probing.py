@@ -255,3 +255,101 @@ def probe_run(
     tmp.write_text(json.dumps({"split": split, "rows": rows}, indent=2) + "\n")
     os.replace(tmp, run_dir / "probes.json")
     return rows
+
+
+# ---------------------------------------------------------------- the speech experiment's probes
+SPEECH_TARGETS = ("phone", "gender", "speaker")
+
+
+def frame_phones(phones: torch.Tensor, hop: int, L: int) -> torch.Tensor:
+    """The phone at each latent frame's centre: ``phones: [N, T]`` int64 (-1: none) ->
+    ``[N, L]``, frame l's centre being sample ``l hop + hop // 2`` (clamped to T - 1)."""
+    T = phones.shape[1]
+    centre = (torch.arange(L) * hop + hop // 2).clamp(max=T - 1)
+    return phones[:, centre]
+
+
+def _chance(train_y: np.ndarray, test_y: np.ndarray) -> float:
+    """Accuracy on test of always answering the train split's majority class."""
+    return float(np.mean(test_y == np.bincount(train_y).argmax()))
+
+
+@torch.no_grad()
+def speech_representations(
+    model: Any, x: torch.Tensor, *, batch_size: int = 32, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """``x: [N, T]`` -> ``{point: [N, L, C]}`` float32 at the four probe points (frozen)."""
+    model.eval()
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    out: dict[str, list[np.ndarray]] = {p: [] for p in POINTS}
+    for i in range(0, len(x), batch_size):
+        reps = model.representations(x[i : i + batch_size].to(model.device), generator=g)
+        for p in POINTS:
+            out[p].append(rearrange(reps[p], "b c l -> b l c").float().cpu().numpy())
+    return {p: np.concatenate(v) for p, v in out.items()}
+
+
+def speech_probes(
+    model: Any,
+    splits: dict[str, Any],
+    *,
+    max_frames: int = 20000,
+    seed: int = 0,
+    blas_threads: int = 1,
+) -> list[dict[str, Any]]:
+    """Framewise phone, gender and speaker probes (Chorowski et al. 2019, sec. V).
+
+    ``splits``: ``{"train", "valid", "test"}``, each with ``.x [N, T]`` levels,
+    ``.labels["speaker" | "gender"] [N]`` and ``.phones [N, T]`` int64 (-1: none); test's
+    voices are absent from train, valid holds unheard utterances of train's voices. A
+    logistic regression on the frozen representation, at every probe point:
+
+    - ``phone``: per latent frame, the phone at its centre (:func:`frame_phones`; frames
+      with none are left out); fitted on train, scored on test (held-out voices).
+    - ``gender``: per utterance (time-averaged); fitted on train, scored on test.
+    - ``speaker``: per utterance; fitted on train, scored on valid (seen voices).
+
+    One row ``{point, target, accuracy, chance, n_train, n_test}`` per point x target;
+    ``chance``: the train split's majority class scored on the test data.
+    """
+    if not hasattr(model, "representations"):
+        raise ZooInputError(f"{type(model).__name__} has no probe points (representations)")
+    missing = [s for s in ("train", "valid", "test") if s not in splits]
+    if missing:
+        raise ZooInputError(f"speech_probes needs train, valid and test splits; missing {missing}")
+    reps = {s: speech_representations(model, splits[s].x, seed=seed) for s in splits}
+    rows: list[dict[str, Any]] = []
+    with threadpool_limits(blas_threads):
+        for p in POINTS:
+            for target, fit, score in (
+                ("phone", "train", "test"),
+                ("gender", "train", "test"),
+                ("speaker", "train", "valid"),
+            ):
+                a, b = reps[fit][p], reps[score][p]
+                if target == "phone":
+                    L = a.shape[1]
+                    ya = frame_phones(splits[fit].phones, model.hop, L).numpy()
+                    yb = frame_phones(splits[score].phones, model.hop, L).numpy()
+                    a, ya = a.reshape(-1, a.shape[2]), ya.reshape(-1)
+                    b, yb = b.reshape(-1, b.shape[2]), yb.reshape(-1)
+                    rng = np.random.default_rng(seed)
+                    ka, kb = np.flatnonzero(ya >= 0), np.flatnonzero(yb >= 0)
+                    ka = ka if len(ka) <= max_frames else rng.choice(ka, max_frames, False)
+                    kb = kb if len(kb) <= max_frames else rng.choice(kb, max_frames, False)
+                    a, ya, b, yb = a[ka], ya[ka], b[kb], yb[kb]
+                else:
+                    a, b = a.mean(1), b.mean(1)
+                    ya = splits[fit].labels[target].numpy()
+                    yb = splits[score].labels[target].numpy()
+                rows.append(
+                    dict(
+                        point=p,
+                        target=target,
+                        accuracy=_classify(a, ya, b, yb, seed),
+                        chance=_chance(ya, yb),
+                        n_train=len(a),
+                        n_test=len(b),
+                    )
+                )
+    return rows

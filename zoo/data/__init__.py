@@ -5,7 +5,8 @@ imported lazily so that using one modality never imports another's dependencies.
 
 Embedded defaults (need nothing but installed packages): ``digits`` (scikit-learn's 8x8
 digits, 17 levels), ``pydoc_char`` / ``pydoc_word`` (CPython's pydoc_data topics), and
-``spoken_digits`` (a multi-voice spoken-digit set synthesised with eSpeak NG).
+``spoken_digits`` (a multi-voice spoken-digit set synthesised with eSpeak NG) and
+``spoken_words`` (phone-aligned carrier phrases in 16 eSpeak voices of both genders).
 Real data sets read from ``data_root()`` (``$ZOO_DATA``, default ``../shared/datasets``).
 """
 
@@ -37,13 +38,14 @@ DATASETS: dict[str, str] = {
     "textfile": "zoo.data.text:load_textfile",
     # speech
     "spoken_digits": "zoo.data.speech:load_spoken_digits",
+    "spoken_words": "zoo.data.words:load_spoken_words",
     "fsdd": "zoo.data.speech:load_fsdd",
     "wavfolder": "zoo.data.speech:load_wavfolder",
     "librispeech": "zoo.data.speech:load_librispeech",
     "vctk": "zoo.data.speech:load_vctk",
 }
 
-EMBEDDED = ("digits", "pydoc_char", "spoken_digits")
+EMBEDDED = ("digits", "pydoc_char", "spoken_digits", "spoken_words")
 
 _CACHE: dict[str, Dataset] = {}
 

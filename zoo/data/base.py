@@ -40,17 +40,21 @@ class Split:
 
     ``resample(idx, seed)``, where set, draws fresh examples for the rows ``idx`` (dynamic
     binarisation): the trainer uses it for training batches, a pure function of (idx, seed).
+    ``phones``, where set (phone-aligned speech), is ``[N, T]`` int64: the phone index of every
+    sample of ``x`` (the data set's ``meta["phone_names"]``), -1 where there is none.
     """
 
     x: torch.Tensor
     labels: dict[str, torch.Tensor] = field(default_factory=dict)
     resample: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    phones: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def subset(self, index: torch.Tensor | slice) -> Split:
-        return Split(self.x[index], {k: v[index] for k, v in self.labels.items()})
+        phones = self.phones[index] if self.phones is not None else None
+        return Split(self.x[index], {k: v[index] for k, v in self.labels.items()}, phones=phones)
 
     def batches(
         self,
@@ -78,6 +82,11 @@ class Dataset:
     splits: dict[str, Split]
     source: str = ""  # where the data came from, shown on the leaderboard
     meta: dict = field(default_factory=dict)  # loader-specific facts (vocab stats, OOV policy)
+
+    @property
+    def phone_names(self) -> tuple[str, ...]:
+        """The phone inventory of a phone-aligned data set (``Split.phones`` index it)."""
+        return tuple(self.meta.get("phone_names", ()))
 
     def __getitem__(self, split: str) -> Split:
         if split not in self.splits:

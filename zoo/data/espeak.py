@@ -8,6 +8,12 @@ until the text is spoken; voices are chosen with ``espeak_SetVoiceByName("en-us+
 prosody with ``espeak_SetParameter(espeakRATE | espeakPITCH | espeakRANGE, value, 0)``.
 
 Synthesis is deterministic: the same text, voice and parameters give the same samples.
+
+Phoneme events: eSpeak is initialised with ``espeakINITIALIZE_PHONEME_EVENTS`` (0x1; with
+0x2 the names would be IPA, which may not fit the event's 8 bytes, so the ASCII mnemonics are
+used). Each ``espeakEVENT_PHONEME`` in the callback's event list carries the phoneme's name in
+``id.string`` and its absolute start in ``sample`` (at 22,050 Hz); ``espeakEVENT_END`` marks the
+end. The audio is the same with events on or off (tested): only the events list differs.
 """
 
 from __future__ import annotations
@@ -27,12 +33,41 @@ _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _CHARS_UTF8 = 1
 _EE_OK = 0
 
+# espeak_Initialize options; enum espeak_EVENT_TYPE
+PHONEME_EVENTS, PHONEME_IPA = 0x1, 0x2
+_EV_TERMINATED, _EV_END, _EV_PHONEME = 0, 5, 7
+
+
+class _Event(ctypes.Structure):
+    """``espeak_EVENT`` (speak_lib.h); ``id`` is the union's ``char string[8]`` view."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms
+        ("sample", ctypes.c_int),  # samples since the start of the text
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
 _CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
 )
 
 _LOCK = threading.Lock()
 _STATE: dict = {}
+_OPTIONS = {"init": PHONEME_EVENTS}
+
+
+def configure(*, phoneme_events: bool = True) -> None:
+    """Choose, before the first synthesis in this process, whether eSpeak reports phoneme
+    events (the default; the audio is the same either way)."""
+    if "lib" in _STATE:
+        raise EspeakError("eSpeak NG is already initialised in this process; configure first")
+    _OPTIONS["init"] = PHONEME_EVENTS if phoneme_events else 0
 
 
 class EspeakError(RuntimeError):
@@ -82,19 +117,28 @@ def _library() -> tuple[ctypes.CDLL, int]:
         ctypes.c_void_p,
     ]
     data = espeakng_loader.get_data_path().encode()
-    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 200, data, 0)
+    rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 200, data, _OPTIONS["init"])
     if rate <= 0:
         raise EspeakError(f"espeak_Initialize failed ({rate}) with data path {data.decode()}")
     chunks: list[np.ndarray] = []
+    events: list[tuple[int, str]] = []
 
     @_CALLBACK
-    def on_audio(wav, n, _events):  # noqa: ANN001 - a C callback
+    def on_audio(wav, n, ev):  # noqa: ANN001 - a C callback
         if wav and n > 0:
             chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        i = 0
+        while ev and ev[i].type != _EV_TERMINATED:
+            if ev[i].type == _EV_PHONEME:
+                events.append((int(ev[i].sample), ev[i].id.decode("utf-8", "replace")))
+            elif ev[i].type == _EV_END:
+                events.append((int(ev[i].sample), ""))
+            i += 1
         return 0  # continue synthesis
 
     lib.espeak_SetSynthCallback(on_audio)
-    _STATE.update(lib=lib, rate=rate, chunks=chunks, callback=on_audio)  # keep callback alive
+    # keep the callback alive
+    _STATE.update(lib=lib, rate=rate, chunks=chunks, events=events, callback=on_audio)
     return lib, rate
 
 
@@ -110,6 +154,17 @@ def synthesize(text: str, voice: Voice, *, seed: int = 0) -> tuple[np.ndarray, i
     ``seed`` seeds eSpeak's noise generator (``espeak_ng_SetRandSeed``), which otherwise
     makes every call differ by a few samples.
     """
+    wave, rate, _ = synthesize_phonemes(text, voice, seed=seed)
+    return wave, rate
+
+
+def synthesize_phonemes(
+    text: str, voice: Voice, *, seed: int = 0
+) -> tuple[np.ndarray, int, list[tuple[int, str]]]:
+    """Like :func:`synthesize`, with the phoneme events: (int16 samples [T], sample rate,
+    ``[(start sample, eSpeak phoneme mnemonic), ...]``), in order. The last event is
+    ``(end sample, "")``; pauses are the phonemes ``_`` and ``_:``. With phoneme events off
+    (:func:`configure`) only the end event is left."""
     with _LOCK:
         lib, rate = _library()
         lib.espeak_ng_SetRandSeed(int(seed))
@@ -119,11 +174,15 @@ def synthesize(text: str, voice: Voice, *, seed: int = 0) -> tuple[np.ndarray, i
             if lib.espeak_SetParameter(param, int(value), 0) != _EE_OK:
                 raise EspeakError(f"espeak_SetParameter({param}, {value}) failed")
         chunks: list[np.ndarray] = _STATE["chunks"]
+        events: list[tuple[int, str]] = _STATE["events"]
         chunks.clear()
+        events.clear()
         buf = text.encode("utf-8") + b"\0"
         err = lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
         if err != _EE_OK:
             raise EspeakError(f"espeak_Synth({text!r}) failed with code {err}")
         out = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+        evs = list(events)
         chunks.clear()
-    return out.astype(np.int16, copy=False), rate
+        events.clear()
+    return out.astype(np.int16, copy=False), rate, evs

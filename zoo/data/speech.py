@@ -152,9 +152,16 @@ def quantize_waveform(
 
 
 def chunk(
-    q: torch.Tensor, seq_len: int, *, hop: int | None = None, pad: str = "silence", levels: int
+    q: torch.Tensor,
+    seq_len: int,
+    *,
+    hop: int | None = None,
+    pad: str = "silence",
+    levels: int,
+    fill: int | None = None,
 ) -> torch.Tensor:
-    """Cut one recording ``q: [T]`` into ``[n, seq_len]`` chunks (policy in the module doc)."""
+    """Cut one recording ``q: [T]`` into ``[n, seq_len]`` chunks (policy in the module doc).
+    ``fill`` pads with that value instead of mu-law silence (-1 for a phone track)."""
     hop = hop or seq_len
     T = q.shape[0]
     if T < seq_len:
@@ -162,7 +169,8 @@ def chunk(
             return q.new_zeros((0, seq_len))
         if pad != "silence":
             raise ValueError(f"pad must be 'silence' or 'drop', got {pad!r}")
-        return torch.cat([q, q.new_full((seq_len - T,), silence_level(levels))])[None]
+        value = silence_level(levels) if fill is None else fill
+        return torch.cat([q, q.new_full((seq_len - T,), value)])[None]
     starts = list(range(0, T - seq_len + 1, hop))
     if starts[-1] + seq_len < T:
         starts.append(T - seq_len)  # the tail, aligned with the end
@@ -181,6 +189,22 @@ class Recording:
     split: str
     wave: np.ndarray | None = None  # float32 [T]; None: read from ``source``
     sample_rate: int | None = None
+    # phone alignment: (start, end, phone id) in samples at the recording's own rate
+    segments: list[tuple[int, int, int]] | None = None
+
+
+def phone_track(
+    segments: Iterable[tuple[int, int, int]], length: int, *, orig_rate: int, target_rate: int
+) -> torch.Tensor:
+    """Phone segments ``(start, end, id)`` at ``orig_rate`` -> ``[length]`` int64 phone id per
+    sample at ``target_rate`` (-1 outside every segment; a later segment overwrites an earlier
+    one where they overlap). Boundaries map to ``round(t * target_rate / orig_rate)``."""
+    out = torch.full((length,), -1, dtype=torch.long)
+    for start, end, pid in segments:
+        a = min(length, max(0, round(start * target_rate / orig_rate)))
+        b = min(length, max(0, round(end * target_rate / orig_rate)))
+        out[a:b] = int(pid)
+    return out
 
 
 @dataclass(frozen=True)
@@ -228,10 +252,16 @@ def build_dataset(
     chunking: Chunking,
     source: str,
     meta: dict,
+    phone_names: tuple[str, ...] | None = None,
 ) -> Dataset:
-    """Read, check, quantise and chunk recordings into a :class:`Dataset` (splits by recording)."""
+    """Read, check, quantise and chunk recordings into a :class:`Dataset` (splits by recording).
+
+    With ``phone_names``, every recording carries ``segments`` and every split gets ``phones``
+    (``[N, seq_len]``, -1 where no phone; chunked like the audio) and ``meta["phone_names"]``.
+    """
     c = chunking
     c.check()
+    ps: dict[str, list[torch.Tensor]] = {s: [] for s in SPLITS}
     xs: dict[str, list[torch.Tensor]] = {s: [] for s in SPLITS}
     ys: dict[str, dict[str, list[int]]] = {s: {k: [] for k in label_sizes} for s in SPLITS}
     n_rec = {s: 0 for s in SPLITS}
@@ -244,6 +274,11 @@ def build_dataset(
         chunks = chunk(q, c.seq_len, hop=c.hop, pad=c.pad, levels=c.levels)
         if len(chunks) == 0:
             continue
+        if phone_names is not None:
+            if rec.segments is None:
+                raise ValueError(f"{rec.source}: no phone alignment (segments)")
+            track = phone_track(rec.segments, len(q), orig_rate=sr, target_rate=c.sample_rate)
+            ps[rec.split].append(chunk(track, c.seq_len, hop=c.hop, pad=c.pad, levels=2, fill=-1))
         n_rec[rec.split] += 1
         xs[rec.split].append(chunks)
         for k in label_sizes:
@@ -252,7 +287,10 @@ def build_dataset(
     for s in SPLITS:
         x = torch.cat(xs[s]) if xs[s] else torch.zeros((0, c.seq_len), dtype=torch.long)
         labels = {k: torch.tensor(v, dtype=torch.long) for k, v in ys[s].items()}
-        splits[s] = Split(x.long(), labels)
+        phones = None
+        if phone_names is not None:
+            phones = torch.cat(ps[s]) if ps[s] else torch.zeros((0, c.seq_len), dtype=torch.long)
+        splits[s] = Split(x.long(), labels, phones=phones)
     spec = DataSpec(
         "audio", (c.seq_len,), c.levels, sample_rate=c.sample_rate, labels=label_sizes, name=name
     )
@@ -261,6 +299,7 @@ def build_dataset(
         "recordings": n_rec,
         "chunking": {"seq_len": c.seq_len, "hop": c.hop or c.seq_len, "pad": c.pad, "tail": "end"},
         "normalize": f"peak {PEAK}" if c.normalize else "none",
+        **({"phone_names": list(phone_names)} if phone_names is not None else {}),
     }
     return Dataset(name=name, spec=spec, splits=splits, source=source, meta=meta)
 
@@ -572,7 +611,7 @@ SPEAKERS: tuple[tuple[str, str, int, int, int], ...] = (
     ("f3", "en-us+f3", 80, 45, 145),
     ("f4", "en-us+f4", 65, 80, 190),
 )
-SYNTH_VERSION = 1  # bump when the generation recipe changes (it names the cache file)
+SYNTH_VERSION = 2  # bump when the generation recipe changes (it names the cache file)
 
 
 def _takes_plan(takes: int, seed: int) -> list[tuple[int, int, int, int, int, int, int]]:

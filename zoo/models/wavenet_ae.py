@@ -39,6 +39,19 @@ has ``L = ceil(T / hop)`` latents (the encoder pads the waveform with silence to
 Sampling draws the latents from the bound's prior (uniform codes for VQ, N(0, I) for VAE,
 uniform grid values for AE), or takes them from ``latents=`` (e.g. :meth:`encode` of a real
 recording: a reconstruction, or a voice conversion with another speaker in ``cond``).
+
+Sparse emission (``emission="nms"``, the paper's non-max suppression, sec. V-D): a 1x1
+convolution of the encoder output gives an emission score ``s [B, L]``; of the L latents of
+an utterance exactly ``k = max(1, floor(emission_fraction * L + 1/2))`` are emitted and the others
+are set to zero (:func:`nms_mask`: the k highest-scoring local maxima of ``s``; only where an
+utterance has fewer than k local maxima are the remaining places filled with its
+highest-scoring other frames). Trained end to end with a straight-through gate: the forward
+pass multiplies z by the hard 0/1 mask m, the backward pass differentiates ``z *
+sigmoid(s)`` (so every frame's score gets a gradient, emitted or not). The bound then pays for
+*where* the emissions are as well as what they are: ``log C(L, k)`` nats for the positions
+(a uniform code over the k-subsets of L frames) plus k emissions' worth of the bottleneck's
+rate (VQ: ``k log K``; AE: ``k D ae_bits ln 2``; VAE: the KL of the emitted frames only). VQ
+:meth:`encode` gives code -1 at the frames that emit nothing.
 """
 
 from __future__ import annotations
@@ -70,6 +83,43 @@ from zoo.nn.quantizer import VectorQuantizer
 BOTTLENECKS = ("ae", "vae", "vq")
 FEATURES = ("mfcc", "mel", "waveform")
 PROBE_POINTS = ("encoder", "projection", "bottleneck", "conditioning")
+EMISSIONS = ("dense", "nms")
+
+
+def emission_count(L: int, fraction: float) -> int:
+    """Latents emitted out of ``L`` under non-max suppression: ``fraction * L`` rounded half
+    up, at least 1 (exactly a quarter when 4 divides L)."""
+    return max(1, min(L, math.floor(fraction * L + 0.5)))
+
+
+def local_maxima(score: torch.Tensor) -> torch.Tensor:
+    """``score: [B, L]`` -> bool ``[B, L]``: ``s[l] > s[l-1]`` and ``s[l] >= s[l+1]`` (a
+    missing neighbour at either end always passes; a plateau counts once, at its left end)."""
+    left = F.pad(score[:, :-1], (1, 0), value=-math.inf)
+    right = F.pad(score[:, 1:], (0, 1), value=-math.inf)
+    return (score > left) & (score >= right)
+
+
+def nms_mask(score: torch.Tensor, k: int) -> torch.Tensor:
+    """Exactly ``k`` emitted frames per row of ``score: [B, L]``, as a float 0/1 ``[B, L]``.
+
+    Frames are ranked first by being a local maximum (:func:`local_maxima`), then by score
+    (ties: the earlier frame first), and the first k are emitted: the k highest local maxima
+    when a row has at least k of them, else all its local maxima and its highest other frames.
+    """
+    B, L = score.shape
+    if not 1 <= k <= L:
+        raise ValueError(f"k must lie in [1, L] = [1, {L}], got {k}")
+    by_score = torch.sort(score, dim=1, descending=True, stable=True).indices
+    is_max = local_maxima(score).gather(1, by_score)
+    order = torch.sort(is_max.to(torch.int8), dim=1, descending=True, stable=True).indices
+    chosen = by_score.gather(1, order[:, :k])
+    return torch.zeros_like(score).scatter_(1, chosen, 1.0)
+
+
+def log_binomial(n: int, k: int) -> float:
+    """``ln C(n, k)`` in nats (the cost of k emission positions among n frames)."""
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
 def jitter_indices(
@@ -137,6 +187,11 @@ class WaveNetAutoencoder(LikelihoodModel):
             paper).
         cond_channels: output channels of the conditioning convolution (kernel 3) that mixes
             neighbouring latents before upsampling.
+        emission: "dense" (every latent is sent) or "nms" (non-max suppression: only
+            ``emission_fraction`` of the latents, the local maxima of a learned emission score,
+            are sent, the rest are zero; see the module doc).
+        emission_fraction: the fraction of latents emitted under "nms" (a quarter in the paper,
+            at 25 Hz).
         speaker_conditioning: condition the decoder on ``cond["speaker"]`` when the spec has a
             "speaker" label (a global embedding of ``global_dim``).
         layers, stacks, kernel_size, residual_channels, gate_channels, skip_channels, head:
@@ -170,6 +225,8 @@ class WaveNetAutoencoder(LikelihoodModel):
         jitter: float = 0.12,
         cond_channels: int = 64,
         speaker_conditioning: bool = True,
+        emission: str = "dense",
+        emission_fraction: float = 0.25,
         global_dim: int = 16,
         decoder: DilatedStack,
         head: str = "categorical",
@@ -180,6 +237,9 @@ class WaveNetAutoencoder(LikelihoodModel):
         owner = "WaveNetAutoencoder"
         check_choice(owner, "bottleneck", bottleneck, BOTTLENECKS)
         check_choice(owner, "features", features, FEATURES)
+        check_choice(owner, "emission", emission, EMISSIONS)
+        if not 0.0 < emission_fraction <= 1.0:
+            raise ValueError(f"emission_fraction must lie in (0, 1], got {emission_fraction}")
         check_ints(owner, downsample=downsample, n_mels=n_mels, n_mfcc=n_mfcc, ae_bits=ae_bits)
         check_ints(owner, encoder_channels=encoder_channels, cond_channels=cond_channels)
         check_ints(owner, latent_dim=latent_dim)
@@ -204,6 +264,7 @@ class WaveNetAutoencoder(LikelihoodModel):
         self.latent_dim, self.ae_bits, self.free_bits = latent_dim, ae_bits, float(free_bits)
         self.jitter = float(jitter)
         self.levels = spec.levels
+        self.emission, self.emission_fraction = emission, float(emission_fraction)
 
         # ---- features at the frame rate: [B, T_pad] waveform -> [B, F, T_pad / frame_hop]
         win = max(2, round(0.025 * sr))
@@ -242,6 +303,7 @@ class WaveNetAutoencoder(LikelihoodModel):
             VectorQuantizer(num_codes, D, beta=beta, ema=ema) if bottleneck == "vq" else None
         )
         self.num_codes = num_codes if bottleneck == "vq" else None
+        self.score = nn.Conv1d(C, 1, 1) if emission == "nms" else None
 
         # ---- conditioning: mixes neighbouring latents, then upsampled by repetition
         self.cond_conv = nn.Conv1d(D, cond_channels, 3, padding=1)
@@ -275,13 +337,29 @@ class WaveNetAutoencoder(LikelihoodModel):
         """Bits per second the bottleneck sends with its uniform prior code (VAE: nan).
 
         VQ: ``latent_rate * log2 K``; AE: ``latent_rate * D * ae_bits``. The VAE's rate is its
-        KL, which depends on the data: see :meth:`extra_metrics`.
+        KL, which depends on the data: see :meth:`extra_metrics`. Under ``emission="nms"`` it
+        is the rate of the k emissions plus ``log2 C(L, k)`` bits for their positions, for the
+        spec's length (L latents).
         """
+        if self.emission == "nms":
+            if self.bottleneck == "vae":
+                return math.nan
+            L = self.num_latents()
+            seconds = self.spec.length / self.spec.sample_rate
+            return self._rate_nats(L) / LN2 / seconds
         if self.bottleneck == "vq":
             return vq_bitrate(self.latent_rate, self.num_codes)
         if self.bottleneck == "ae":
             return self.latent_rate * self.latent_dim * self.ae_bits
         return math.nan
+
+    def num_emitted(self, L: int) -> int:
+        """Latents sent out of L: all of them (dense) or :func:`emission_count` (nms)."""
+        return L if self.emission == "dense" else emission_count(L, self.emission_fraction)
+
+    def position_nats(self, L: int) -> float:
+        """Nats to say where the emissions are among L latents: 0 (dense), ln C(L, k) (nms)."""
+        return 0.0 if self.emission == "dense" else log_binomial(L, self.num_emitted(L))
 
     def check_sample_rate(self, sample_rate: int) -> None:
         """Raise ValueError unless audio at ``sample_rate`` is what this model was built for.
@@ -331,10 +409,46 @@ class WaveNetAutoencoder(LikelihoodModel):
         h = self.enc_down(F.pad(F.relu(h), (pad, self.downsample - pad)))
         return self.enc_latent(h)
 
+    def _emission_mask(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Encoder output ``[B, C, L]`` -> (hard mask ``[B, L]``, straight-through gate
+        ``[B, L]``: the mask's value, ``sigmoid(score)``'s gradient), or None when dense."""
+        if self.score is None:
+            return None
+        s = self.score(h)[:, 0]
+        m = nms_mask(s.detach(), self.num_emitted(s.shape[1]))
+        p = torch.sigmoid(s)
+        return m, m + p - p.detach()
+
+    def emission_scores(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """NMS only: ``{"score": [B, L], "mask": [B, L]}`` (1.0 where a latent is emitted)."""
+        if self.score is None:
+            raise ValueError('emission_scores needs a model built with emission="nms"')
+        h = self._encode_hidden(self._check_x(x, None))
+        s = self.score(h)[:, 0]
+        return {"score": s, "mask": nms_mask(s, self.num_emitted(s.shape[1]))}
+
     def _bottleneck(
+        self,
+        proj: torch.Tensor,
+        *,
+        sample: bool,
+        generator: torch.Generator | None = None,
+        gate: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Projection ``[B, P, L]`` -> (z ``[B, D, L]``, parts). ``sample``: VAE draws z.
+        ``gate``: the NMS (mask, straight-through gate); z is zero where the mask is."""
+        z, parts = self._dense_bottleneck(proj, sample=sample, generator=generator)
+        if gate is not None:
+            mask, st = gate
+            z = z * st[:, None, :]
+            parts["mask"] = mask
+            if "codes" in parts:
+                parts["codes"] = parts["codes"].masked_fill(mask == 0, -1)
+        return z, parts
+
+    def _dense_bottleneck(
         self, proj: torch.Tensor, *, sample: bool, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Projection ``[B, P, L]`` -> (z ``[B, D, L]``, parts). ``sample``: VAE draws z."""
         if self.bottleneck == "vq":
             out = self.quantizer(proj)
             return out.z_q, {"vq_loss": out.loss, "codes": out.codes, "perplexity": out.perplexity}
@@ -370,7 +484,7 @@ class WaveNetAutoencoder(LikelihoodModel):
         x = self._check_x(x, None)
         h = self._encode_hidden(x)
         proj = self.project(h)
-        z, _ = self._bottleneck(proj, sample=True, generator=generator)
+        z, _ = self._bottleneck(proj, sample=True, generator=generator, gate=self._emission_mask(h))
         c = self.cond_conv(z)
         p = proj.chunk(2, dim=1)[0] if self.bottleneck == "vae" else proj
         return {"encoder": h, "projection": p, "bottleneck": z, "conditioning": c}
@@ -378,12 +492,15 @@ class WaveNetAutoencoder(LikelihoodModel):
     def encode(self, x: torch.Tensor, *, sample_rate: int | None = None) -> torch.Tensor:
         """Latents of ``x: [B, T]``: VQ codes ``[B, L]`` int64, else z ``[B, D, L]`` (VAE: mean)."""
         x = self._check_x(x, sample_rate)
-        z, parts = self._bottleneck(self.project(self._encode_hidden(x)), sample=False)
+        h = self._encode_hidden(x)
+        z, parts = self._bottleneck(self.project(h), sample=False, gate=self._emission_mask(h))
         return parts["codes"] if self.bottleneck == "vq" else z
 
     def _latents_to_z(self, latents: torch.Tensor) -> torch.Tensor:
         if self.bottleneck == "vq":
-            return self.quantizer.lookup(latents)
+            latents = latents.long()
+            z = self.quantizer.lookup(latents.clamp_min(0))
+            return z * (latents >= 0)[:, None, :].to(z.dtype)  # code -1: nothing emitted
         if latents.dim() != 3 or latents.shape[1] != self.latent_dim:
             raise ValueError(
                 f"latents must be [B, {self.latent_dim}, L] floats, got {list(latents.shape)}"
@@ -392,15 +509,26 @@ class WaveNetAutoencoder(LikelihoodModel):
 
     # ------------------------------------------------------------------ likelihoods
     def _rate_nats(self, L: int) -> float:
-        """Nats to send L latents with the uniform prior code (VQ / AE)."""
+        """Nats to send L latents with the uniform prior code (VQ / AE): the emitted ones'
+        values plus, under NMS, their positions (:meth:`position_nats`)."""
+        n = self.num_emitted(L)
+        pos = self.position_nats(L)
         if self.bottleneck == "vq":
-            return L * math.log(self.num_codes)
-        return L * self.latent_dim * self.ae_bits * LN2
+            return n * math.log(self.num_codes) + pos
+        if self.bottleneck == "vae":
+            return pos
+        return n * self.latent_dim * self.ae_bits * LN2 + pos
+
+    @staticmethod
+    def _masked_kl(parts: dict[str, torch.Tensor]) -> torch.Tensor:
+        """VAE: KL per frame ``[B, D, L]``, zero at the frames NMS does not emit."""
+        kl = gaussian_kl(parts["mu"], parts["logvar"])
+        return kl * parts["mask"][:, None, :] if "mask" in parts else kl
 
     def _forward(self, x: torch.Tensor, cond: Cond, *, sample: bool) -> dict[str, Any]:
         T = x.shape[1]
-        proj = self.project(self._encode_hidden(x))
-        z, parts = self._bottleneck(proj, sample=sample)
+        h = self._encode_hidden(x)
+        z, parts = self._bottleneck(self.project(h), sample=sample, gate=self._emission_mask(h))
         _, local = self._condition(z, T)
         parts["recon"] = self.decoder.log_prob_given(x, local, cond)  # [B] nats
         parts["z"] = z
@@ -420,19 +548,26 @@ class WaveNetAutoencoder(LikelihoodModel):
         if self.bottleneck != "vae":  # deterministic encoders: k samples would all agree
             parts = self._forward(x, cond, sample=False)
             return parts["recon"] - self._rate_nats(parts["z"].shape[2])
+        pos = self.position_nats(self.num_latents(x.shape[1]))
         if k == 1:
             parts = self._forward(x, cond, sample=True)
-            kl = gaussian_kl(parts["mu"], parts["logvar"]).sum((1, 2))
-            return parts["recon"] - kl
-        _, q = self._bottleneck(self.project(self._encode_hidden(x)), sample=False)
+            kl = self._masked_kl(parts).sum((1, 2))
+            return parts["recon"] - kl - pos
+        h = self._encode_hidden(x)
+        gate = self._emission_mask(h)
+        _, q = self._bottleneck(self.project(h), sample=False)
         running = RunningLogMeanExp()  # IWAE-k: log mean_i p(x, z_i) / q(z_i | x)
         for _ in range(k):
             z = reparameterize(q["mu"], q["logvar"])
-            _, local = self._condition(z, x.shape[1])
             log_prior_over_q = standard_normal_log_prob(z) - diag_gaussian_log_prob(
                 z, q["mu"], q["logvar"]
             )
+            if gate is not None:  # only the emitted frames are drawn (and weighed)
+                z = z * gate[0][:, None, :]
+                log_prior_over_q = log_prior_over_q * gate[0][:, None, :]
+            _, local = self._condition(z, x.shape[1])
             log_w = self.decoder.log_prob_given(x, local, cond) + log_prior_over_q.sum((1, 2))
+            log_w = log_w - pos
             running.update(log_w.unsqueeze(0))
         return running.value()
 
@@ -446,11 +581,11 @@ class WaveNetAutoencoder(LikelihoodModel):
             out.update(vq=vq.detach(), perplexity=parts["perplexity"].detach())
             loss = recon + vq + self._rate_nats(L)
         elif self.bottleneck == "vae":
-            kl_ch = gaussian_kl(parts["mu"], parts["logvar"]).sum(2)  # [B, D]
+            kl_ch = self._masked_kl(parts).sum(2)  # [B, D]
             kl = kl_ch.sum(1).mean()
             kl_train = kl_ch.clamp_min(self.free_bits).sum(1).mean() if self.free_bits else kl
             out["kl"] = kl.detach()
-            loss = recon + kl_train
+            loss = recon + kl_train + self._rate_nats(L)
         else:
             loss = recon + self._rate_nats(L)
         return loss, out
@@ -475,16 +610,23 @@ class WaveNetAutoencoder(LikelihoodModel):
             "latent_rate_hz": self.latent_rate,
             "waveform_bits_per_s": self.spec.sample_rate * math.log2(self.levels),
         }
+        L = parts["z"].shape[2]
         if self.bottleneck == "vae":
-            kl = gaussian_kl(parts["mu"], parts["logvar"]).sum((1, 2)).mean()
+            kl = self._masked_kl(parts).sum((1, 2)).mean()
             m["kl_nats"] = float(kl)
-            m["bottleneck_bits_per_s"] = float(kl) / LN2 / seconds
+            m["bottleneck_bits_per_s"] = (float(kl) + self.position_nats(L)) / LN2 / seconds
             m["active_units"] = float((parts["mu"].var(dim=0).mean(-1) > 0.01).sum())
         else:
-            m["bottleneck_bits_per_s"] = self.bitrate
+            m["bottleneck_bits_per_s"] = (
+                self.bitrate if self.emission == "dense" else self._rate_nats(L) / LN2 / seconds
+            )
+        if self.emission == "nms":
+            m["emission_fraction"] = float(parts["mask"].mean())
+            m["position_bits_per_s"] = self.position_nats(L) / LN2 / seconds
         if self.bottleneck == "vq":
             m["code_perplexity"] = float(parts["perplexity"])
-            m["codes_used"] = float(parts["codes"].unique().numel())
+            codes = parts["codes"]
+            m["codes_used"] = float(codes[codes >= 0].unique().numel())
         return m
 
     # ------------------------------------------------------------------ sampling
@@ -492,15 +634,25 @@ class WaveNetAutoencoder(LikelihoodModel):
         self, n: int, L: int, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """Latents from the bound's prior: uniform codes ``[n, L]`` (VQ), N(0, I) ``[n, D, L]``
-        (VAE), uniform grid values ``[n, D, L]`` (AE)."""
+        (VAE), uniform grid values ``[n, D, L]`` (AE). NMS: k uniformly placed emissions per
+        example, code -1 (VQ) or zero (AE / VAE) elsewhere."""
         dev = self.device
         if self.bottleneck == "vq":
-            return torch.randint(self.num_codes, (n, L), generator=generator, device=dev)
-        if self.bottleneck == "vae":
-            return torch.randn(n, self.latent_dim, L, generator=generator, device=dev)
-        m = (1 << self.ae_bits) - 1
-        g = torch.randint(m + 1, (n, self.latent_dim, L), generator=generator, device=dev)
-        return g * (2.0 / m) - 1.0
+            lat = torch.randint(self.num_codes, (n, L), generator=generator, device=dev)
+        elif self.bottleneck == "vae":
+            lat = torch.randn(n, self.latent_dim, L, generator=generator, device=dev)
+        else:
+            m = (1 << self.ae_bits) - 1
+            g = torch.randint(m + 1, (n, self.latent_dim, L), generator=generator, device=dev)
+            lat = g * (2.0 / m) - 1.0
+        if self.emission == "dense":
+            return lat
+        u = torch.rand(n, L, generator=generator, device=dev)
+        keep = torch.zeros_like(u, dtype=torch.bool)
+        keep.scatter_(1, u.topk(self.num_emitted(L), dim=1).indices, True)  # a uniform k-subset
+        if self.bottleneck == "vq":
+            return lat.masked_fill(~keep, -1)
+        return lat * keep[:, None, :]
 
     def _sample(
         self,
