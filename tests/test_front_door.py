@@ -84,3 +84,38 @@ def test_every_option_of_every_command_has_help():
         if action.dest != "help" and not action.help
     ]
     assert not missing, missing
+
+
+def test_the_built_wheel_works_from_another_directory(tmp_path):
+    """Build the wheel offline, install it into a --target folder, import it from elsewhere."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+         str(root), "-w", str(tmp_path / "w")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    assert "Warning" not in build.stderr, build.stderr
+    (wheel,) = (tmp_path / "w").glob("zoo-*.whl")
+    target = tmp_path / "site"
+    inst = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+         str(wheel)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert inst.returncode == 0, inst.stderr
+    code = (
+        f"import zoo; assert zoo.__file__.startswith({str(target)!r}); "
+        "assert 'vae_digits' in zoo.list_models(); "
+        "zoo.create_model('pixelcnn_digits', zoo.DataSpec('image', (1, 2, 3), levels=2))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    env.pop("ZOO_REGISTRY", None)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
