@@ -42,7 +42,7 @@ REGISTRY = textwrap.dedent(
 def registry(tmp_path, monkeypatch):
     path = tmp_path / "registry.yaml"
     path.write_text(REGISTRY)
-    monkeypatch.setenv("ZOO_REGISTRY", str(path))
+    monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(path))
     monkeypatch.setenv("ZOO_DATA", str(tmp_path / "no-data-here"))
     return path
 
@@ -161,7 +161,7 @@ TWO_FAMILIES = textwrap.dedent(
 def test_the_same_suite_twice_gives_the_same_bits_per_dim(tmp_path, monkeypatch):
     path = tmp_path / "registry.yaml"
     path.write_text(TWO_FAMILIES)
-    monkeypatch.setenv("ZOO_REGISTRY", str(path))
+    monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(path))
     results, tables = [], []
     for i in range(2):
         db = tmp_path / f"lb{i}.db"

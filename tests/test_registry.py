@@ -95,7 +95,7 @@ def registry(tmp_path, monkeypatch):
     def write(text: str) -> Path:
         path = tmp_path / "registry.yaml"
         path.write_text(textwrap.dedent(text))
-        monkeypatch.setenv("ZOO_REGISTRY", str(path))
+        monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(path))
         return path
 
     return write

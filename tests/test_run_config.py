@@ -55,7 +55,7 @@ def test_a_run_loads_scores_and_evaluates_after_its_entry_is_gone(vae_run, tmp_p
         before = zoo.load(vae_run).log_prob(x)
     empty = tmp_path / "registry.yaml"
     empty.write_text("models: {}\n")
-    monkeypatch.setenv("ZOO_REGISTRY", str(empty))
+    monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(empty))
     with pytest.raises(ZooInputError):
         zoo.get_entry("vae_digits")
     torch.manual_seed(0)
@@ -73,7 +73,7 @@ def test_a_run_of_a_renamed_entry_uses_its_recorded_declared_evaluation(tmp_path
         "models:\n  v:\n    class: zoo.models.vae:VAE\n    dataset: digits\n"
         "    hparams: {hidden: [8], latent_dim: 2, metrics_k: 2}\n    eval: {k: 3}\n"
     )
-    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(registry))
     run = train_run("v", run_dir=tmp_path / "run", train=TRAIN)
     assert read_config(run)["eval"] == {"k": 3}
     registry.write_text(registry.read_text().replace("  v:", "  v_renamed:"))

@@ -249,7 +249,7 @@ def test_a_prior_from_the_registry_models_the_code_grid(tmp_path, monkeypatch):
         registry_path().read_text()
         + "\n  test_prior:\n    class: test_vqvae:PositionwisePrior\n    dataset: digits\n"
     )
-    monkeypatch.setenv("ZOO_REGISTRY", str(registry))
+    monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(registry))
     image = vqvae(DataSpec("image", (1, 6, 5), levels=2), prior="test_prior", **SMALL)
     assert isinstance(image.prior, PositionwisePrior)
     assert image.prior.spec.shape == (1, 2, 2) and image.prior.spec.levels == 8

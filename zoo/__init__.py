@@ -23,6 +23,8 @@ _EXPORTS = {
     "create_model": "zoo.engine.registry",
     "get_entry": "zoo.engine.registry",
     "list_models": "zoo.engine.registry",
+    "register": "zoo.engine.registry",
+    "unregister": "zoo.engine.registry",
     "load": "zoo.engine.checkpoint",
     "load_dataset": "zoo.data",
     "list_datasets": "zoo.data",

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -299,6 +300,8 @@ def cmd_compress(a: argparse.Namespace) -> int:
 def cmd_decompress(a: argparse.Namespace) -> int:
     from zoo.coding import decompress
 
+    if not Path(a.archive).is_file():
+        raise ZooInputError(f"no archive at {a.archive}: give a file written by `zoo compress`")
     r = decompress(a.archive, a.out, run=a.run)
     out.print(f"{', '.join(r['written'])}: {r['symbols']} symbols decoded")
     return 0
@@ -331,28 +334,37 @@ def build_parser() -> argparse.ArgumentParser:
         prog="zoo", description="Likelihood-based generative models, compared in bits/dim."
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    from zoo import __version__
+
+    p.add_argument("--version", action="version", version=f"zoo {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("list", help="list registry entries")
     s.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'pixel*'")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     s.set_defaults(fn=cmd_list)
 
     s = sub.add_parser("info", help="show one registry entry")
-    s.add_argument("name")
+    s.add_argument("name", help="a registry name (see `zoo list`)")
     s.set_defaults(fn=cmd_info)
 
     s = sub.add_parser("train", help="train a registry entry; prints the run folder last")
-    s.add_argument("name", nargs="?")
+    s.add_argument("name", nargs="?", help="a registry name (see `zoo list`); omit with --resume")
     s.add_argument("--dataset", help="data set name (default: the entry's)")
     s.add_argument("--run-dir", help="run folder (default: runs/NAME-TIME-ID)")
     s.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
-    s.add_argument("--max-steps", type=int)
-    s.add_argument("--max-minutes", type=float)
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--lr", type=float)
+    s.add_argument("--max-steps", type=int, help="gradient steps (default: the entry's budget)")
+    s.add_argument(
+        "--max-minutes", type=float, help="also stop after N minutes of wall time (default: none)"
+    )
+    s.add_argument(
+        "--batch-size",
+        type=int,
+        help="examples per step, at most the training split's size (default: the entry's)",
+    )
+    s.add_argument("--lr", type=float, help="learning rate, > 0 (default: the entry's)")
     s.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
-    s.add_argument("--seed", type=int)
+    s.add_argument("--seed", type=int, help="random seed (default: the entry's, else 0)")
     s.add_argument("--checkpoint-every", type=int, metavar="K", help="checkpoint every K steps")
     s.add_argument(
         "--checkpoint-minutes", type=float, metavar="N", help="and every N minutes of wall time"
@@ -368,34 +380,37 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "eval", parents=[run, db, device], help="evaluate a run and add a leaderboard row"
     )
-    s.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    s.add_argument(
+        "--split", default="test", choices=("train", "valid", "test"), help="split to score"
+    )
     s.add_argument(
         "--iwae-k",
         type=int,
         help="importance samples (latent models; default: the entry's declared eval k, else 1)",
     )
-    s.add_argument("--max-examples", type=int)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--max-examples", type=int, help="score only the first N examples")
+    s.add_argument("--json", action="store_true", help="print the row as JSON")
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser(
         "sample", parents=[run, device], help="draw samples from a run (PNG grid, WAV or text)"
     )
-    s.add_argument("-n", type=int, default=16)
+    s.add_argument("-n", type=int, default=16, help="how many samples (default: 16)")
     s.add_argument("--out", help="folder (default: RUN/samples)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--cond", action="append", metavar="LABEL=ID", help="e.g. class=3")
     s.set_defaults(fn=cmd_sample)
 
     s = sub.add_parser("leaderboard", parents=[db], help="show the results")
-    s.add_argument("--dataset")
-    s.add_argument("--split")
-    s.add_argument("--suite")
+    s.add_argument("--dataset", help="only rows on this data set")
+    s.add_argument("--split", help="only rows on this split")
+    s.add_argument("--suite", help="only rows of this suite (quick | standard | paper)")
     s.add_argument(
         "--format",
         default="table",
         choices=("table", "markdown", "csv", "json", "matrix", "probes"),
-        help="probes: the WaveNet-autoencoder bitrate and probe tables (not from the database)",
+        help="output format (default: table); probes: the WaveNet-autoencoder bitrate and "
+        "probe tables (not from the database)",
     )
     s.add_argument("--probes", help="probe results JSON (default: benchmarks/results/...)")
     s.add_argument("--figure", help="with --format probes: also draw the figure to this PNG")
@@ -404,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "bench", parents=[db, device], help="run a benchmark suite (quick | standard | paper)"
     )
-    s.add_argument("suite", choices=("quick", "standard", "paper"))
+    s.add_argument("suite", choices=("quick", "standard", "paper"), help="which suite to run")
     s.add_argument(
         "--max-steps", type=int, help="cap every entry's step budget (a smoke run; default: none)"
     )
@@ -420,7 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "probe", parents=[run], help="probing classifiers on a WaveNet autoencoder run"
     )
-    s.add_argument("--max-examples", type=int)
+    s.add_argument("--max-examples", type=int, help="use only the first N examples per split")
     s.set_defaults(fn=cmd_probe)
 
     s = sub.add_parser(
@@ -444,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_experiment)
 
     s = sub.add_parser("decompress", help="rebuild the inputs of a zoo compress archive")
-    s.add_argument("archive")
+    s.add_argument("archive", help="a .zc file written by `zoo compress`")
     s.add_argument("-o", "--out", required=True, help="file (or folder for several files)")
     s.add_argument("--run", help="the run that made the archive (default: the one it names)")
     s.set_defaults(fn=cmd_decompress)

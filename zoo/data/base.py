@@ -31,7 +31,11 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     project = Path(__file__).resolve().parents[2]
-    return (project / ".." / "shared" / "datasets").resolve()
+    if (project / "pyproject.toml").exists():  # a checkout: its sibling shared/ folder
+        return (project / ".." / "shared" / "datasets").resolve()
+    # an installed package: the user's data folder
+    base = Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser()
+    return base / "zoo" / "datasets"
 
 
 @dataclass

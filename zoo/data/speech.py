@@ -673,7 +673,7 @@ def _synth_cached(takes: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
                 "import sys; from zoo.data.speech import synthesize_digits; "
                 f"synthesize_digits({takes}, {seed}, sys.argv[1])"
             )
-            root = str(Path(__file__).resolve().parents[2])
+            root = str(Path(__file__).resolve().parents[1].parent)  # the folder holding zoo/
             env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
             res = subprocess.run(
                 [sys.executable, "-c", code, tmp], capture_output=True, text=True, env=env

@@ -24,7 +24,6 @@ from typing import Any
 
 import torch
 
-from zoo import __version__
 from zoo.core.contract import LikelihoodModel, model_class
 from zoo.core.spec import DataSpec
 from zoo.engine.registry import (
@@ -132,6 +131,10 @@ def append_jsonl(path: Path, obj: dict) -> None:
 def code_version() -> str:
     """The git commit of the checkout (with '+dirty' when it has changes), else the version."""
     root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():  # an installed package: no checkout around it
+        from zoo import __version__
+
+        return __version__
     try:
         sha = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],

@@ -47,13 +47,25 @@ class UnknownModelError(UnknownNameError):
     """A registry name that does not exist; the message suggests the closest ones."""
 
 
-def registry_path() -> Path:
-    """``$ZOO_REGISTRY`` or the built-in catalogue, ``zoo/registry.yaml`` (package data; the
-    checkout's root ``registry.yaml`` is a link to it)."""
-    env = os.environ.get("ZOO_REGISTRY")
-    if env:
-        return Path(env)
+def builtin_registry_path() -> Path:
+    """The built-in catalogue, ``zoo/registry.yaml`` (package data; a checkout's root
+    ``registry.yaml`` is a link to it)."""
     return Path(__file__).resolve().parents[1] / "registry.yaml"
+
+
+def registry_path() -> Path:
+    """The base catalogue: ``$ZOO_REGISTRY_ONLY`` (a file that replaces the built-in one), else
+    the built-in catalogue."""
+    only = os.environ.get("ZOO_REGISTRY_ONLY")
+    return Path(only) if only else builtin_registry_path()
+
+
+def registry_paths() -> list[Path]:
+    """Every registry file read, in order: the base catalogue (:func:`registry_path`), then each
+    file of ``$ZOO_REGISTRY`` (several separated by ``os.pathsep``), whose entries are ADDED
+    (a name already defined is refused)."""
+    extra = [Path(p) for p in os.environ.get("ZOO_REGISTRY", "").split(os.pathsep) if p]
+    return [registry_path(), *extra]
 
 
 @dataclass(frozen=True)
@@ -157,11 +169,16 @@ def _check_family(path: Path, name: str, body: dict[str, Any]) -> None:
         )
 
 
-def _parse(path: Path) -> dict[str, Entry]:
+def _parse(
+    path: Path, base_presets: dict[str, dict[str, Any]] | None = None
+) -> tuple[dict[str, Entry], dict[str, dict[str, Any]]]:
+    """One registry file -> (its entries, the train presets visible to later files)."""
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ZooInputError(f"registry file not found: {path} (set ZOO_REGISTRY)") from None
+        raise ZooInputError(
+            f"registry file not found: {path} (check ZOO_REGISTRY / ZOO_REGISTRY_ONLY)"
+        ) from None
     except yaml.YAMLError as e:
         raise ZooInputError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     raw = raw or {}
@@ -173,7 +190,7 @@ def _parse(path: Path) -> dict[str, Entry]:
     models = raw.get("models")
     if not isinstance(models or {}, dict):
         raise ZooInputError(f"{path}: 'models' must map entry names to their settings")
-    presets = _train_presets(path, raw)
+    presets = {**(base_presets or {}), **_train_presets(path, raw)}
     entries: dict[str, Entry] = {}
     for name, body in (models or {}).items():
         if not isinstance(body, dict) or "class" not in body or "dataset" not in body:
@@ -211,18 +228,130 @@ def _parse(path: Path) -> dict[str, Entry]:
             eval=evaluation,
             train_preset=preset,
         )
-    return entries
+    return entries, presets
+
+
+# Entries added from Python by register(), in the order they were added.
+_REGISTERED: dict[str, Entry] = {}
+ENTRY_POINT_GROUP = "zoo.models"
+
+
+def _add(merged: dict[str, Entry], new: dict[str, Entry], where: str) -> None:
+    clash = sorted(set(merged) & set(new))
+    if clash:
+        raise ZooInputError(
+            f"{where}: model name(s) {', '.join(clash)} already in the catalogue; pick another "
+            "name (or set ZOO_REGISTRY_ONLY to replace the built-in catalogue)"
+        )
+    merged.update(new)
+
+
+@lru_cache(maxsize=1)
+def _entry_point_files() -> tuple[str, ...]:
+    """Registry files that installed packages declare under the ``zoo.models`` entry-point
+    group: each entry point loads to a registry path (str / Path) or a callable returning one
+    (or calling :func:`register` itself and returning None)."""
+    from importlib.metadata import entry_points
+
+    files: list[str] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+            if callable(obj):
+                obj = obj()
+        except Exception as e:  # a broken plug-in names itself, the zoo still starts
+            raise ZooInputError(f"entry point {ep.name!r} ({ep.value}) failed: {e}") from None
+        if obj is not None:
+            files.append(str(obj))
+    return tuple(files)
 
 
 @lru_cache(maxsize=4)
-def _entries_cached(path: str, mtime: float) -> dict[str, Entry]:
-    return _parse(Path(path))
+def _entries_cached(key: tuple[tuple[str, float], ...]) -> dict[str, Entry]:
+    merged: dict[str, Entry] = {}
+    presets: dict[str, dict[str, Any]] = {}
+    for i, (path, _mtime) in enumerate(key):
+        new, file_presets = _parse(Path(path), presets)
+        if i == 0:
+            presets = file_presets
+        _add(merged, new, path)
+    return merged
 
 
 def entries() -> dict[str, Entry]:
-    path = registry_path()
-    mtime = path.stat().st_mtime if path.exists() else 0.0
-    return _entries_cached(str(path), mtime)
+    """Every catalogue entry: the base file, ``$ZOO_REGISTRY``'s extra files, the registry
+    files of installed plug-ins (entry points), then the entries :func:`register` added."""
+    paths = [*registry_paths(), *(Path(p) for p in _entry_point_files())]
+    key = tuple((str(p), p.stat().st_mtime if p.exists() else 0.0) for p in paths)
+    merged = dict(_entries_cached(key))
+    for name, entry in _REGISTERED.items():
+        _add(merged, {name: entry}, f"zoo.register({name!r})")
+    return merged
+
+
+def register(
+    name: str,
+    cls: type[LikelihoodModel] | str,
+    *,
+    dataset: str,
+    hparams: dict[str, Any] | None = None,
+    train: dict[str, Any] | str | None = None,
+    suites: tuple[str, ...] | list[str] = (),
+    data: dict[str, Any] | None = None,
+    paper: dict[str, Any] | None = None,
+    description: str = "",
+    eval: dict[str, Any] | None = None,
+) -> Entry:
+    """Add a model to the catalogue from Python, as a registry file would:
+
+    >>> zoo.register("my_model", MyModel, dataset="digits", hparams={"hidden": 64},
+    ...              train={"max_steps": 200, "batch_size": 64, "lr": 1e-3}, suites=["quick"])
+
+    ``cls`` is a :class:`LikelihoodModel` subclass or its ``"module:Class"`` path; ``train``
+    a mapping of trainer settings or a preset name of the built-in catalogue. A name already in
+    the catalogue is a :class:`ZooInputError`. Returns the entry.
+    """
+    if isinstance(cls, type):
+        if not issubclass(cls, LikelihoodModel):
+            raise ZooInputError(f"zoo.register({name!r}): {cls.__name__} is no LikelihoodModel")
+        cls_path = f"{cls.__module__}:{cls.__qualname__}"
+    else:
+        cls_path = str(cls)
+    body: dict[str, Any] = {"class": cls_path, "dataset": dataset}
+    for key, value in (
+        ("hparams", hparams),
+        ("train", train),
+        ("data", data),
+        ("paper", paper),
+        ("eval", eval),
+    ):
+        if value is not None:
+            body[key] = value
+    if description:
+        body["description"] = description
+    if suites:
+        body["suites"] = list(suites)
+    if name in entries():
+        raise ZooInputError(
+            f"zoo.register({name!r}): that name is already in the catalogue; pick another name"
+        )
+    base = registry_path()
+    presets = _parse(base)[1] if base.exists() else {}
+    doc = yaml.safe_dump({"models": {name: body}})
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"zoo-register-{os.getpid()}-{name}.yaml"
+    tmp.write_text(doc)
+    try:
+        new, _ = _parse(tmp, presets)
+    finally:
+        tmp.unlink(missing_ok=True)
+    entry = new[name]
+    _REGISTERED[name] = entry
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Remove an entry :func:`register` added (tests, notebooks)."""
+    _REGISTERED.pop(name, None)
 
 
 def get_entry(name: str) -> Entry:
