@@ -449,11 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_compress)
 
     s = sub.add_parser("experiment", help="run a whole experiment (speech: Chorowski et al.)")
-    s.add_argument("name", choices=["speech"])
+    s.add_argument("name", choices=["speech"], help="the experiment to run")
     s.add_argument("--out", required=True, help="folder for results.json, report.md, figures")
     s.add_argument("--smoke", action="store_true", help="the tiny budget (minutes, for CI)")
     s.add_argument("--device", default="cpu", help="cpu | cuda")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of every model, probe and draw")
     s.add_argument("--steps", type=int, help="training steps per model (default: the budget's)")
     s.add_argument("--dataset", help="spoken_words (default when present) | synthetic")
     s.set_defaults(fn=cmd_experiment)
