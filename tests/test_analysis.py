@@ -143,3 +143,14 @@ def test_mel_and_mfcc_shapes_and_frame_rate():
     assert lm[0, 50].argmax() < lm[1, 50].argmax()
     with pytest.raises(ZooInputError):
         log_mel(wave, 16000, frame_rate=33)
+
+
+def test_triphones_repeated_by_overlapping_chunks_are_kept_once():
+    rec = np.array([9, 0, 0, 1, 1, 0, 0, 2, 2, 0, 9])  # two triphones 0-1-0 and 0-2-0 (+ 1-0-2)
+    chunks = np.stack([rec[0:10], rec[1:11]])  # overlapping windows of one recording
+    both = triphone_items(chunks, [0, 0])
+    once = triphone_items(chunks, [0, 0], origins=[[0, 0], [0, 1]], hop=1)
+    assert len(both) == 4 and len(once) == 3  # 1-0-2 appears in both chunks
+    assert sorted((it.start + it.source, it.phone) for it in once) == [(1, 1), (3, 0), (5, 2)]
+    other = triphone_items(chunks, [0, 0], origins=[[0, 0], [1, 1]], hop=1)  # two recordings
+    assert len(other) == 4

@@ -122,3 +122,19 @@ def test_spoken_words_bad_options_raise(cache, bad):
 
     with pytest.raises(ZooInputError):
         load_dataset("spoken_words", **{**SMALL, **bad})
+
+
+def test_chunk_origin_names_each_chunks_recording_and_start(cache):
+    ds = load_dataset("spoken_words", **SMALL, seq_len=8000)
+    for name in ("train", "valid", "test"):
+        origin = ds.meta["chunk_origin"][name]
+        assert len(origin) == len(ds[name])
+        recs = [r for r, _ in origin]
+        assert recs == sorted(recs) and all(st >= 0 for _, st in origin)
+        # chunks of one recording that start at the same sample hold the same samples
+        for i in range(1, len(origin)):
+            if origin[i][0] == origin[i - 1][0]:
+                shift = origin[i][1] - origin[i - 1][1]
+                assert 0 < shift <= 8000
+                if shift < 8000:
+                    assert torch.equal(ds[name].x[i, : 8000 - shift], ds[name].x[i - 1, shift:])

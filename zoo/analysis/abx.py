@@ -64,10 +64,17 @@ def segments(labels: np.ndarray) -> list[tuple[int, int, int]]:
     return [(int(s), int(e), int(labels[s])) for s, e in zip(starts, ends)]
 
 
-def triphone_items(frame_phones, speakers) -> list[Item]:
+def triphone_items(frame_phones, speakers, *, origins=None, hop: int = 1) -> list[Item]:
     """Triphone items from ``frame_phones``: ``[N, L]`` (or N sequences ``[L_i]``) int phone per
-    frame, -1 for none; ``speakers``: ``[N]`` speaker per sequence."""
+    frame, -1 for none; ``speakers``: ``[N]`` speaker per sequence.
+
+    ``origins``: ``[N, 2]`` (recording, first sample) of each sequence, where sequences are
+    overlapping chunks of recordings (a data set's ``meta["chunk_origin"][split]``); with
+    ``hop`` samples per frame, a triphone seen already (same recording and phones, start
+    within one frame: the chunks' frame grids may be offset) is kept once, so a repeat
+    never serves as its own X."""
     speakers = np.asarray(speakers).reshape(-1)
+    seen: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
     if len(frame_phones) != len(speakers):
         raise ZooInputError(f"{len(frame_phones)} label sequences but {len(speakers)} speakers")
     items = []
@@ -77,6 +84,12 @@ def triphone_items(frame_phones, speakers) -> list[Item]:
         for (s0, _, p), (_, _, q), (_, e2, r) in zip(segs, segs[1:], segs[2:]):
             if min(p, q, r) < 0 or s0 == 0 or e2 == labels.size:
                 continue
+            if origins is not None:
+                at = int(origins[n][1]) + s0 * hop
+                before = seen[(int(origins[n][0]), p, q, r)]
+                if any(abs(at - b) <= hop for b in before):
+                    continue
+                before.append(at)
             items.append(Item(n, s0, e2, q, (p, r), int(speakers[n])))
     return items
 
@@ -177,10 +190,12 @@ def abx_error(
     return 100.0 * float(np.mean(per_pair)) if per_pair else float("nan")
 
 
-def abx(features, frame_phones, speakers, *, distance: str = "cosine") -> dict[str, float]:
+def abx(
+    features, frame_phones, speakers, *, distance: str = "cosine", origins=None, hop: int = 1
+) -> dict[str, float]:
     """``{"within": %, "across": %}`` for ``features`` ``[N, L, D]`` (or sequences), frame
-    labels ``[N, L]`` and ``speakers`` ``[N]``."""
-    items = triphone_items(frame_phones, speakers)
+    labels ``[N, L]`` and ``speakers`` ``[N]`` (``origins``, ``hop``: :func:`triphone_items`)."""
+    items = triphone_items(frame_phones, speakers, origins=origins, hop=hop)
     return {
         c: abx_error(features, items, condition=c, distance=distance) for c in ("within", "across")
     }

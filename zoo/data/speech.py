@@ -171,10 +171,19 @@ def chunk(
             raise ValueError(f"pad must be 'silence' or 'drop', got {pad!r}")
         value = silence_level(levels) if fill is None else fill
         return torch.cat([q, q.new_full((seq_len - T,), value)])[None]
+    return torch.stack([q[s : s + seq_len] for s in chunk_starts(T, seq_len, hop)])
+
+
+def chunk_starts(T: int, seq_len: int, hop: int | None = None) -> list[int]:
+    """Where :func:`chunk` starts each chunk of a recording of ``T >= 1`` samples (``[0]`` for
+    a short one, padded); the tail chunk, aligned with the end, may overlap the one before."""
+    hop = hop or seq_len
+    if T <= seq_len:
+        return [0]
     starts = list(range(0, T - seq_len + 1, hop))
     if starts[-1] + seq_len < T:
         starts.append(T - seq_len)  # the tail, aligned with the end
-    return torch.stack([q[s : s + seq_len] for s in starts])
+    return starts
 
 
 # --------------------------------------------------------------------------- assembling a Dataset
@@ -265,6 +274,7 @@ def build_dataset(
     xs: dict[str, list[torch.Tensor]] = {s: [] for s in SPLITS}
     ys: dict[str, dict[str, list[int]]] = {s: {k: [] for k in label_sizes} for s in SPLITS}
     n_rec = {s: 0 for s in SPLITS}
+    origin: dict[str, list[tuple[int, int]]] = {s: [] for s in SPLITS}
     for rec in recordings:
         wave, sr = (rec.wave, rec.sample_rate) if rec.wave is not None else read_audio(rec.source)
         check_waveform(wave, where=rec.source, clipped=c.clipped, clip_fraction=c.clip_fraction)
@@ -279,6 +289,9 @@ def build_dataset(
                 raise ValueError(f"{rec.source}: no phone alignment (segments)")
             track = phone_track(rec.segments, len(q), orig_rate=sr, target_rate=c.sample_rate)
             ps[rec.split].append(chunk(track, c.seq_len, hop=c.hop, pad=c.pad, levels=2, fill=-1))
+            origin[rec.split].extend(
+                (n_rec[rec.split], st) for st in chunk_starts(len(q), c.seq_len, c.hop)
+            )
         n_rec[rec.split] += 1
         xs[rec.split].append(chunks)
         for k in label_sizes:
@@ -299,7 +312,13 @@ def build_dataset(
         "recordings": n_rec,
         "chunking": {"seq_len": c.seq_len, "hop": c.hop or c.seq_len, "pad": c.pad, "tail": "end"},
         "normalize": f"peak {PEAK}" if c.normalize else "none",
-        **({"phone_names": list(phone_names)} if phone_names is not None else {}),
+        # phone-aligned sets: each chunk's (recording number in its split, first sample), so
+        # that ABX can drop the triphones a tail chunk repeats
+        **(
+            {"phone_names": list(phone_names), "chunk_origin": origin}
+            if phone_names is not None
+            else {}
+        ),
     }
     return Dataset(name=name, spec=spec, splits=splits, source=source, meta=meta)
 
