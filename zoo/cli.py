@@ -314,7 +314,7 @@ def cmd_experiment(a: argparse.Namespace) -> int:
     if a.steps is not None:
         budget = speech.smaller(budget, steps=a.steps)
     r = speech.run(a.out, smoke=a.smoke, device=a.device, seed=a.seed, dataset=a.dataset,
-                   budget=budget)  # fmt: skip
+                   data_options=_parse_kv(a.data, "--data"), budget=budget)  # fmt: skip
     out.print(f"{a.out}/results.json: {len(r['probes'])} probe rows, {len(r['abx'])} ABX rows")
     return 0
 
@@ -455,7 +455,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu | cuda")
     s.add_argument("--seed", type=int, default=0, help="seed of every model, probe and draw")
     s.add_argument("--steps", type=int, help="training steps per model (default: the budget's)")
-    s.add_argument("--dataset", help="spoken_words (default when present) | synthetic")
+    s.add_argument(
+        "--dataset",
+        help="spoken_words (default) | timit | aligned_folder | synthetic: any phone-aligned "
+        "speech with speaker and gender labels",
+    )
+    s.add_argument("--data", action="append", metavar="KEY=VALUE",
+                   help="data set option, e.g. root=/path/to/corpus")  # fmt: skip
     s.set_defaults(fn=cmd_experiment)
 
     s = sub.add_parser("decompress", help="rebuild the inputs of a zoo compress archive")
