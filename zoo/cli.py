@@ -21,7 +21,7 @@ from rich.console import Console
 from zoo.errors import ZooInputError
 
 # Piped or captured output gets a wide table rather than rich's 80-column default.
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160, log_path=False)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -79,24 +79,93 @@ class Progress:
 
 
 # ---------------------------------------------------------------------- commands
+def entry_conditioning(hparams: dict[str, Any]) -> list[str]:
+    """The labels an entry's (full) hyper-parameters ask to condition on: ``conditional``
+    (class), ``global_labels`` (WaveNet) or ``speaker_conditioning`` (WaveNet autoencoder).
+    Read from the entry alone, without loading its data set: a label the data lacks is refused
+    (or, for the speaker, dropped) when the model is built."""
+    labels: list[str] = []
+    if hparams.get("conditional"):
+        labels.append("class")
+    labels += [
+        str(g)
+        for g in (
+            [hparams["global_labels"]]
+            if isinstance(hparams.get("global_labels"), str)
+            else hparams.get("global_labels") or []
+        )
+    ]
+    if hparams.get("speaker_conditioning") and "speaker" not in labels:
+        labels.append("speaker")
+    return labels
+
+
+# the modality of a data set, from the loader module that makes it
+_MODALITY = {
+    "zoo.data.images": "image",
+    "zoo.data.text": "text",
+    "zoo.data.speech": "audio",
+    "zoo.data.words": "audio",
+}
+
+
+def list_rows(names: list[str]) -> list[dict[str, Any]]:
+    """One row per registry entry: name, family, estimate, modality, data set, conditioning
+    labels, suites and the paper's figure (``zoo list --format json``)."""
+    from zoo.data import DATASETS
+    from zoo.engine.checkpoint import full_hparams
+    from zoo.engine.registry import get_entry
+
+    rows = []
+    for n in names:
+        e = get_entry(n)
+        cls = e.model_class()
+        rows.append(
+            {
+                "name": n,
+                "family": cls.family,
+                "estimate": cls.estimate,
+                "modality": _MODALITY.get(DATASETS.get(e.dataset, "").partition(":")[0])
+                or "/".join(cls.modalities),
+                "dataset": e.dataset,
+                "conditional": entry_conditioning(full_hparams(e.cls_path, e.hparams)),
+                "suites": list(e.suites),
+                "paper": e.paper,
+            }
+        )
+    return rows
+
+
 def cmd_list(a: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from zoo.engine.registry import get_entry, list_models
+    from zoo.engine.registry import list_models
 
     names = list_models(a.pattern or "*")
     if not names:
         console.print(f"zoo: no model matches {a.pattern!r} (see `zoo list`)")
-    if a.json:
+    if a.json or a.format == "names":
         print(json.dumps(names))
+    elif a.format == "json":
+        print(json.dumps(list_rows(names), indent=2))
     elif names:
         t = Table(title=f"zoo models ({len(names)})")
-        for col in ("name", "family", "data set", "paper"):
+        for col in ("name", "family", "estimate", "modality", "data set", "conditional"):
             t.add_column(col)
-        for n in names:
-            e = get_entry(n)
-            paper = f"{e.paper['value']} {e.paper['unit']}" if e.paper else ""
-            t.add_row(n, e.family, e.dataset, paper)
+        t.add_column("suites")
+        t.add_column("paper")
+        for r in list_rows(names):
+            paper = f"{r['paper']['value']} {r['paper']['unit']}" if r["paper"] else ""
+            t.add_row(
+                r["name"],
+                r["family"],
+                r["estimate"],
+                r["modality"],
+                r["dataset"],
+                ", ".join(r["conditional"]) or "-",
+                ", ".join(r["suites"]) or "-",
+                paper,
+            )
         out.print(t)
     return 0
 
@@ -341,7 +410,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("list", help="list registry entries")
     s.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'pixel*'")
-    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--json", action="store_true", help="print the names as a JSON list")
+    s.add_argument(
+        "--format",
+        default="table",
+        choices=("table", "json", "names"),
+        help="table (default); json: one object per entry (family, estimate, modality, data "
+        "set, conditional, suites, paper); names: a JSON list of names (as --json)",
+    )
     s.set_defaults(fn=cmd_list)
 
     s = sub.add_parser("info", help="show one registry entry")

@@ -44,6 +44,19 @@ def runs_root() -> Path:
     return Path(os.environ.get("ZOO_RUNS", "runs"))
 
 
+def check_batch_fits(model: LikelihoodModel, config: TrainConfig, ds: Dataset) -> None:
+    """A gradient model's batch must fit in the training split: a larger one would repeat
+    examples within one step, so it is refused (before any run folder is made). Count-based
+    models ignore the batch size."""
+    n = len(ds["train"])
+    if not model.count_based and config.batch_size > n:
+        raise ZooInputError(
+            f"batch_size {config.batch_size} is larger than the training split of "
+            f"{ds.name} ({n} examples): "
+            f"give --batch-size {n} or less (batch_size={n} or less from Python)"
+        )
+
+
 def new_run_dir(name: str, base: Path | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return (base or runs_root()) / f"{name}-{stamp}-{secrets.token_hex(2)}"
@@ -112,6 +125,7 @@ def train_run(
     }
     cfg = json.loads(json.dumps(cfg, default=str))  # the model is built from what is stored
     model = initial_model(cfg, config.seed)
+    check_batch_fits(model, config, ds)
     if main_process:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "config.json", cfg)
@@ -144,6 +158,7 @@ def resume_run(
             f"add none (give more than {done})"
         )
     dataset = _dataset_for(cfg)
+    check_batch_fits(model, config, dataset)
     if given:
         cfg["train"] = vars(config)
         atomic_write_json(run / "config.json", cfg)
