@@ -4,6 +4,9 @@ progress bars, user locations, the HTML report."""
 from __future__ import annotations
 
 import json
+import shutil
+
+import pytest
 
 from zoo.cli import console, main
 
@@ -46,3 +49,92 @@ def test_zoo_list_has_family_estimate_modality_conditional_suites(capsys):
     assert rows["wavenet_ae_vq_spoken_digits"]["conditional"] == ["speaker"]
     assert main(["list", "vae_digits", "--format", "names"]) == 0
     assert "vae_digits" in json.loads(capsys.readouterr().out)
+
+
+REPORT_REGISTRY = """
+models:
+  a_digits:
+    class: zoo.models.independent:Independent
+    dataset: digits
+    train: {max_steps: 5, warmup_steps: 0}
+    suites: [quick]
+  b_pydoc:
+    class: zoo.models.independent:Independent
+    dataset: pydoc_char
+    hparams: {shared: true}
+    train: {max_steps: 5, warmup_steps: 0}
+    suites: [quick]
+  v_digits:
+    class: zoo.models.vae:VAE
+    dataset: digits
+    hparams: {hidden: [8], latent_dim: 2, metrics_k: 2}
+    train: {max_steps: 6, warmup_steps: 0, batch_size: 16, log_every: 2, eval_every: 3}
+    eval: {k: 2}
+    suites: [quick]
+"""
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    from zoo.bench import run_suite
+
+    tmp = tmp_path_factory.mktemp("report")
+    (tmp / "registry.yaml").write_text(REPORT_REGISTRY)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZOO_REGISTRY_ONLY", str(tmp / "registry.yaml"))
+        return run_suite(
+            "quick",
+            db=str(tmp / "lb.db"),
+            runs=str(tmp / "runs"),
+            report=str(tmp / "report"),
+            device="cpu",
+            samples=4,
+        )
+
+
+def test_the_report_has_a_board_chart_family_sections_curves_and_readable_samples(report):
+    from PIL import Image
+
+    page = report.read_text()
+    assert 'src="board.png"' in page and (report.parent / "board.png").exists()
+    for family in ("independent", "vae"):
+        assert f'id="family-{family}"' in page
+        assert (report.parent / f"family_{family}.png").exists()  # training curves
+    with Image.open(report.parent / "samples" / "a_digits.png") as im:
+        assert min(im.size) >= 256  # upscaled, nearest-neighbour: no blurred pixels
+        assert len(im.convert("L").getcolors(1 << 16)) <= 17  # the digits' 17 grey levels
+    assert '<pre class="text">' in page  # text samples inline
+    assert "<style>" in page and "overflow-x:auto" in page
+
+
+def test_audio_samples_get_inline_players(tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from zoo.bench.report import AUDIO_PLAYERS, _sample_html
+
+    sdir, out = tmp_path / "run" / "samples", tmp_path / "report"
+    sdir.mkdir(parents=True)
+    (out / "samples").mkdir(parents=True)
+    for i in range(AUDIO_PLAYERS + 2):
+        sf.write(
+            str(sdir / f"sample_{i:03d}.wav"),
+            np.random.default_rng(i).uniform(-0.5, 0.5, 800),
+            8000,
+            subtype="PCM_16",
+        )
+    snippet = _sample_html("w", sdir, out)
+    assert snippet.count("<audio controls") == AUDIO_PLAYERS
+    assert (out / "samples" / "w_0.wav").read_bytes()[:4] == b"RIFF"
+    assert (out / "samples" / "w_spec.png").exists()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_the_report_fits_1280_px_and_every_image_loads_in_chromium(report):
+    from zoo.bench.report import browser_check
+
+    measured = browser_check(report, width=1280)
+    assert measured["scrollWidth"] <= 1280, "the page scrolls sideways at 1280 px"
+    assert len(measured["images"]) >= 5
+    broken = [src for src, width in measured["images"] if width <= 0]
+    assert not broken, f"images that did not load: {broken}"
