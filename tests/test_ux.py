@@ -138,3 +138,44 @@ def test_the_report_fits_1280_px_and_every_image_loads_in_chromium(report):
     assert len(measured["images"]) >= 5
     broken = [src for src, width in measured["images"] if width <= 0]
     assert not broken, f"images that did not load: {broken}"
+
+
+def _train_and_score(tmp_path, monkeypatch, capsys, progress: str) -> tuple[list, dict, str]:
+    monkeypatch.setenv("ZOO_PROGRESS", progress)
+    run = tmp_path / f"run-{progress}"
+    train = ["train", "vae_digits", "--max-steps", "4", "--batch-size", "16", "--seed", "3"]
+    assert main([*train, "--run-dir", str(run), "--device", "cpu"]) == 0
+    score = ["eval", str(run), "--iwae-k", "2", "--max-examples", "40", "--json"]
+    assert main([*score, "--db", str(tmp_path / f"lb-{progress}.db"), "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    row = json.loads(captured.out[captured.out.index("{") :])
+    timing = {"examples_per_s", "train_seconds"}
+    metrics = [
+        {k: v for k, v in json.loads(line).items() if k not in timing}
+        for line in (run / "metrics.jsonl").read_text().splitlines()
+    ]
+    return metrics, row, captured.err
+
+
+def test_progress_bars_on_or_off_give_the_same_numbers(tmp_path, monkeypatch, capsys):
+    on_metrics, on_row, on_err = _train_and_score(tmp_path, monkeypatch, capsys, "1")
+    off_metrics, off_row, off_err = _train_and_score(tmp_path, monkeypatch, capsys, "0")
+    assert on_metrics == off_metrics and len(on_metrics) > 2
+    assert on_row["bits_per_dim"] == off_row["bits_per_dim"]
+    assert on_row["estimate"] == off_row["estimate"] == "iwae-2"
+    assert "4/4" in on_err and "scoring test (IWAE-2)" in on_err  # the bars were drawn
+    assert "━" in on_err and "━" not in off_err  # no bar when off, the same log lines
+    valid = [line.split("] ")[-1].strip() for line in on_err.splitlines() if "valid" in line]
+    assert valid and all(v in off_err for v in valid)
+
+
+def test_progress_shows_only_on_a_terminal_unless_forced(monkeypatch):
+    from zoo import cli
+
+    monkeypatch.delenv("ZOO_PROGRESS", raising=False)
+    assert cli.progress_enabled() == cli.console.is_terminal  # under pytest: not a terminal
+    assert not cli.progress_enabled(quiet=True)
+    monkeypatch.setenv("ZOO_PROGRESS", "1")
+    assert cli.progress_enabled() and not cli.progress_enabled(quiet=True)
+    monkeypatch.setenv("ZOO_PROGRESS", "0")
+    assert not cli.progress_enabled()

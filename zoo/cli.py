@@ -30,10 +30,21 @@ class UsageError(ZooInputError):
 
 
 # ---------------------------------------------------------------------- progress
-class Progress:
-    """Rich progress bar fed by the trainer's events (loss, bits/dim, examples/s, ETA)."""
+def progress_enabled(quiet: bool = False) -> bool:
+    """Whether to draw progress bars: never with ``--quiet`` or ``ZOO_PROGRESS=0``, always
+    with ``ZOO_PROGRESS=1``, else only when stderr is a terminal (not in logs or pipes). Bars
+    only show what the trainer and evaluator report: they never change a figure."""
+    env = os.environ.get("ZOO_PROGRESS", "").strip()
+    if quiet or env == "0":
+        return False
+    return env == "1" or console.is_terminal
 
-    def __init__(self, enabled: bool = True) -> None:
+
+class Progress:
+    """Rich progress bar fed by the trainer's events (loss, bits/dim, examples/s, ETA) and,
+    through :meth:`scoring`, by the evaluator's batches (evaluation, IWAE-k scoring)."""
+
+    def __init__(self, enabled: bool = True, quiet: bool = False) -> None:
         from rich.progress import (
             BarColumn,
             TextColumn,
@@ -44,7 +55,7 @@ class Progress:
             Progress as RichProgress,
         )
 
-        self.enabled = enabled
+        self.enabled, self.quiet = enabled, quiet
         self.bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -70,12 +81,27 @@ class Progress:
                 f"{event['examples_per_s']:.0f} ex/s"
             )
             self.bar.update(self.task, completed=event["phase_step"], info=info)
-        elif kind == "valid":
+        elif kind == "valid" and not self.quiet:  # a line in logs too, bar or no bar
             self.bar.console.log(
                 f"step {event['step']}: valid {event['valid_bits_per_dim']:.4f} bits/dim"
             )
         elif kind == "end":
             self.bar.stop()
+
+    def scoring(self, description: str) -> Any:
+        """A ``progress(done, total)`` callback for ``evaluate``: examples scored so far."""
+        task = None
+
+        def update(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                self.bar.start()
+                task = self.bar.add_task(description, total=total, info="")
+            self.bar.update(task, completed=done)
+            if done >= total:
+                self.bar.stop()
+
+        return update
 
 
 # ---------------------------------------------------------------------- commands
@@ -218,7 +244,7 @@ def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
 def cmd_train(a: argparse.Namespace) -> int:
     from zoo.engine.runs import resume_run, train_run
 
-    progress = Progress(enabled=not a.quiet)
+    progress = Progress(enabled=progress_enabled(a.quiet), quiet=a.quiet)
     if a.resume:
         run = resume_run(a.resume, train=_train_overrides(a), callback=progress)
     else:
@@ -242,10 +268,12 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from zoo.engine.runs import eval_run
     from zoo.leaderboard import Leaderboard
 
+    what = f"scoring {a.split} (IWAE-{a.iwae_k})" if (a.iwae_k or 1) > 1 else f"scoring {a.split}"
     row = eval_run(
         a.run,
         k=a.iwae_k,
         record=lambda row: Leaderboard(a.db).add(row),
+        progress=Progress(enabled=progress_enabled(a.quiet)).scoring(what),
         **_options(a, "split", "max_examples", "device"),
     )
     if a.json:
@@ -450,7 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
     s.add_argument("--data", action="append", metavar="KEY=VALUE", help="data set option")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar (also: ZOO_PROGRESS=0; bars show only on a terminal unless "
+        "ZOO_PROGRESS=1)",
+    )
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser(
@@ -466,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--max-examples", type=int, help="score only the first N examples")
     s.add_argument("--json", action="store_true", help="print the row as JSON")
+    s.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar (also: ZOO_PROGRESS=0)"
+    )
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser(

@@ -175,10 +175,12 @@ def eval_run(
     max_examples: int | None = None,
     device: str = "auto",
     record: Callable[[dict[str, Any]], int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run into one leaderboard row, written to the run's ``eval_*.json``; returns
     the row. ``record(row)``, when given, stores it and returns its id, which the row then
     carries (``lambda row: Leaderboard(db).add(row)``, as ``zoo eval`` and the suites do).
+    ``progress(done, total)``: examples scored so far, after each batch (a progress bar).
 
     ``k``: importance samples (default: the entry's declared ``eval: {k: N}``, else 1). Latent
     draws are seeded with the run's training seed, so the row is reproducible.
@@ -198,7 +200,9 @@ def eval_run(
         )
     ds = _dataset_for(cfg)
     seed = int(cfg.get("train", {}).get("seed", 0))
-    result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev, seed=seed)
+    result = evaluate(
+        model, ds, split, k=k, max_examples=max_examples, device=dev, seed=seed, progress=progress
+    )
     paper = (entry.paper if entry is not None else None) or {}
     paper_applies = (
         paper
