@@ -179,3 +179,58 @@ def test_progress_shows_only_on_a_terminal_unless_forced(monkeypatch):
     assert cli.progress_enabled() and not cli.progress_enabled(quiet=True)
     monkeypatch.setenv("ZOO_PROGRESS", "0")
     assert not cli.progress_enabled()
+
+
+LOCATION_VARS = ("ZOO_HOME", "ZOO_RUNS", "ZOO_LEADERBOARD", "ZOO_CACHE", "XDG_CACHE_HOME")
+
+
+def test_user_locations_default_to_the_xdg_cache_and_each_is_overridable(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from zoo.bench import suite_runs_dir
+    from zoo.core import paths
+    from zoo.data.speech import _cache_dir
+    from zoo.engine.runs import new_run_dir
+    from zoo.leaderboard import default_db_path
+
+    for name in LOCATION_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / "home" / ".cache" / "zoo"
+    assert paths.zoo_home() == home
+    assert new_run_dir("vae_digits").parent == home / "runs"
+    assert default_db_path() == home / "leaderboard.db" and _cache_dir() == home
+    assert suite_runs_dir("quick") == home / "runs" / "bench-quick"
+    assert paths.reports_root() == home / "reports"
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert paths.zoo_home() == tmp_path / "xdg" / "zoo"
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zh"))  # wins over XDG: everything moves
+    assert default_db_path() == tmp_path / "zh" / "leaderboard.db"
+    assert paths.runs_root() == tmp_path / "zh" / "runs" and _cache_dir() == tmp_path / "zh"
+    monkeypatch.setenv("ZOO_RUNS", str(tmp_path / "r"))  # a specific variable wins over home
+    monkeypatch.setenv("ZOO_LEADERBOARD", str(tmp_path / "lb.db"))
+    monkeypatch.setenv("ZOO_CACHE", "~/c")
+    assert new_run_dir("x").parent == tmp_path / "r"
+    assert default_db_path() == tmp_path / "lb.db"
+    assert _cache_dir() == Path(str(tmp_path / "home")) / "c"  # ~ expanded
+    assert suite_runs_dir("quick", "given") == Path("given")
+
+
+def test_a_run_without_run_dir_lands_under_zoo_home(tmp_path, monkeypatch, capsys):
+    for name in LOCATION_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zh"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "independent_digits", "-q"]) == 0
+    run = capsys.readouterr().out.strip().splitlines()[-1]
+    assert run.startswith(str(tmp_path / "zh" / "runs" / "independent_digits-"))
+    assert not (tmp_path / "runs").exists()  # nothing in the working directory
+
+
+def test_the_help_says_where_zoo_writes(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for name in ("ZOO_HOME", "ZOO_RUNS", "ZOO_LEADERBOARD", "ZOO_CACHE", "~/.cache/zoo"):
+        assert name in text

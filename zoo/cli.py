@@ -416,6 +416,20 @@ def cmd_experiment(a: argparse.Namespace) -> int:
     return 0
 
 
+FILES_HELP = """\
+where zoo writes (zoo.core.paths; a specific variable wins over ZOO_HOME):
+  ZOO_HOME         zoo's home (default: $XDG_CACHE_HOME/zoo, i.e. ~/.cache/zoo)
+  ZOO_RUNS         run folders (default: $ZOO_HOME/runs; `zoo train --run-dir` for one run)
+  ZOO_LEADERBOARD  the leaderboard (default: $ZOO_HOME/leaderboard.db; --db for one command)
+  ZOO_CACHE        caches, e.g. synthesised speech (default: $ZOO_HOME)
+  reports          `zoo bench` reports go to $ZOO_HOME/reports/SUITE (--report)
+  ZOO_DATA         real data sets (default: a checkout's ../shared/datasets, else
+                   $XDG_DATA_HOME/zoo/datasets, i.e. ~/.local/share/zoo/datasets)
+  ZOO_REGISTRY     extra registry files added to the catalogue (several: os.pathsep)
+  ZOO_PROGRESS     0: no progress bars; 1: bars even when stderr is not a terminal
+"""
+
+
 def _shared(*names: str, **options: Any) -> argparse.ArgumentParser:
     """A parent parser holding one argument that several commands take alike."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -425,10 +439,17 @@ def _shared(*names: str, **options: Any) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     run = _shared("run", help="a run folder (the one `zoo train` printed)")
-    db = _shared("--db", help="leaderboard file (default: ~/.cache/zoo/leaderboard.db)")
+    db = _shared(
+        "--db",
+        help="leaderboard file (default: $ZOO_LEADERBOARD, else $ZOO_HOME/leaderboard.db; "
+        "~/.cache/zoo/leaderboard.db)",
+    )
     device = _shared("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p = argparse.ArgumentParser(
-        prog="zoo", description="Likelihood-based generative models, compared in bits/dim."
+        prog="zoo",
+        description="Likelihood-based generative models, compared in bits/dim.",
+        epilog=FILES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     from zoo import __version__
@@ -455,7 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a registry entry; prints the run folder last")
     s.add_argument("name", nargs="?", help="a registry name (see `zoo list`); omit with --resume")
     s.add_argument("--dataset", help="data set name (default: the entry's)")
-    s.add_argument("--run-dir", help="run folder (default: runs/NAME-TIME-ID)")
+    s.add_argument(
+        "--run-dir", help="run folder (default: $ZOO_RUNS/NAME-TIME-ID, ~/.cache/zoo/runs/...)"
+    )
     s.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     s.add_argument("--max-steps", type=int, help="gradient steps (default: the entry's budget)")
     s.add_argument(
@@ -541,8 +564,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--samples", type=int, metavar="N", help="examples drawn per entry (0: none)")
     s.add_argument("--only", help="shell pattern: run only matching entries")
-    s.add_argument("--runs", help="folder for the suite's runs (default: runs/bench-SUITE)")
-    s.add_argument("--report", help="report folder (default: reports/SUITE)")
+    s.add_argument(
+        "--runs",
+        help="folder for the suite's runs (default: $ZOO_RUNS/bench-SUITE, "
+        "~/.cache/zoo/runs/bench-SUITE)",
+    )
+    s.add_argument(
+        "--report", help="report folder (default: $ZOO_HOME/reports/SUITE, ~/.cache/zoo/...)"
+    )
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser(

@@ -49,8 +49,11 @@ def suite_entries(suite: str, only: str | None = None) -> list[str]:
 
 
 def suite_runs_dir(suite: str, runs: str | None = None) -> Path:
-    """Where a suite keeps its runs (``runs/bench-SUITE`` unless given)."""
-    return Path(runs or f"runs/bench-{suite}")
+    """Where a suite keeps its runs (``$ZOO_RUNS/bench-SUITE``, ``~/.cache/zoo/runs/...``,
+    unless given; see :mod:`zoo.core.paths`)."""
+    from zoo.core.paths import runs_root
+
+    return Path(runs) if runs else runs_root() / f"bench-{suite}"
 
 
 def run_suite(
@@ -167,8 +170,10 @@ def run_suite(
     }
     atomic_write_json(runs_dir / "suite.json", summary)
     from zoo.bench.report import screenshot, write_report
+    from zoo.core.paths import reports_root
 
-    index = write_report(suite, runs_dir, Path(report or f"reports/{suite}"), db=db, status=status)
+    report_dir = Path(report) if report else reports_root() / suite
+    index = write_report(suite, runs_dir, report_dir, db=db, status=status)
     try:  # the report as a browser shows it, beside index.html
         shot = screenshot(index, index.parent / "screenshot.png")
         log(f"report rendered in headless Chromium: {shot}")

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from zoo.core import paths
 from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.data import dataset_options, load_dataset
@@ -41,7 +42,9 @@ class RunExistsError(FileExistsError, ZooInputError):
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("ZOO_RUNS", "runs"))
+    """Where new run folders go: ``$ZOO_RUNS``, else ``$ZOO_HOME/runs`` (``~/.cache/zoo/runs``;
+    see :mod:`zoo.core.paths`)."""
+    return paths.runs_root()
 
 
 def check_batch_fits(model: LikelihoodModel, config: TrainConfig, ds: Dataset) -> None:
