@@ -234,3 +234,21 @@ def test_the_help_says_where_zoo_writes(capsys):
     text = capsys.readouterr().out
     for name in ("ZOO_HOME", "ZOO_RUNS", "ZOO_LEADERBOARD", "ZOO_CACHE", "~/.cache/zoo"):
         assert name in text
+
+
+def test_bench_draws_bars_per_entry_and_they_change_no_figure(tmp_path, monkeypatch, capsys):
+    from zoo.leaderboard import Leaderboard
+
+    (tmp_path / "registry.yaml").write_text(REPORT_REGISTRY)
+    monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(tmp_path / "registry.yaml"))
+    figures = {}
+    for bars in ("1", "0"):
+        monkeypatch.setenv("ZOO_PROGRESS", bars)
+        db = tmp_path / f"lb{bars}.db"
+        args = ["bench", "quick", "--only", "v_*", "--device", "cpu", "--samples", "0"]
+        args += ["--db", str(db), "--runs", str(tmp_path / f"runs{bars}")]
+        assert main([*args, "--report", str(tmp_path / f"report{bars}")]) == 0
+        err = capsys.readouterr().err
+        assert ("v_digits" in err and "━" in err) == (bars == "1")
+        figures[bars] = [(r["model"], r["bits_per_dim"]) for r in Leaderboard(db).rows()]
+    assert figures["1"] == figures["0"] and figures["1"]

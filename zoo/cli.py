@@ -44,7 +44,7 @@ class Progress:
     """Rich progress bar fed by the trainer's events (loss, bits/dim, examples/s, ETA) and,
     through :meth:`scoring`, by the evaluator's batches (evaluation, IWAE-k scoring)."""
 
-    def __init__(self, enabled: bool = True, quiet: bool = False) -> None:
+    def __init__(self, enabled: bool = True, quiet: bool = False, label: str = "") -> None:
         from rich.progress import (
             BarColumn,
             TextColumn,
@@ -55,7 +55,7 @@ class Progress:
             Progress as RichProgress,
         )
 
-        self.enabled, self.quiet = enabled, quiet
+        self.enabled, self.quiet, self.label = enabled, quiet, label
         self.bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -74,7 +74,8 @@ class Progress:
         if kind == "start":
             self.bar.start()
         elif kind == "phase":
-            self.task = self.bar.add_task(event["phase"], total=event.get("max_steps"), info="")
+            what = f"{self.label} {event['phase']}" if self.label else event["phase"]
+            self.task = self.bar.add_task(what, total=event.get("max_steps"), info="")
         elif kind == "step" and self.task is not None:
             info = (
                 f"loss {event['loss']:.2f}  {event['bits_per_dim']:.3f} bits/dim  "
@@ -340,7 +341,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from zoo.bench import run_suite
 
     options = _options(a, "max_steps", "max_eval", "samples", "db", "runs", "report", "only")
-    report = run_suite(a.suite, **options, device=a.device, log=lambda msg: console.log(msg))
+    bars = progress_enabled(a.quiet)
+    report = run_suite(
+        a.suite,
+        **options,
+        device=a.device,
+        log=lambda msg: console.log(msg),
+        progress=lambda name: Progress(bars, quiet=True, label=name),
+        scoring=lambda name: Progress(bars, quiet=True).scoring(f"{name} scoring"),
+    )
     from zoo.leaderboard import Leaderboard, views
 
     rows = Leaderboard(a.db).rows(suite=a.suite)
@@ -571,6 +580,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--report", help="report folder (default: $ZOO_HOME/reports/SUITE, ~/.cache/zoo/...)"
+    )
+    s.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (also: ZOO_PROGRESS=0)"
     )
     s.set_defaults(fn=cmd_bench)
 
