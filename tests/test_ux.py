@@ -252,3 +252,18 @@ def test_bench_draws_bars_per_entry_and_they_change_no_figure(tmp_path, monkeypa
         assert ("v_digits" in err and "━" in err) == (bars == "1")
         figures[bars] = [(r["model"], r["bits_per_dim"]) for r in Leaderboard(db).rows()]
     assert figures["1"] == figures["0"] and figures["1"]
+
+
+def test_resume_with_a_batch_larger_than_the_split_is_refused_and_changes_nothing(tmp_path):
+    import zoo
+    from zoo.engine.runs import resume_run, train_run
+
+    run = train_run(
+        "vae_digits",
+        run_dir=tmp_path / "run",
+        train={"max_steps": 1, "batch_size": 8, "device": "cpu"},
+    )
+    config = (run / "config.json").read_bytes()
+    with pytest.raises(zoo.ZooInputError, match=r"training split of digits \(\d+ examples\)"):
+        resume_run(run, train={"max_steps": 2, "batch_size": 100_000})
+    assert (run / "config.json").read_bytes() == config

@@ -496,7 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--batch-size",
         type=int,
-        help="examples per step, at most the training split's size (default: the entry's)",
+        help="examples per step, at most the training split's size; count-based models (n-gram, a"
+        " counted independent model) fit on all of it and ignore this (default: the entry's)",
     )
     s.add_argument("--lr", type=float, help="learning rate, > 0 (default: the entry's)")
     s.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
