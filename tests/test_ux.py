@@ -267,3 +267,36 @@ def test_resume_with_a_batch_larger_than_the_split_is_refused_and_changes_nothin
     with pytest.raises(zoo.ZooInputError, match=r"training split of digits \(\d+ examples\)"):
         resume_run(run, train={"max_steps": 2, "batch_size": 100_000})
     assert (run / "config.json").read_bytes() == config
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_a_wide_board_scrolls_inside_its_tables_not_the_page(tmp_path):
+    from zoo.bench.report import browser_check, write_report
+    from zoo.leaderboard import Leaderboard
+
+    lb = Leaderboard(tmp_path / "lb.db")
+    families = ["independent", "ngram", "pixelcnn", "vae", "vqvae", "wavenet", "flow", "lstm"]
+    datasets = ["digits", "mnist", "binarized_mnist", "cifar10", "pydoc_char", "ptb_word", "fsdd"]
+    for i, family in enumerate(families):
+        for j, dataset in enumerate(datasets):
+            lb.add(
+                {
+                    "model": f"{family}_{dataset}_an_entry_with_a_rather_long_name",
+                    "family": family,
+                    "estimate": "elbo" if family in ("vae", "vqvae", "flow") else "exact",
+                    "dataset": dataset,
+                    "split": "test",
+                    "cond": "none",
+                    "bits_per_dim": 0.5 + (7 * i + 3 * j) % 11 / 4,
+                    "suite": "quick",
+                    "run_dir": str(tmp_path / "gone"),
+                    "source": f"{dataset}: where it came from, at some length " * 4,
+                    "paper_cite": "Someone et al. (2016), a long citation of the paper",
+                }
+            )
+    index = write_report("quick", tmp_path / "runs", tmp_path / "report", db=str(lb.path))
+    measured = browser_check(index, width=1280)
+    assert measured["scrollWidth"] <= 1280
+    sources = [src for src, _ in measured["images"]]
+    assert "board.png" in sources and not any("curves" in src for src in sources)  # no runs
+    assert all(width > 0 for _, width in measured["images"])

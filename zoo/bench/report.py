@@ -79,18 +79,24 @@ def board_chart(rows: list[dict[str, Any]], png: Path) -> Path | None:
     if not best:
         return None
     plt = _plt()
-    colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(families)}
-    cols = min(len(labels), 3)
+    palette = plt.get_cmap("tab20")
+    colours = {f: palette((2 * i) % 20 + (i // 10) % 2) for i, f in enumerate(families)}
+    cols = min(len(labels), 4)
     nrows = math.ceil(len(labels) / cols)
-    per_panel = max(sum(1 for f in families if (f, d) in best) for d in labels)
     fig, axes = plt.subplots(
-        nrows, cols, figsize=(4.0 * cols, nrows * (0.9 + 0.32 * per_panel)), squeeze=False
+        nrows,
+        cols,
+        figsize=(1.6 + 2.9 * cols, nrows * (1.0 + 0.26 * len(families)) + 1.0),
+        squeeze=False,
+        sharey=True,
     )
     for ax, label in zip(axes.flat, labels):
-        fams = [f for f in families if (f, label) in best]
-        values = [best[(f, label)]["bits_per_dim"] for f in fams]
-        for i, (f, v) in enumerate(zip(fams, values)):
-            r = best[(f, label)]
+        values = [best[(f, label)]["bits_per_dim"] for f in families if (f, label) in best]
+        for i, f in enumerate(families):
+            r = best.get((f, label))
+            if r is None:
+                continue
+            v = r["bits_per_dim"]
             bound = views.is_bound(r["estimate"])
             ax.barh(
                 i,
@@ -103,9 +109,9 @@ def board_chart(rows: list[dict[str, Any]], png: Path) -> Path | None:
             )
             mark = (" ≥" if bound else "") + (" !" if r["flags"] else "")
             ax.text(v, i, f" {v:.3f}{mark}", va="center", fontsize=7)
-        ax.set_yticks(range(len(fams)), fams, fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlim(0, max(values) * 1.35)
+        ax.set_yticks(range(len(families)), families, fontsize=8)
+        ax.set_ylim(len(families) - 0.5, -0.5)
+        ax.set_xlim(0, max(values) * 1.45)
         ax.set_title(label, fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", alpha=0.3)
@@ -115,14 +121,15 @@ def board_chart(rows: list[dict[str, Any]], png: Path) -> Path | None:
         handles=[
             Patch(facecolor="#888", edgecolor="#333", label="exact"),
             Patch(facecolor="#ccc", edgecolor="#333", hatch="///", label="bound (≥ true bits/dim)"),
+            Patch(facecolor="none", edgecolor="none", label="! flagged (see the table)"),
         ],
         loc="lower center",
-        ncol=2,
+        ncol=3,
         fontsize=8,
         frameon=False,
     )
     fig.suptitle("Best test bits/dim per family and data set (lower is better)", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1 - 0.35 / fig.get_figheight()))
     fig.savefig(png, dpi=100)
     plt.close(fig)
     return png
@@ -240,12 +247,14 @@ def _curves(runs_dir: Path, rows: list[dict[str, Any]], out: Path) -> list[Path]
             xs, ys = zip(*pts)
             style = "-" if r["estimate"] == "exact" else "--"
             ax.plot(xs, ys, style, marker="o", ms=3, label=f"{r['model']} ({r['estimate']})")
+        if not ax.lines:  # no run of this data set logged a validation
+            plt.close(fig)
+            continue
         ax.set_xlabel("training step")
         ax.set_ylabel("valid bits/dim (dashed: bound)")
         ax.set_title(f"{dataset}: valid bits/dim against training steps")
         ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
+        ax.legend(fontsize=7)
         path = out / f"curves_{dataset}.png"
         fig.tight_layout()
         fig.savefig(path, dpi=110)
