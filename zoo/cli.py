@@ -114,14 +114,8 @@ def entry_conditioning(hparams: dict[str, Any]) -> list[str]:
     labels: list[str] = []
     if hparams.get("conditional"):
         labels.append("class")
-    labels += [
-        str(g)
-        for g in (
-            [hparams["global_labels"]]
-            if isinstance(hparams.get("global_labels"), str)
-            else hparams.get("global_labels") or []
-        )
-    ]
+    wavenet = hparams.get("global_labels") or ()
+    labels += [wavenet] if isinstance(wavenet, str) else [str(g) for g in wavenet]
     if hparams.get("speaker_conditioning") and "speaker" not in labels:
         labels.append("speaker")
     return labels
@@ -151,7 +145,10 @@ def list_rows(names: list[str]) -> list[dict[str, Any]]:
             {
                 "name": n,
                 "family": cls.family,
-                "estimate": cls.estimate,
+                # the estimate the entry is ranked by: IWAE-k where it declares k > 1
+                "estimate": f"iwae-{e.eval_k}"
+                if e.eval_k > 1 and cls.estimate in ("elbo", "iwae")
+                else cls.estimate,
                 "modality": _MODALITY.get(DATASETS.get(e.dataset, "").partition(":")[0])
                 or "/".join(cls.modalities),
                 "dataset": e.dataset,
