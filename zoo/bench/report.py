@@ -48,7 +48,7 @@ img{max-width:100%;height:auto}
 img.chart{display:block;margin:.5em 0}
 img.samples{width:256px;min-width:256px;image-rendering:pixelated;
  image-rendering:crisp-edges;border:1px solid #d0d7de}
-.grid{display:flex;flex-wrap:wrap;gap:1em}
+.grid{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
 .card{flex:0 1 360px;min-width:0;max-width:100%;border:1px solid #d0d7de;border-radius:6px;
  padding:.6em .8em;background:#fff}
 .card audio{width:100%;margin:.2em 0}
