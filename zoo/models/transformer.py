@@ -32,9 +32,9 @@ Conditioning (``cond_labels``: names of ``spec.labels``, e.g. ``["class"]`` or
 
 Sampling. ``fast=True`` (default) decodes with a key/value cache written into the layers
 (:meth:`zoo.nn.attention.Block.step`); ``fast=False`` recomputes the whole prefix for every new
-token. Both draw the same Gumbel noise block per step (``[n, levels]`` uniforms from
-``generator``) and take ``argmax(logits / temperature + gumbel)``, so with the same generator
-they give the same samples.
+token. Both draw the same Gumbel noise (``[NOISE_BLOCK, n, levels]`` uniforms from
+``generator`` every ``NOISE_BLOCK`` positions) and take ``argmax(logits / temperature +
+gumbel)``, so with the same generator they give the same samples.
 
 Streams. ``stream_log_prob`` scores a whole token stream (the evaluator's stream perplexity)
 in windows of ``D`` tokens that start with the start token, as training chunks do, sliding by
@@ -54,9 +54,10 @@ from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.core.validation import check_ints
 from zoo.errors import ZooInputError
-from zoo.nn.attention import Block, KVCache, init_gpt_weights
+from zoo.nn.attention import Block, KVCache, dropout, init_gpt_weights
 
 STREAM_BATCH = 64  # windows scored at once by stream_log_prob
+NOISE_BLOCK = 256  # positions of Gumbel noise drawn at once; both sampling paths draw the same
 
 
 class Transformer(LikelihoodModel):
@@ -191,7 +192,7 @@ class Transformer(LikelihoodModel):
         c = self._cond_vector(cond)
         if c is not None:
             h = h + c
-        h = F.dropout(h, self.dropout, self.training)
+        h = dropout(h, self.dropout, self)
         for block in self.blocks:
             h = block(h)
         return self._logits(h)
@@ -207,7 +208,9 @@ class Transformer(LikelihoodModel):
             logits = torch.stack(self._cached_logits(inp, cond), 1)
         else:
             logits = self(inp, cond)
-        return -F.cross_entropy(logits.transpose(1, 2), tokens, reduction="none")
+        return -F.cross_entropy(
+            logits.reshape(-1, self.levels), tokens.reshape(-1), reduction="none"
+        ).view(tokens.shape)
 
     def _cached_logits(self, inp: torch.Tensor, cond: Cond) -> list[torch.Tensor]:
         decoder = self.decoder(inp.shape[0], cond)
@@ -264,14 +267,17 @@ class Transformer(LikelihoodModel):
         step = self.decoder(n, cond) if fast else None
         prev = tokens.new_full((n,), self.start)
         for t in range(self.length):
+            if t % NOISE_BLOCK == 0:  # Gumbel noise for the next NOISE_BLOCK positions
+                steps = min(NOISE_BLOCK, self.length - t)
+                u = torch.rand(steps, n, self.levels, generator=generator, device=dev)
+                gumbel = (-torch.log(-torch.log(u.clamp_min(1e-20)))).mul_(temperature)
             if fast:
                 logits = step(prev)
             else:
                 inp = self.inputs(tokens[:, : t + 1])  # the whole prefix, recomputed
                 logits = self(inp, cond)[:, -1]
-            u = torch.rand(n, self.levels, generator=generator, device=dev)
-            gumbel = -torch.log(-torch.log(u.clamp_min(1e-20)))
-            prev = (logits.float() / temperature + gumbel).argmax(-1)
+            # argmax(logits / temperature + g) == argmax(logits + temperature * g)
+            prev = (logits + gumbel[t % NOISE_BLOCK]).argmax(-1)
             tokens[:, t] = prev
         self.train(was_training)
         return self.from_tokens(tokens)
@@ -304,8 +310,7 @@ class Transformer(LikelihoodModel):
                 chunk = windows[i : i + STREAM_BATCH]
                 width = min(T, L)
                 rows = torch.stack([t[b : b + width] for b, _ in chunk]).to(dev)
-                logits = self(self.inputs(rows))
-                lp = -F.cross_entropy(logits.transpose(1, 2), rows, reduction="none")
+                lp = self.token_log_probs(rows)  # [windows, width]
                 for j, (b, a0) in enumerate(chunk):
                     total += float(lp[j, a0 - b :].double().sum())
         self.train(was_training)

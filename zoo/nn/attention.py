@@ -26,6 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def dropout(x: torch.Tensor, p: float, module: nn.Module) -> torch.Tensor:
+    """``F.dropout`` while ``module`` trains and ``p > 0``; else ``x`` itself (no mask drawn)."""
+    return F.dropout(x, p, True) if p and module.training else x
+
+
 @dataclass
 class KVCache:
     """Keys and values of the positions decoded so far, ``[B, H, T_max, C/H]`` each."""
@@ -64,9 +69,7 @@ class CausalSelfAttention(nn.Module):
 
     def _merge(self, y: torch.Tensor) -> torch.Tensor:
         B, _, T, _ = y.shape  # [B, H, T, C/H] -> [B, T, C]
-        return F.dropout(
-            self.proj(y.transpose(1, 2).reshape(B, T, self.dim)), self.dropout, self.training
-        )
+        return dropout(self.proj(y.transpose(1, 2).reshape(B, T, self.dim)), self.dropout, self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v = self._split(x)
@@ -95,7 +98,7 @@ class MLP(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.dropout(self.proj(F.gelu(self.fc(x))), self.dropout, self.training)
+        return dropout(self.proj(F.gelu(self.fc(x))), self.dropout, self)
 
 
 class Block(nn.Module):
