@@ -227,18 +227,20 @@ class Transformer(LikelihoodModel):
         levels]`` of the value at that position."""
         like = self.pos.weight
         caches: list[KVCache] = [b.init_cache(n, self.length, like) for b in self.blocks]
+        pos_c = self.pos.weight[None]  # [1 or n, D, C]: positions (+ the labels' embedding)
         c = self._cond_vector(cond)
+        if c is not None:
+            pos_c = pos_c + c
+        out_w = self.tok.weight[: self.levels] if self.out is None else self.out.weight
         pos = 0
 
         def step(inp_t: torch.Tensor) -> torch.Tensor:
             nonlocal pos
-            h = self.tok(inp_t)[:, None] + self.pos.weight[pos]  # [n, 1, C]
-            if c is not None:
-                h = h + c
+            h = self.tok(inp_t)[:, None] + pos_c[:, pos : pos + 1]  # [n, 1, C]
             for block, cache in zip(self.blocks, caches, strict=True):
                 h = block.step(h, cache, pos)
             pos += 1
-            return self._logits(h)[:, 0]
+            return F.linear(self.norm(h[:, 0]), out_w)  # [n, levels]
 
         return step
 

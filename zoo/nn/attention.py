@@ -79,13 +79,15 @@ class CausalSelfAttention(nn.Module):
     def step(self, x_t: torch.Tensor, cache: KVCache, pos: int) -> torch.Tensor:
         """One new position ``x_t: [B, 1, C]`` at index ``pos`` -> ``[B, 1, C]``; writes its
         key and value into ``cache`` and attends over positions ``0 .. pos``."""
-        q, k, v = self._split(x_t)
-        cache.k[:, :, pos] = k[:, :, 0]
-        cache.v[:, :, pos] = v[:, :, 0]
+        B = x_t.shape[0]
+        # one position: [B, 1, 3C] -> q, k, v as [B, H, 1, C/H] views, no transposes
+        qkv = self.qkv(x_t).view(B, 3, self.heads, 1, self.head_dim)
+        cache.k[:, :, pos : pos + 1] = qkv[:, 1]
+        cache.v[:, :, pos : pos + 1] = qkv[:, 2]
         y = F.scaled_dot_product_attention(
-            q, cache.k[:, :, : pos + 1], cache.v[:, :, : pos + 1]
+            qkv[:, 0], cache.k[:, :, : pos + 1], cache.v[:, :, : pos + 1]
         )  # the one query sees every cached position: no mask needed
-        return self._merge(y)
+        return dropout(self.proj(y.reshape(B, 1, self.dim)), self.dropout, self)
 
 
 class MLP(nn.Module):
