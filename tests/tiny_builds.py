@@ -92,6 +92,20 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     "flow_glow_mnist8_paper": {"steps": 2, "hidden": 8},
 
     # transformer (issue 27)
+    "transformer_digits_quick": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_pydoc_quick": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_spoken_digits_quick": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_digits": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_pydoc": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_shakespeare": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_ptb": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_word_ptb": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_bmnist": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_mnist8": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_spoken_digits": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_fsdd": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_nanogpt_shakespeare_paper": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_igpt_small_cifar10_paper": {"layers": 1, "heads": 2, "dim": 8},
 
     # lstm (issue 27)
 
