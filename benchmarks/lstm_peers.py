@@ -45,7 +45,7 @@ LR, CLIP = 20.0, 0.25  # the example's defaults
 def load_peer(root: Path):
     path = root / "word_language_model" / "model.py"
     if not path.exists():
-        raise SystemExit(f"no {path}: give --peer-root a folder holding word_language_model/model.py")
+        raise SystemExit(f"no {path}: give --peer-root the folder above word_language_model/")
     spec = importlib.util.spec_from_file_location("wlm_model", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -170,3 +170,9 @@ def test_bad_hyper_parameters_and_options_are_clear_errors():
         small().stream_log_prob(torch.tensor([0, 9]))
     with pytest.raises(ZooInputError, match="temperature"):
         small().sample(2, temperature=0.0)
+
+
+def test_the_contract_default_leaves_the_data_order_to_the_trainer():
+    from zoo.models.independent import Independent
+
+    assert Independent(TEXT).train_batch_indices(100, 10, 3, 0) is None
