@@ -108,6 +108,14 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     "transformer_igpt_small_cifar10_paper": {"layers": 1, "heads": 2, "dim": 8},
 
     # lstm (issue 27)
+    "lstm_pydoc": {"embed": 8, "hidden": 8},
+    "lstm_digits": {"embed": 8, "hidden": 8},
+    "lstm_spoken_digits": {"embed": 8, "hidden": 8},
+    "lstm_ptb_word": {"embed": 8, "hidden": 8},
+    "lstm_ptb_char": {"embed": 8, "hidden": 8},
+    "lstm_shakespeare_char": {"embed": 8, "hidden": 8},
+    "lstm_ptb_word_medium_paper": {"embed": 8, "hidden": 8},
+    "lstm_ptb_word_large_paper": {"embed": 8, "hidden": 8},
 
     # speech experiment (issue 26)
     "wavenet_ae_vq_nms_spoken_digits": WAVENET_AE_TINY,

@@ -8,7 +8,9 @@ what is trained). Count-based models (``model.count_based``) are
 fitted once with ``model.fit``. Multi-phase models (VQ-VAE + prior) run their
 ``model.phases`` in order, each on its share of the budget.
 
-Batches are a pure function of (seed, step): resuming reproduces the same data order, and
+Batches are a pure function of (seed, step) (a model may order them itself through
+``train_batch_indices``: an LSTM's consecutive stream chunks): resuming reproduces the same
+data order, and
 under torchrun each rank takes its slice of the same global batch, so DDP with N processes
 follows the 1-process run with the same global batch.
 """
@@ -294,7 +296,9 @@ class Trainer:
                 if max_minutes is not None and self._agreed(self.phase_seconds >= max_minutes * 60):
                     break
                 t_step = time.perf_counter()
-                idx = batch_indices(len(train), c.batch_size, self.step, c.seed)
+                idx = self.model.train_batch_indices(len(train), c.batch_size, self.step, c.seed)
+                if idx is None:
+                    idx = batch_indices(len(train), c.batch_size, self.step, c.seed)
                 idx = idx[self.dist.rank * local : (self.dist.rank + 1) * local]
                 if train.resample is not None:  # dynamic binarisation: fresh bits per step
                     x = train.resample(idx, c.seed * 1_000_003 + self.step)
