@@ -48,6 +48,11 @@ CHANGED = {
         "train": {**_PIXEL_LEVERS, "max_steps": 1900},
         "description": None,
     },
+    "wavenet_fsdd": {
+        "hparams": None,
+        "train": {"batch_size": 4, "lr": 1e-3, "max_steps": 1000, "warmup_steps": 10},
+        "description": None,
+    },
     "vae_bmnist": {
         "train": {
             "batch_size": 100,

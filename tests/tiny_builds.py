@@ -102,6 +102,7 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     "pixelcnn_gated_bmnist_paper": {},
     "pixelcnn_gated_mnist_paper": {"conditional": False},
     "pixelcnn_pp_mnist_paper": {},
+    "wavenet_fsdd_paper": {"global_labels": []},
 
     # paper suite
     "pixelcnn_bmnist_paper": {},
