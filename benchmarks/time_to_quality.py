@@ -108,8 +108,7 @@ def curve(
     if cfg["dataset"] == "binarized_mnist" and dims:
         for p in points:
             p["valid_nats"] = p["valid_bits_per_dim"] * dims * LN2
-    ds = load_dataset(cfg["dataset"], **cfg["data_options"])
-    split = "valid" if "valid" in ds.splits else "test"
+    split = _held_out_split(cfg)
     return {
         "entry": name,
         "dataset": cfg["dataset"],
@@ -117,12 +116,18 @@ def curve(
         "train": {k: cfg["train"].get(k) for k in TRAIN_KEYS},
         "data_options": cfg["data_options"],
         "variant": variant,
-        "held_out": {"split": split, "examples": min(eval_examples, len(ds[split]))},
+        "held_out": {"split": split, "examples": eval_examples},
         "parameters": parameters,
         "loadavg_start": [round(v, 2) for v in load0],
         "loadavg_end": [round(v, 2) for v in os.getloadavg()],
         "points": points,
     }
+
+
+def _held_out_split(cfg: dict[str, Any]) -> str:
+    """The split the trainer validates on: valid, else test."""
+    ds = load_dataset(cfg["dataset"], **cfg["data_options"])
+    return "valid" if "valid" in ds.splits else "test"
 
 
 def from_run(run: Path) -> dict[str, Any]:
@@ -156,7 +161,7 @@ def from_run(run: Path) -> dict[str, Any]:
         "train": {k: cfg["train"].get(k) for k in TRAIN_KEYS},
         "data_options": cfg["data_options"],
         "variant": {},
-        "held_out": {"split": "valid", "examples": cfg["train"]["eval_examples"]},
+        "held_out": {"split": _held_out_split(cfg), "examples": cfg["train"]["eval_examples"]},
         "from_run": str(run),
         "points": points,
     }
