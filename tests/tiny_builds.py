@@ -121,6 +121,10 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     "wavenet_ae_vq_nms_spoken_digits": WAVENET_AE_TINY,
 
     # collapse remedies and CPU-sized standard entries (issue 31)
+    "pixelcnn_gated_bmnist_paper": {},
+    "pixelcnn_gated_mnist_paper": {"conditional": False},
+    "pixelcnn_pp_mnist_paper": {},
+    "wavenet_fsdd_paper": {"global_labels": []},
 
     # paper suite
     "pixelcnn_bmnist_paper": {},
