@@ -83,6 +83,18 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     "wavenet_char_shakespeare": {},
     "wavenet_prior": {},
     # fvsbn / nade / made (issue 28)
+    "fvsbn_digits": {},
+    "nade_digits": {"hidden": 4},
+    "made_digits": {"hidden": [6], "num_masks": 3},
+    "fvsbn_bmnist": {},
+    "nade_bmnist": {"hidden": 4},
+    "made_bmnist": {"hidden": [6]},
+    "made_bmnist_masks": {"hidden": [6, 6], "num_masks": 3},
+    "fvsbn_mnist8": {},
+    "nade_mnist8": {"hidden": 4},
+    "made_mnist8": {"hidden": [6]},
+    "nade_bmnist_paper": {"hidden": 4},
+    "made_bmnist_paper": {"hidden": [6, 6], "num_masks": 3},
 
     # flow (issue 28)
     "flow_digits": {"steps": 2, "hidden": 8},
