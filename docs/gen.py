@@ -207,7 +207,7 @@ def families_page(docs: Path = DOCS) -> str:
     from zoo.engine.registry import entries
 
     by_family: dict[str, dict[str, Any]] = {}
-    for name, e in entries().items():
+    for e in entries().values():
         cls = e.model_class()
         f = by_family.setdefault(
             e.family, {"classes": set(), "estimates": set(), "modalities": set(), "n": 0}

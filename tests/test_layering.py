@@ -335,7 +335,9 @@ def test_the_docs_draw_every_directory_of_zoo_in_the_layer_order():
         assert layers, f"docs/architecture.md draws {rel}, which is no module of zoo/"
         spans.append((rel, min(layers), max(layers)))
     for (above, low, _), (below, _, high) in zip(spans, spans[1:]):
-        assert low >= high, f"docs/architecture.md draws {above} above {below}, but {below} is higher"
+        assert low >= high, (
+            f"docs/architecture.md draws {above} above {below}, but {below} is higher"
+        )
     tops = {
         p.name
         for p in (ROOT / "zoo").iterdir()
