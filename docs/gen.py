@@ -377,6 +377,9 @@ def chart(path: Path, results: Path = RESULTS) -> Path | None:
                 textcoords="offset points",
                 fontsize=7,
             )
+        base = cells.get("independent")
+        if base is not None:  # the floor every structured model must beat
+            ax.axvline(base["bits_per_dim"], color="grey", linestyle=":", linewidth=1, zorder=1)
         ax.set_title(f"{ds} ({suite})", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.margins(x=0.35)
@@ -388,7 +391,8 @@ def chart(path: Path, results: Path = RESULTS) -> Path | None:
     axes[0, 0].invert_yaxis()
     fig.suptitle(
         "Best bits/dim per family and data set, test split (lower is better)\n"
-        "filled: exact, hollow: bound (≥), red edge: flagged, orange: conditional on a label",
+        "filled: exact, hollow: bound (≥), red edge: flagged, orange: conditional on a label, "
+        "dotted: the independent baseline",
         fontsize=9,
     )
     fig.tight_layout()
