@@ -192,9 +192,10 @@ def _check_next_log_probs(
 def check_entry(name: str, overrides: dict[str, Any] | None = None) -> list[CheckResult]:
     """Every check on registry entry ``name`` (built with ``overrides`` of its
     hyper-parameters), on the tiny spec of each modality its class models."""
-    from zoo.engine.registry import create_model, get_entry
+    from zoo.engine.registry import check_hparams, create_model, get_entry
 
     cls = get_entry(name).model_class()
+    check_hparams(cls, overrides or {}, name)  # a bad --set is bad input, not a failed check
     results = []
     for modality in cls.modalities:
         spec = tiny_specs()[modality]
