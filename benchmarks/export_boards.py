@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.quick_db or a.standard_db):
         ap.error("give --quick-db and/or --standard-db")
     for suite, db in (("quick", a.quick_db), ("standard", a.standard_db)):
-        if db:
+        if db and not Path(db).exists():
+            print(f"{db}: no leaderboard there; board_{suite}.json not written", file=sys.stderr)
+        elif db:
             path = export(db, suite, a.out)
             record = json.loads(path.read_text())
             print(f"{path}: {len(record['rows'])} rows", file=sys.stderr)

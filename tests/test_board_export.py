@@ -109,3 +109,17 @@ def test_export_cli_writes_both_boards(tmp_path):
     assert export_boards.main(argv) == 0
     assert not json.loads((out / "board_standard.json").read_text())["rows"]  # no standard rows
     assert len(json.loads((out / "board_quick.json").read_text())["rows"]) == 3
+
+
+def test_an_empty_or_missing_database_gives_no_rows_not_a_traceback(tmp_path, capsys):
+    import sqlite3
+
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).execute("PRAGMA user_version = 0").connection.close()
+    assert Leaderboard(empty, create=False).rows() == []
+    assert main(["leaderboard", "--db", str(empty), "--format", "json"]) == 0
+    out = tmp_path / "out"
+    argv = ["--quick-db", str(tmp_path / "none.db"), "--standard-db", str(empty), "--out", str(out)]
+    assert export_boards.main(argv) == 0
+    assert not (out / "board_quick.json").exists()
+    assert json.loads((out / "board_standard.json").read_text())["rows"] == []
