@@ -9,7 +9,7 @@ import pytest
 
 import zoo.engine.runs as runs_module
 from zoo.bench import load_status, run_suite
-from zoo.bench.report import image_references, screenshot
+from zoo.bench.report import browser_check, image_references, screenshot
 from zoo.leaderboard import Leaderboard, views
 
 REGISTRY = textwrap.dedent(
@@ -98,6 +98,10 @@ def test_report_renders_in_headless_chromium(registry, tmp_path):
     # the suite leaves its own screenshot beside the page
     shot = index.parent / "screenshot.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    # at 1280 px wide nothing scrolls sideways, and every image loads
+    measured = browser_check(index, width=1280)
+    assert measured["scrollWidth"] <= 1280
+    assert measured["images"] and all(width > 0 for _, width in measured["images"])
 
 
 def test_a_failing_entry_is_reported_and_the_rest_still_runs(registry, tmp_path, monkeypatch):

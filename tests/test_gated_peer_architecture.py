@@ -35,9 +35,9 @@ def small(spec: DataSpec, seed: int = 0, jitter: float = 0.3, **kw) -> GatedPixe
 
 
 def test_published_configuration_has_the_peers_parameter_count():
-    ours = zoo.create_model("pixelcnn_gated_bmnist", BMNIST, layers=11, architecture=PEER)
+    ours = zoo.create_model("pixelcnn_gated_bmnist_paper", BMNIST, layers=11, architecture=PEER)
     assert ours.num_parameters() == PEER_PARAMS["gated"] == 3_364_161
-    default = zoo.create_model("pixelcnn_gated_bmnist", BMNIST)
+    default = zoo.create_model("pixelcnn_gated_bmnist_paper", BMNIST)
     assert default.num_parameters() == 3_199_809  # the zoo architecture is another network
 
 

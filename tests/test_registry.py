@@ -27,6 +27,32 @@ _PIXEL_LEVERS = {"batch_size": 16, "lr": 2e-3, "min_lr_ratio": 0.01}
 CHANGED = {
     "pixelcnn_small_bmnist": {"train": {**_PIXEL_LEVERS, "max_steps": 3800}},
     "pixelrnn_rowlstm_bmnist": {"train": {**_PIXEL_LEVERS, "max_steps": 1260}},
+    # CPU-sized standard entries (issue 31); the originals are the *_paper entries
+    "pixelcnn_gated_bmnist": {
+        "hparams": {"channels": 48, "layers": 8, "head_channels": 32},
+        "train": {**_PIXEL_LEVERS, "max_steps": 1900},
+        "description": None,
+    },
+    "pixelrnn_diagbilstm_bmnist": {
+        "hparams": {"channels": 16, "layers": 3},
+        "train": {**_PIXEL_LEVERS, "max_steps": 1200},
+        "description": None,
+    },
+    "pixelcnn_gated_mnist": {
+        "hparams": {"channels": 32, "layers": 6, "conditional": True},
+        "train": {**_PIXEL_LEVERS, "max_steps": 3600},
+        "description": None,
+    },
+    "pixelcnn_pp_mnist": {
+        "hparams": {"filters": 32, "resnets": 1, "mixtures": 5, "dropout": 0.0},
+        "train": {**_PIXEL_LEVERS, "max_steps": 1900},
+        "description": None,
+    },
+    "wavenet_fsdd": {
+        "hparams": None,
+        "train": {"batch_size": 4, "lr": 1e-3, "max_steps": 1000, "warmup_steps": 10},
+        "description": None,
+    },
     "vae_bmnist": {
         "train": {
             "batch_size": 100,

@@ -92,13 +92,39 @@ TINY_BUILDS: dict[str, dict[str, Any]] = {
     "flow_glow_mnist8_paper": {"steps": 2, "hidden": 8},
 
     # transformer (issue 27)
+    "transformer_digits_quick": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_pydoc_quick": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_spoken_digits_quick": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_digits": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_pydoc": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_shakespeare": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_char_ptb": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_word_ptb": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_bmnist": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_mnist8": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_spoken_digits": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_fsdd": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_nanogpt_shakespeare_paper": {"layers": 1, "heads": 2, "dim": 8},
+    "transformer_igpt_small_cifar10_paper": {"layers": 1, "heads": 2, "dim": 8},
 
     # lstm (issue 27)
+    "lstm_pydoc": {"embed": 8, "hidden": 8},
+    "lstm_digits": {"embed": 8, "hidden": 8},
+    "lstm_spoken_digits": {"embed": 8, "hidden": 8},
+    "lstm_ptb_word": {"embed": 8, "hidden": 8},
+    "lstm_ptb_char": {"embed": 8, "hidden": 8},
+    "lstm_shakespeare_char": {"embed": 8, "hidden": 8},
+    "lstm_ptb_word_medium_paper": {"embed": 8, "hidden": 8},
+    "lstm_ptb_word_large_paper": {"embed": 8, "hidden": 8},
 
     # speech experiment (issue 26)
     "wavenet_ae_vq_nms_spoken_digits": WAVENET_AE_TINY,
 
     # collapse remedies and CPU-sized standard entries (issue 31)
+    "pixelcnn_gated_bmnist_paper": {},
+    "pixelcnn_gated_mnist_paper": {"conditional": False},
+    "pixelcnn_pp_mnist_paper": {},
+    "wavenet_fsdd_paper": {"global_labels": []},
 
     # paper suite
     "pixelcnn_bmnist_paper": {},

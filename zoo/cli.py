@@ -21,7 +21,7 @@ from rich.console import Console
 from zoo.errors import ZooInputError
 
 # Piped or captured output gets a wide table rather than rich's 80-column default.
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 160, log_path=False)
 out = Console(width=None if sys.stdout.isatty() else 160)
 
 
@@ -30,10 +30,21 @@ class UsageError(ZooInputError):
 
 
 # ---------------------------------------------------------------------- progress
-class Progress:
-    """Rich progress bar fed by the trainer's events (loss, bits/dim, examples/s, ETA)."""
+def progress_enabled(quiet: bool = False) -> bool:
+    """Whether to draw progress bars: never with ``--quiet`` or ``ZOO_PROGRESS=0``, always
+    with ``ZOO_PROGRESS=1``, else only when stderr is a terminal (not in logs or pipes). Bars
+    only show what the trainer and evaluator report: they never change a figure."""
+    env = os.environ.get("ZOO_PROGRESS", "").strip()
+    if quiet or env == "0":
+        return False
+    return env == "1" or console.is_terminal
 
-    def __init__(self, enabled: bool = True) -> None:
+
+class Progress:
+    """Rich progress bar fed by the trainer's events (loss, bits/dim, examples/s, ETA) and,
+    through :meth:`scoring`, by the evaluator's batches (evaluation, IWAE-k scoring)."""
+
+    def __init__(self, enabled: bool = True, quiet: bool = False, label: str = "") -> None:
         from rich.progress import (
             BarColumn,
             TextColumn,
@@ -44,7 +55,7 @@ class Progress:
             Progress as RichProgress,
         )
 
-        self.enabled = enabled
+        self.enabled, self.quiet, self.label = enabled, quiet, label
         self.bar = RichProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -63,40 +74,122 @@ class Progress:
         if kind == "start":
             self.bar.start()
         elif kind == "phase":
-            self.task = self.bar.add_task(event["phase"], total=event.get("max_steps"), info="")
+            what = f"{self.label} {event['phase']}" if self.label else event["phase"]
+            self.task = self.bar.add_task(what, total=event.get("max_steps"), info="")
         elif kind == "step" and self.task is not None:
             info = (
                 f"loss {event['loss']:.2f}  {event['bits_per_dim']:.3f} bits/dim  "
                 f"{event['examples_per_s']:.0f} ex/s"
             )
             self.bar.update(self.task, completed=event["phase_step"], info=info)
-        elif kind == "valid":
+        elif kind == "valid" and not self.quiet:  # a line in logs too, bar or no bar
             self.bar.console.log(
                 f"step {event['step']}: valid {event['valid_bits_per_dim']:.4f} bits/dim"
             )
         elif kind == "end":
             self.bar.stop()
 
+    def scoring(self, description: str) -> Any:
+        """A ``progress(done, total)`` callback for ``evaluate``: examples scored so far."""
+        task = None
+
+        def update(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                self.bar.start()
+                task = self.bar.add_task(description, total=total, info="")
+            self.bar.update(task, completed=done)
+            if done >= total:
+                self.bar.stop()
+
+        return update
+
 
 # ---------------------------------------------------------------------- commands
+def entry_conditioning(hparams: dict[str, Any]) -> list[str]:
+    """The labels an entry's (full) hyper-parameters ask to condition on: ``conditional``
+    (class), ``global_labels`` (WaveNet) or ``speaker_conditioning`` (WaveNet autoencoder).
+    Read from the entry alone, without loading its data set: a label the data lacks is refused
+    (or, for the speaker, dropped) when the model is built."""
+    labels: list[str] = []
+    if hparams.get("conditional"):
+        labels.append("class")
+    wavenet = hparams.get("global_labels") or ()
+    labels += [wavenet] if isinstance(wavenet, str) else [str(g) for g in wavenet]
+    if hparams.get("speaker_conditioning") and "speaker" not in labels:
+        labels.append("speaker")
+    return labels
+
+
+# the modality of a data set, from the loader module that makes it
+_MODALITY = {
+    "zoo.data.images": "image",
+    "zoo.data.text": "text",
+    "zoo.data.speech": "audio",
+    "zoo.data.words": "audio",
+}
+
+
+def list_rows(names: list[str]) -> list[dict[str, Any]]:
+    """One row per registry entry: name, family, estimate, modality, data set, conditioning
+    labels, suites and the paper's figure (``zoo list --format json``)."""
+    from zoo.data import DATASETS
+    from zoo.engine.checkpoint import full_hparams
+    from zoo.engine.registry import get_entry
+
+    rows = []
+    for n in names:
+        e = get_entry(n)
+        cls = e.model_class()
+        rows.append(
+            {
+                "name": n,
+                "family": cls.family,
+                # the estimate the entry is ranked by: IWAE-k where it declares k > 1
+                "estimate": f"iwae-{e.eval_k}"
+                if e.eval_k > 1 and cls.estimate in ("elbo", "iwae")
+                else cls.estimate,
+                "modality": _MODALITY.get(DATASETS.get(e.dataset, "").partition(":")[0])
+                or "/".join(cls.modalities),
+                "dataset": e.dataset,
+                "conditional": entry_conditioning(full_hparams(e.cls_path, e.hparams)),
+                "suites": list(e.suites),
+                "paper": e.paper,
+            }
+        )
+    return rows
+
+
 def cmd_list(a: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from zoo.engine.registry import get_entry, list_models
+    from zoo.engine.registry import list_models
 
     names = list_models(a.pattern or "*")
     if not names:
         console.print(f"zoo: no model matches {a.pattern!r} (see `zoo list`)")
-    if a.json:
+    if a.json or a.format == "names":
         print(json.dumps(names))
+    elif a.format == "json":
+        print(json.dumps(list_rows(names), indent=2))
     elif names:
         t = Table(title=f"zoo models ({len(names)})")
-        for col in ("name", "family", "data set", "paper"):
+        for col in ("name", "family", "estimate", "modality", "data set", "conditional"):
             t.add_column(col)
-        for n in names:
-            e = get_entry(n)
-            paper = f"{e.paper['value']} {e.paper['unit']}" if e.paper else ""
-            t.add_row(n, e.family, e.dataset, paper)
+        t.add_column("suites")
+        t.add_column("paper")
+        for r in list_rows(names):
+            paper = f"{r['paper']['value']} {r['paper']['unit']}" if r["paper"] else ""
+            t.add_row(
+                r["name"],
+                r["family"],
+                r["estimate"],
+                r["modality"],
+                r["dataset"],
+                ", ".join(r["conditional"]) or "-",
+                ", ".join(r["suites"]) or "-",
+                paper,
+            )
         out.print(t)
     return 0
 
@@ -149,7 +242,7 @@ def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
 def cmd_train(a: argparse.Namespace) -> int:
     from zoo.engine.runs import resume_run, train_run
 
-    progress = Progress(enabled=not a.quiet)
+    progress = Progress(enabled=progress_enabled(a.quiet), quiet=a.quiet)
     if a.resume:
         run = resume_run(a.resume, train=_train_overrides(a), callback=progress)
     else:
@@ -195,10 +288,12 @@ def cmd_eval(a: argparse.Namespace) -> int:
     from zoo.engine.runs import eval_run
     from zoo.leaderboard import Leaderboard
 
+    what = f"scoring {a.split} (IWAE-{a.iwae_k})" if (a.iwae_k or 1) > 1 else f"scoring {a.split}"
     row = eval_run(
         a.run,
         k=a.iwae_k,
         record=lambda row: Leaderboard(a.db).add(row),
+        progress=Progress(enabled=progress_enabled(a.quiet)).scoring(what),
         **_options(a, "split", "max_examples", "device"),
     )
     if a.json:
@@ -265,7 +360,15 @@ def cmd_bench(a: argparse.Namespace) -> int:
     from zoo.bench import run_suite
 
     options = _options(a, "max_steps", "max_eval", "samples", "db", "runs", "report", "only")
-    report = run_suite(a.suite, **options, device=a.device, log=lambda msg: console.log(msg))
+    bars = progress_enabled(a.quiet)
+    report = run_suite(
+        a.suite,
+        **options,
+        device=a.device,
+        log=lambda msg: console.log(msg),
+        progress=lambda name: Progress(bars, quiet=True, label=name),
+        scoring=lambda name: Progress(bars, quiet=True).scoring(f"{name} scoring"),
+    )
     from zoo.leaderboard import Leaderboard, views
 
     rows = Leaderboard(a.db).rows(suite=a.suite)
@@ -336,9 +439,23 @@ def cmd_experiment(a: argparse.Namespace) -> int:
     if a.steps is not None:
         budget = speech.smaller(budget, steps=a.steps)
     r = speech.run(a.out, smoke=a.smoke, device=a.device, seed=a.seed, dataset=a.dataset,
-                   budget=budget)  # fmt: skip
+                   data_options=_parse_kv(a.data, "--data"), budget=budget)  # fmt: skip
     out.print(f"{a.out}/results.json: {len(r['probes'])} probe rows, {len(r['abx'])} ABX rows")
     return 0
+
+
+FILES_HELP = """\
+where zoo writes (zoo.core.paths; a specific variable wins over ZOO_HOME):
+  ZOO_HOME         zoo's home (default: $XDG_CACHE_HOME/zoo, i.e. ~/.cache/zoo)
+  ZOO_RUNS         run folders (default: $ZOO_HOME/runs; `zoo train --run-dir` for one run)
+  ZOO_LEADERBOARD  the leaderboard (default: $ZOO_HOME/leaderboard.db; --db for one command)
+  ZOO_CACHE        caches, e.g. synthesised speech (default: $ZOO_HOME)
+  reports          `zoo bench` reports go to $ZOO_HOME/reports/SUITE (--report)
+  ZOO_DATA         real data sets (default: a checkout's ../shared/datasets, else
+                   $XDG_DATA_HOME/zoo/datasets, i.e. ~/.local/share/zoo/datasets)
+  ZOO_REGISTRY     extra registry files added to the catalogue (several: os.pathsep)
+  ZOO_PROGRESS     0: no progress bars; 1: bars even when stderr is not a terminal
+"""
 
 
 def _shared(*names: str, **options: Any) -> argparse.ArgumentParser:
@@ -350,10 +467,17 @@ def _shared(*names: str, **options: Any) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     run = _shared("run", help="a run folder (the one `zoo train` printed)")
-    db = _shared("--db", help="leaderboard file (default: ~/.cache/zoo/leaderboard.db)")
+    db = _shared(
+        "--db",
+        help="leaderboard file (default: $ZOO_LEADERBOARD, else $ZOO_HOME/leaderboard.db; "
+        "~/.cache/zoo/leaderboard.db)",
+    )
     device = _shared("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
     p = argparse.ArgumentParser(
-        prog="zoo", description="Likelihood-based generative models, compared in bits/dim."
+        prog="zoo",
+        description="Likelihood-based generative models, compared in bits/dim.",
+        epilog=FILES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     from zoo import __version__
@@ -363,7 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("list", help="list registry entries")
     s.add_argument("pattern", nargs="?", help="shell pattern, e.g. 'pixel*'")
-    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.add_argument("--json", action="store_true", help="print the names as a JSON list")
+    s.add_argument(
+        "--format",
+        default="table",
+        choices=("table", "json", "names"),
+        help="table (default); json: one object per entry (family, estimate, modality, data "
+        "set, conditional, suites, paper); names: a JSON list of names (as --json)",
+    )
     s.set_defaults(fn=cmd_list)
 
     s = sub.add_parser("info", help="show one registry entry")
@@ -373,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train a registry entry; prints the run folder last")
     s.add_argument("name", nargs="?", help="a registry name (see `zoo list`); omit with --resume")
     s.add_argument("--dataset", help="data set name (default: the entry's)")
-    s.add_argument("--run-dir", help="run folder (default: runs/NAME-TIME-ID)")
+    s.add_argument(
+        "--run-dir", help="run folder (default: $ZOO_RUNS/NAME-TIME-ID, ~/.cache/zoo/runs/...)"
+    )
     s.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     s.add_argument("--max-steps", type=int, help="gradient steps (default: the entry's budget)")
     s.add_argument(
@@ -382,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--batch-size",
         type=int,
-        help="examples per step, at most the training split's size (default: the entry's)",
+        help="examples per step, at most the training split's size; count-based models (n-gram, a"
+        " counted independent model) fit on all of it and ignore this (default: the entry's)",
     )
     s.add_argument("--lr", type=float, help="learning rate, > 0 (default: the entry's)")
     s.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
@@ -396,7 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
     s.add_argument("--data", action="append", metavar="KEY=VALUE", help="data set option")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar (also: ZOO_PROGRESS=0; bars show only on a terminal unless "
+        "ZOO_PROGRESS=1)",
+    )
     s.set_defaults(fn=cmd_train)
 
     s = sub.add_parser(
@@ -419,6 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--max-examples", type=int, help="score only the first N examples")
     s.add_argument("--json", action="store_true", help="print the row as JSON")
+    s.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar (also: ZOO_PROGRESS=0)"
+    )
     s.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser(
@@ -457,8 +600,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--samples", type=int, metavar="N", help="examples drawn per entry (0: none)")
     s.add_argument("--only", help="shell pattern: run only matching entries")
-    s.add_argument("--runs", help="folder for the suite's runs (default: runs/bench-SUITE)")
-    s.add_argument("--report", help="report folder (default: reports/SUITE)")
+    s.add_argument(
+        "--runs",
+        help="folder for the suite's runs (default: $ZOO_RUNS/bench-SUITE, "
+        "~/.cache/zoo/runs/bench-SUITE)",
+    )
+    s.add_argument(
+        "--report", help="report folder (default: $ZOO_HOME/reports/SUITE, ~/.cache/zoo/...)"
+    )
+    s.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bars (also: ZOO_PROGRESS=0)"
+    )
     s.set_defaults(fn=cmd_bench)
 
     s = sub.add_parser(
@@ -484,7 +636,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", help="cpu | cuda")
     s.add_argument("--seed", type=int, default=0, help="seed of every model, probe and draw")
     s.add_argument("--steps", type=int, help="training steps per model (default: the budget's)")
-    s.add_argument("--dataset", help="spoken_words (default when present) | synthetic")
+    s.add_argument(
+        "--dataset",
+        help="spoken_words (default) | timit | aligned_folder | synthetic: any phone-aligned "
+        "speech with speaker and gender labels",
+    )
+    s.add_argument("--data", action="append", metavar="KEY=VALUE",
+                   help="data set option, e.g. root=/path/to/corpus")  # fmt: skip
     s.set_defaults(fn=cmd_experiment)
 
     s = sub.add_parser("decompress", help="rebuild the inputs of a zoo compress archive")

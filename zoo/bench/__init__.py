@@ -49,8 +49,11 @@ def suite_entries(suite: str, only: str | None = None) -> list[str]:
 
 
 def suite_runs_dir(suite: str, runs: str | None = None) -> Path:
-    """Where a suite keeps its runs (``runs/bench-SUITE`` unless given)."""
-    return Path(runs or f"runs/bench-{suite}")
+    """Where a suite keeps its runs (``$ZOO_RUNS/bench-SUITE``, ``~/.cache/zoo/runs/...``,
+    unless given; see :mod:`zoo.core.paths`)."""
+    from zoo.core.paths import runs_root
+
+    return Path(runs) if runs else runs_root() / f"bench-{suite}"
 
 
 def run_suite(
@@ -65,8 +68,13 @@ def run_suite(
     only: str | None = None,
     device: str = "auto",
     log: Callable[[str], None] = lambda msg: None,
+    progress: Callable[[str], Callable[[dict[str, Any]], None]] | None = None,
+    scoring: Callable[[str], Callable[[int, int], None]] | None = None,
 ) -> Path:
     """Train, evaluate and sample every entry of ``suite``; write the report; return its path.
+
+    ``progress(name)``: the trainer's event callback for entry ``name`` and ``scoring(name)``
+    the evaluator's ``progress(done, total)`` (the CLI's progress bars; they change nothing).
 
     ``max_steps`` caps every entry's step budget and ``max_eval`` scores only the first
     examples of the test split (its rows then say ``test[:N]``), for smoke runs; by default each
@@ -112,21 +120,23 @@ def run_suite(
         if max_eval is not None:  # a smoke run validates on as few examples as it scores
             train["eval_examples"] = min(entries()[name].train.get("eval_examples", 512), max_eval)
         t0 = time.perf_counter()
+        callback = progress(name) if progress is not None else None
         try:
             if (run / CHECKPOINT).exists():
                 log(f"{name}: resuming the interrupted run in {run}")
-                resume_run(run, train={"device": device})
+                resume_run(run, train={"device": device}, callback=callback)
             else:
                 if run.exists():  # an interrupted start without a checkpoint: begin again
                     shutil.rmtree(run)
                 log(f"{name}: training")
-                train_run(name, run_dir=run, train=train)
+                train_run(name, run_dir=run, train=train, callback=callback)
             row = eval_run(
                 run,
                 suite=suite,
                 max_examples=max_eval,
                 device=device,
                 record=lambda row: Leaderboard(db).add(row),
+                progress=scoring(name) if scoring is not None else None,
             )
             try:
                 if samples:
@@ -167,8 +177,10 @@ def run_suite(
     }
     atomic_write_json(runs_dir / "suite.json", summary)
     from zoo.bench.report import screenshot, write_report
+    from zoo.core.paths import reports_root
 
-    index = write_report(suite, runs_dir, Path(report or f"reports/{suite}"), db=db, status=status)
+    report_dir = Path(report) if report else reports_root() / suite
+    index = write_report(suite, runs_dir, report_dir, db=db, status=status)
     try:  # the report as a browser shows it, beside index.html
         shot = screenshot(index, index.parent / "screenshot.png")
         log(f"report rendered in headless Chromium: {shot}")

@@ -125,6 +125,15 @@ class LikelihoodModel(nn.Module):
         """The trainer's global step, given before every optimisation step (schedules such as
         a KL warm-up read it). Default: nothing."""
 
+    def train_batch_indices(
+        self, n: int, batch_size: int, step: int, seed: int
+    ) -> torch.Tensor | None:
+        """The examples of training step ``step``'s global batch, ``[batch_size]`` indices in
+        ``[0, n)``, for a model that orders its own data (an LSTM carrying its state across
+        the consecutive chunks of a text stream: truncated BPTT); a pure function of its
+        arguments. None (the default): the trainer's seeded epoch-wise permutations."""
+        return None
+
     def stream_log_prob(self, tokens: Any) -> tuple[float, int] | None:
         """``(ln p(stream), tokens scored)`` for a whole token stream (the evaluator's stream
         perplexity), or None for models that score only fixed-size examples (the default)."""

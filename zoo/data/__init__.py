@@ -7,7 +7,8 @@ Embedded defaults (need nothing but installed packages): ``digits`` (scikit-lear
 digits, 17 levels), ``pydoc_char`` / ``pydoc_word`` (CPython's pydoc_data topics), and
 ``spoken_digits`` (a multi-voice spoken-digit set synthesised with eSpeak NG) and
 ``spoken_words`` (phone-aligned carrier phrases in 16 eSpeak voices of both genders).
-Real data sets read from ``data_root()`` (``$ZOO_DATA``, default ``../shared/datasets``).
+Phone-aligned real speech: ``timit`` (TIMIT's layout) and ``aligned_folder`` (audio with
+``.PHN`` or ``.TextGrid`` alignments). Real data sets read from ``data_root()`` (``$ZOO_DATA``, default ``../shared/datasets``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ DATASETS: dict[str, str] = {
     "wavfolder": "zoo.data.speech:load_wavfolder",
     "librispeech": "zoo.data.speech:load_librispeech",
     "vctk": "zoo.data.speech:load_vctk",
+    "timit": "zoo.data.aligned:load_timit",
+    "aligned_folder": "zoo.data.aligned:load_aligned_folder",
 }
 
 EMBEDDED = ("digits", "pydoc_char", "spoken_digits", "spoken_words")

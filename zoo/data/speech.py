@@ -675,9 +675,10 @@ def synthesize_digits(takes: int, seed: int, out: str) -> None:
 
 
 def _cache_dir() -> Path:
-    env = os.environ.get("ZOO_CACHE")
-    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")) / "zoo"
-    return base.expanduser()
+    """``$ZOO_CACHE``, else ``$ZOO_HOME``, else ``~/.cache/zoo`` (see :mod:`zoo.core.paths`)."""
+    from zoo.core.paths import cache_dir
+
+    return cache_dir()
 
 
 def _synth_cached(takes: int, seed: int) -> tuple[np.ndarray, np.ndarray, int]:

@@ -310,12 +310,13 @@ def load_checkpoint(
 def load_model(
     run_dir: Path, map_location: str | torch.device = "cpu", *, state: dict | None = None
 ) -> LikelihoodModel:
-    """Rebuild a run's model and load its last good checkpoint, or ``state`` (eval mode)."""
+    """Rebuild a run's model and load its last good checkpoint, or ``state`` (eval mode):
+    the EMA weights where the run kept them (train.ema), else the trained weights."""
     model = build_from_config(read_config(run_dir))
     if state is None:
         state = load_checkpoint(run_dir, map_location)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("ema") or state["model"])
     except RuntimeError as e:
         raise ZooInputError(
             f"the checkpoint in {run_dir} does not fit the model its config.json describes "

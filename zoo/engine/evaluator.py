@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -78,11 +79,14 @@ def evaluate(
     max_examples: int | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Bits/dim of ``model`` on ``dataset[split]`` plus modality figures and diagnostics;
     the same ``seed`` gives the same figures. ``batch_size``: examples per forward pass
     (default: ``eval_batch_size`` for the data and device; with ``k`` > 1 importance samples,
-    at most 4096 // k, so memory stays bounded)."""
+    at most 4096 // k, so memory stays bounded). ``progress(done, total)`` is called after
+    each batch with the examples scored so far (the CLI's progress bar); it sees, never
+    changes, the figures."""
     if k < 1:
         raise ZooInputError(f"k (importance samples) must be >= 1, got {k}")
     if max_examples is not None and max_examples < 1:
@@ -93,7 +97,7 @@ def evaluate(
     devices = list(range(torch.cuda.device_count())) if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        return _evaluate(model, dataset, split, k, batch_size, max_examples, device)
+        return _evaluate(model, dataset, split, k, batch_size, max_examples, device, progress)
 
 
 def _evaluate(
@@ -104,6 +108,7 @@ def _evaluate(
     batch_size: int | None,
     max_examples: int | None,
     device: torch.device,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     data = dataset[split]
     total_examples = len(data)
@@ -131,6 +136,8 @@ def _evaluate(
             )
         total += float(lp.double().sum())
         n += len(x)
+        if progress is not None:
+            progress(n, len(data))
     seconds = time.perf_counter() - t0
     nats = -total / n
     bpd = nats / (spec.D * LN2)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from zoo.core import paths
 from zoo.core.contract import LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.data import dataset_options, load_dataset
@@ -41,7 +42,22 @@ class RunExistsError(FileExistsError, ZooInputError):
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("ZOO_RUNS", "runs"))
+    """Where new run folders go: ``$ZOO_RUNS``, else ``$ZOO_HOME/runs`` (``~/.cache/zoo/runs``;
+    see :mod:`zoo.core.paths`)."""
+    return paths.runs_root()
+
+
+def check_batch_fits(model: LikelihoodModel, config: TrainConfig, ds: Dataset) -> None:
+    """A gradient model's batch must fit in the training split: a larger one would repeat
+    examples within one step, so it is refused (before any run folder is made). Count-based
+    models ignore the batch size."""
+    n = len(ds["train"])
+    if not model.count_based and config.batch_size > n:
+        raise ZooInputError(
+            f"batch_size {config.batch_size} is larger than the training split of "
+            f"{ds.name} ({n} examples): "
+            f"give --batch-size {n} or less (batch_size={n} or less from Python)"
+        )
 
 
 def new_run_dir(name: str, base: Path | None = None) -> Path:
@@ -112,6 +128,7 @@ def train_run(
     }
     cfg = json.loads(json.dumps(cfg, default=str))  # the model is built from what is stored
     model = initial_model(cfg, config.seed)
+    check_batch_fits(model, config, ds)
     if main_process:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "config.json", cfg)
@@ -144,6 +161,7 @@ def resume_run(
             f"add none (give more than {done})"
         )
     dataset = _dataset_for(cfg)
+    check_batch_fits(model, config, dataset)
     if given:
         cfg["train"] = vars(config)
         atomic_write_json(run / "config.json", cfg)
@@ -160,10 +178,12 @@ def eval_run(
     max_examples: int | None = None,
     device: str = "auto",
     record: Callable[[dict[str, Any]], int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run into one leaderboard row, written to the run's ``eval_*.json``; returns
     the row. ``record(row)``, when given, stores it and returns its id, which the row then
     carries (``lambda row: Leaderboard(db).add(row)``, as ``zoo eval`` and the suites do).
+    ``progress(done, total)``: examples scored so far, after each batch (a progress bar).
 
     ``k``: importance samples (default: the entry's declared ``eval: {k: N}``, else 1). Latent
     draws are seeded with the run's training seed, so the row is reproducible.
@@ -183,7 +203,9 @@ def eval_run(
         )
     ds = _dataset_for(cfg)
     seed = int(cfg.get("train", {}).get("seed", 0))
-    result = evaluate(model, ds, split, k=k, max_examples=max_examples, device=dev, seed=seed)
+    result = evaluate(
+        model, ds, split, k=k, max_examples=max_examples, device=dev, seed=seed, progress=progress
+    )
     paper = (entry.paper if entry is not None else None) or {}
     paper_applies = (
         paper

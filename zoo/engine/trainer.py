@@ -8,7 +8,9 @@ what is trained). Count-based models (``model.count_based``) are
 fitted once with ``model.fit``. Multi-phase models (VQ-VAE + prior) run their
 ``model.phases`` in order, each on its share of the budget.
 
-Batches are a pure function of (seed, step): resuming reproduces the same data order, and
+Batches are a pure function of (seed, step) (a model may order them itself through
+``train_batch_indices``: an LSTM's consecutive stream chunks): resuming reproduces the same
+data order, and
 under torchrun each rank takes its slice of the same global batch, so DDP with N processes
 follows the 1-process run with the same global batch.
 """
@@ -70,6 +72,9 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast where the device has it (CUDA)
     compile: bool = False  # torch.compile the objective (faster steps after a slow start)
+    # Polyak/EMA weights (Salimans et al. 2017): decay d of an average of the weights after
+    # each optimizer step, used for validation, evaluation and sampling; None: off.
+    ema: float | None = None
 
     def __post_init__(self) -> None:
         types = typing.get_type_hints(TrainConfig)
@@ -93,6 +98,8 @@ class TrainConfig:
         for name in ("eval_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ZooInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.ema is not None and not 0 <= self.ema < 1:
+            raise ZooInputError(f"ema must be a decay in [0, 1) (e.g. 0.9995), got {self.ema}")
         if self.schedule not in ("cosine", "constant"):
             raise ZooInputError(f"schedule must be cosine or constant, got {self.schedule!r}")
         self.betas = tuple(self.betas)
@@ -165,6 +172,8 @@ class Trainer:
         self.phase_seconds = 0.0
         self.train_seconds = 0.0
         self.optimizer: torch.optim.Optimizer | None = None
+        self.ema: dict[str, torch.Tensor] | None = None  # the EMA weights (config.ema)
+        self.ema_updates = 0
         self.saved_at = time.monotonic()  # wall clock of the last checkpoint
 
     # ------------------------------------------------------------------ public
@@ -189,6 +198,9 @@ class Trainer:
             self.phase_step, self.train_seconds = state["phase_step"], state["train_seconds"]
             self.phase_seconds = state["phase_seconds"]
             torch.set_rng_state(state["rng_cpu"])
+            if state.get("ema") is not None:
+                self.ema = {k: v.to(self.device) for k, v in state["ema"].items()}
+                self.ema_updates = int(state.get("ema_updates", 0))
         self._emit({"kind": "start", "resume": state is not None, "step": self.step})
         if self.model.count_based:
             summary = self._fit_counts(already=state is not None)
@@ -294,7 +306,9 @@ class Trainer:
                 if max_minutes is not None and self._agreed(self.phase_seconds >= max_minutes * 60):
                     break
                 t_step = time.perf_counter()
-                idx = batch_indices(len(train), c.batch_size, self.step, c.seed)
+                idx = self.model.train_batch_indices(len(train), c.batch_size, self.step, c.seed)
+                if idx is None:
+                    idx = batch_indices(len(train), c.batch_size, self.step, c.seed)
                 idx = idx[self.dist.rank * local : (self.dist.rank + 1) * local]
                 if train.resample is not None:  # dynamic binarisation: fresh bits per step
                     x = train.resample(idx, c.seed * 1_000_003 + self.step)
@@ -327,6 +341,8 @@ class Trainer:
                         )
                     )
                 self.optimizer.step()
+                if c.ema is not None:
+                    self._update_ema(c.ema)
                 self.step += 1
                 self.phase_step += 1
                 dt = time.perf_counter() - t_step
@@ -389,7 +405,36 @@ class Trainer:
             os.truncate(self.metrics_path, size)
 
     @torch.no_grad()
+    def _update_ema(self, decay: float) -> None:
+        """ema <- d * ema + (1 - d) * w for the trainable weights, d = min(decay, (1 + t) /
+        (10 + t)) after t updates (early averages follow the weights); the rest is copied."""
+        live = self.model.state_dict()
+        if self.ema is None:
+            self.ema = {k: v.detach().clone() for k, v in live.items()}
+            self.ema_updates = 1  # the first average is the weights themselves
+            return
+        d = min(decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        trainable = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        for k, v in live.items():
+            if k in trainable and v.is_floating_point():
+                self.ema[k].mul_(d).add_(v.detach(), alpha=1 - d)
+            else:
+                self.ema[k].copy_(v)
+        self.ema_updates += 1
+
+    @torch.no_grad()
     def _validate(self) -> dict[str, Any]:
+        if self.ema is None:
+            return self._validate_live()
+        live = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.ema)  # validate the weights evaluation will use
+        try:
+            return self._validate_live()
+        finally:
+            self.model.load_state_dict(live)
+
+    @torch.no_grad()
+    def _validate_live(self) -> dict[str, Any]:
         split: Split = self.dataset.splits.get("valid") or self.dataset["test"]
         n = min(len(split), self.config.eval_examples)
         was_training = self.model.training
@@ -430,6 +475,8 @@ class Trainer:
                 "train_seconds": self.train_seconds,
                 "phase_seconds": self.phase_seconds,
                 "rng_cpu": torch.get_rng_state(),
+                "ema": self.ema,  # None without config.ema; load_model prefers it
+                "ema_updates": self.ema_updates,
                 "config": asdict(self.config),
                 "metrics_bytes": (
                     self.metrics_path.stat().st_size if self.metrics_path.exists() else 0

@@ -51,11 +51,14 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------- the corpus
 @dataclass
 class SpeechSplit:
-    """``x [N, T]`` int64 levels, ``labels {"speaker", "gender"} [N]``, ``phones [N, T]``."""
+    """``x [N, T]`` int64 levels, ``labels {"speaker", "gender"} [N]``, ``phones [N, T]``;
+    ``origins [N, 2]`` (recording, first sample) of each chunk where chunks may overlap
+    (a data set's ``meta["chunk_origin"]``; ABX keeps a repeated triphone once), or None."""
 
     x: torch.Tensor
     labels: dict[str, torch.Tensor]
     phones: torch.Tensor
+    origins: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.x)
@@ -150,16 +153,31 @@ def synthetic_corpus(
     return spec, splits, PHONE_NAMES
 
 
-def load_corpus(name: str, *, seed: int, smoke: bool):
-    """(spec, splits, phone names) of ``name`` ("spoken_words" or "synthetic")."""
+def load_corpus(name: str, *, seed: int, smoke: bool, options: dict[str, Any] | None = None):
+    """(spec, splits, phone names) of ``name``: "synthetic", or a phone-aligned data set with
+    ``speaker`` and ``gender`` labels ("spoken_words", "timit", "aligned_folder") loaded with
+    ``options``."""
     if name == "synthetic":
         kw = dict(per_voice=10, length=3072) if smoke else {}
-        return synthetic_corpus(seed=seed, **kw)
+        return synthetic_corpus(seed=seed, **kw, **(options or {}))
     from zoo.data import load_dataset
 
-    ds = load_dataset(name)
+    ds = load_dataset(name, **(options or {}))
+    if ds.spec.modality != "audio" or ds["test"].phones is None:
+        raise ZooInputError(
+            f"data set {name!r} has no phone alignment; the speech experiment needs one "
+            "(spoken_words, timit, aligned_folder)"
+        )
+    if not {"speaker", "gender"} <= set(ds.spec.labels):
+        raise ZooInputError(f"data set {name!r} lacks speaker and gender labels")
+    origin = ds.meta.get("chunk_origin", {})
     splits = {
-        s: SpeechSplit(ds[s].x, dict(ds[s].labels), ds[s].phones)
+        s: SpeechSplit(
+            ds[s].x,
+            {k: ds[s].labels[k] for k in ("speaker", "gender")},
+            ds[s].phones,
+            torch.tensor(origin[s], dtype=torch.long).reshape(-1, 2) if s in origin else None,
+        )
         for s in ("train", "valid", "test")
     }
     return ds.spec, splits, tuple(ds.phone_names)
@@ -358,13 +376,22 @@ def _abx_impl() -> Any:
 
 
 def abx_scores(
-    feats: np.ndarray, phones: np.ndarray, speakers: np.ndarray, *, triples: int, seed: int
+    feats: np.ndarray,
+    phones: np.ndarray,
+    speakers: np.ndarray,
+    *,
+    triples: int,
+    seed: int,
+    origins: torch.Tensor | None = None,
+    hop: int = 1,
 ) -> dict[str, float]:
     """``{"within", "across"}`` ABX error in percent: triphone DTW ABX
-    (:func:`zoo.analysis.abx.abx`) when installed, else the stand-in :func:`abx_error`."""
+    (:func:`zoo.analysis.abx.abx`; ``origins`` and ``hop`` samples per frame drop the
+    triphones that overlapping chunks repeat), else the stand-in :func:`abx_error`."""
     impl = _abx_impl()
     if impl is not None:
-        return impl(feats, phones, speakers)
+        o = None if origins is None else origins.numpy()
+        return impl(feats, phones, speakers, origins=o, hop=hop)
     return abx_error(feats, phones, speakers, triples=triples, seed=seed)
 
 
@@ -450,21 +477,23 @@ def run(
     device: str = "cpu",
     seed: int = 0,
     dataset: str | None = None,
+    data_options: dict[str, Any] | None = None,
     budget: Budget | None = None,
 ) -> dict[str, Any]:
     """Train, probe, score and write ``results.json``, ``report.md`` and figures in
     ``out_dir``; returns the results. ``dataset``: "spoken_words" (default when it exists)
-    or "synthetic"."""
+    or "synthetic", or a real aligned corpus ("timit", "aligned_folder") with its loader's
+    ``data_options`` (e.g. ``{"root": ...}``)."""
     from zoo.probing import speech_representations
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     budget = budget or (SMOKE if smoke else FULL)
     if dataset is None:
         from zoo.data import list_datasets
 
         dataset = "spoken_words" if "spoken_words" in list_datasets() else "synthetic"
-    spec, splits, phone_names = load_corpus(dataset, seed=seed, smoke=smoke)
+    spec, splits, phone_names = load_corpus(dataset, seed=seed, smoke=smoke, options=data_options)
+    out.mkdir(parents=True, exist_ok=True)  # after the data loaded: bad input leaves nothing
     sr = int(spec.sample_rate)
     if budget.crop is not None and budget.crop < spec.length:  # models see windows
         spec = DataSpec(
@@ -477,6 +506,7 @@ def run(
         )
     results: dict[str, Any] = {
         "dataset": dataset,
+        "data_options": dict(data_options or {}),
         "seed": seed,
         "budget": {
             "steps": budget.steps,
@@ -503,7 +533,15 @@ def run(
         test_ph = _model_phone_frames(model, splits["test"])
         spk = splits["test"].labels["speaker"].numpy()
         abx = {
-            p: abx_scores(reps["test"][p], test_ph, spk, triples=budget.abx_triples, seed=seed)
+            p: abx_scores(
+                reps["test"][p],
+                test_ph,
+                spk,
+                triples=budget.abx_triples,
+                seed=seed,
+                origins=splits["test"].origins,
+                hop=model.hop,
+            )
             for p in ("encoder", "bottleneck")
         }
         info = {
@@ -542,7 +580,8 @@ def run(
     spk = splits["test"].labels["speaker"].numpy()
     for kind in ("mfcc", "mel"):
         f = baseline_features(splits["test"].x, spec, hop, kind)
-        e = abx_scores(f, test_ph, spk, triples=budget.abx_triples, seed=seed)
+        e = abx_scores(f, test_ph, spk, triples=budget.abx_triples, seed=seed,
+                       origins=splits["test"].origins, hop=hop)  # fmt: skip
         for cond, err in e.items():
             results["abx"].append(dict(model=kind, point="features", condition=cond, error=err))
 

@@ -60,12 +60,11 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def default_db_path() -> Path:
-    """``$ZOO_LEADERBOARD``, else ``$XDG_CACHE_HOME/zoo/leaderboard.db`` (~/.cache/zoo)."""
-    env = os.environ.get("ZOO_LEADERBOARD")
-    if env:
-        return Path(env)
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return cache / "zoo" / "leaderboard.db"
+    """``$ZOO_LEADERBOARD``, else ``$ZOO_HOME/leaderboard.db``, else
+    ``$XDG_CACHE_HOME/zoo/leaderboard.db`` (~/.cache/zoo; see :mod:`zoo.core.paths`)."""
+    from zoo.core.paths import leaderboard_path
+
+    return leaderboard_path()
 
 
 def _check_file(path: Path, create: bool) -> None:

@@ -271,14 +271,11 @@ def _matrix_split(rows: list[dict[str, Any]]) -> str:
     return "test" if "test" in splits else splits.most_common(1)[0][0]
 
 
-def matrix(
+def matrix_best(
     rows: list[dict[str, Any]], *, conditional: bool = False
-) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
-    """Best bits/dim per (family, data set) on the test split, one declared estimate per row
-    (an entry's ``eval: {k: N}``, else its model's own), unconditional rows only (or, with
-    ``conditional``, only the conditional ones). Cells name their estimate when it is a bound
-    (``0.222 ≥ elbo``) and end in ⚠ when the row is flagged. Columns are data sets, with the
-    subset in brackets when only a subset was scored: ``pydoc_char test[:512]``."""
+) -> tuple[list[str], list[str], dict[tuple[str, str], dict[str, Any]]]:
+    """The rows behind :func:`matrix`: families, data-set labels and the best (annotated) row
+    per (family, label) (the board chart of the report draws them)."""
     rows = [
         r
         for r in annotate(rows)
@@ -301,7 +298,18 @@ def matrix(
                 key not in best or r["bits_per_dim"] < best[key]["bits_per_dim"]
             ):
                 best[key] = r
-    families = sorted({f for f, _ in best})
+    return sorted({f for f, _ in best}), labels, best
+
+
+def matrix(
+    rows: list[dict[str, Any]], *, conditional: bool = False
+) -> tuple[list[str], list[str], dict[tuple[str, str], str]]:
+    """Best bits/dim per (family, data set) on the test split, one declared estimate per row
+    (an entry's ``eval: {k: N}``, else its model's own), unconditional rows only (or, with
+    ``conditional``, only the conditional ones). Cells name their estimate when it is a bound
+    (``0.222 ≥ elbo``) and end in ⚠ when the row is flagged. Columns are data sets, with the
+    subset in brackets when only a subset was scored: ``pydoc_char test[:512]``."""
+    families, labels, best = matrix_best(rows, conditional=conditional)
     cells = {
         key: f"{r['bits_per_dim']:.3f}"
         + (f" ≥ {r['estimate']}" if is_bound(r["estimate"]) else "")
