@@ -9,7 +9,8 @@ Every figure in the README and on the docs site comes from a committed results f
   registry, links to the family pages that exist);
 - blocks between ``<!-- gen:NAME -->`` and ``<!-- /gen:NAME -->`` in hand-written pages
   (``docs/peers.md``, ``docs/compression.md``) and ``<!-- board:quick -->`` in README.md;
-- ``docs/board.png``: the boards as a chart (families x data sets, exact vs bound marked);
+- ``docs/board_quick.png``, ``docs/board_standard.png``: the boards as charts (families x data
+  sets, exact vs bound marked), drawn by the bench report's ``board_chart``;
 - ``mkdocs.yml``: the nav lists the pages that exist when it runs.
 
     python docs/gen.py            # rewrite everything in place
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 from pathlib import Path
@@ -156,6 +156,11 @@ def board_page(suite: str, results: Path = RESULTS) -> str:
         "",
         intro,
         "",
+        *(
+            [f"![The {suite} board as a chart](board_{suite}.png)", ""]
+            if record and record["rows"]
+            else []
+        ),
         "How to read it: see [the boards](index.md#reading-the-boards). Rows are a function of "
         "the registry, the seeds and the step counts; the wall time is reported, never used "
         "to stop training.",
@@ -299,6 +304,18 @@ def readme_block(results: Path = RESULTS) -> str:
     return "\n".join([note(_board_file("quick")), "", board_block(record, "quick").rstrip("\n")])
 
 
+def chart_block(prefix: str = "", results: Path = RESULTS) -> str:
+    """The image line of the quick board's chart (``prefix``: its folder from the page), or
+    a line saying there is no board yet."""
+    record = load_board("quick", results)
+    if not record or not record["rows"]:
+        return f"(No quick board yet: `{_board_file('quick')}` holds no rows.)"
+    return (
+        f"![The quick board: best bits/dim per family and data set; hatched bars are "
+        f"bounds]({prefix}board_quick.png)"
+    )
+
+
 def replace_block(text: str, name: str, body: str, *, tag: str = "gen") -> str:
     """``text`` with the block between ``<!-- TAG:NAME -->`` and ``<!-- /TAG:NAME -->``
     replaced by ``body``."""
@@ -314,92 +331,17 @@ def current_block(text: str, name: str, *, tag: str = "gen") -> str:
     return text.split(start, 1)[1].split(end, 1)[0].strip("\n")
 
 
-# ---------------------------------------------------------------------- the chart
-def _best(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    """(family, data set) -> the row the matrix shows (test split, declared estimate, best);
-    conditional families get a ``(label)`` suffix."""
-    best: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in views.annotate(rows):
-        if r["split"] != "test" or not views.is_declared(r):
-            continue
-        fam = r["family"] + (f" | {r['cond']}" if views.is_conditional(r) else "")
-        key = (fam, r["dataset"])
-        if key not in best or r["bits_per_dim"] < best[key]["bits_per_dim"]:
-            best[key] = r
-    return best
+# ---------------------------------------------------------------------- the charts
+def chart(suite: str, docs: Path = DOCS, results: Path = RESULTS) -> Path | None:
+    """``docs/board_SUITE.png``: the board as the bench report draws it (one panel per data
+    set, a bar per family; hatched: a bound, solid: exact). None when the board has no rows."""
+    from zoo.bench.report import board_chart
 
-
-def chart(path: Path, results: Path = RESULTS) -> Path | None:
-    """Dot plot of every board: one panel per (suite, data set), families down the side,
-    bits/dim across; filled = exact, hollow = bound, red edge = flagged."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = []
-    for suite in SUITES:
-        record = load_board(suite, results)
-        if record and record["rows"]:
-            best = _best(record["rows"])
-            for ds in sorted({d for _, d in best}):
-                panels.append((suite, ds, {f: r for (f, d), r in best.items() if d == ds}))
-    if not panels:
+    record = load_board(suite, results)
+    if not record or not record["rows"]:
         return None
-    families = sorted({f for *_, cells in panels for f in cells})
-    cols = min(len(panels), 4)
-    nrows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(
-        nrows,
-        cols,
-        figsize=(max(3.2 * cols, 7.0), 0.32 * len(families) * nrows + 1.2 * nrows + 0.6),
-        squeeze=False,
-        sharey=True,
-    )
-    y = {f: i for i, f in enumerate(families)}
-    for ax, (suite, ds, cells) in zip(axes.flat, panels):
-        for f, r in cells.items():
-            bound = views.is_bound(r["estimate"])
-            colour = "tab:orange" if "|" in f else "tab:blue"
-            ax.scatter(
-                r["bits_per_dim"],
-                y[f],
-                s=40,
-                facecolors="none" if bound else colour,
-                edgecolors="red" if r["flags"] else colour,
-                linewidths=1.5,
-                zorder=3,
-            )
-            ax.annotate(
-                f"{r['bits_per_dim']:.3f}" + (" ≥" if bound else ""),
-                (r["bits_per_dim"], y[f]),
-                xytext=(5, -3),
-                textcoords="offset points",
-                fontsize=7,
-            )
-        base = cells.get("independent")
-        if base is not None:  # the floor every structured model must beat
-            ax.axvline(base["bits_per_dim"], color="grey", linestyle=":", linewidth=1, zorder=1)
-        ax.set_title(f"{ds} ({suite})", fontsize=9)
-        ax.grid(axis="y", alpha=0.3)
-        ax.margins(x=0.35)
-        ax.tick_params(labelsize=7)
-        ax.set_xlabel("bits/dim", fontsize=7)
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.axis("off")
-    axes[0, 0].set_yticks(range(len(families)), families)
-    axes[0, 0].invert_yaxis()
-    fig.suptitle(
-        "Best bits/dim per family and data set, test split (lower is better)\n"
-        "filled: exact, hollow: bound (≥), red edge: flagged, orange: conditional on a label, "
-        "dotted: the independent baseline",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    docs.mkdir(parents=True, exist_ok=True)
+    return board_chart(record["rows"], docs / f"board_{suite}.png")
 
 
 # ---------------------------------------------------------------------- nav, all together
@@ -449,13 +391,18 @@ def generate(
         if page.exists():
             page.write_text(replace_block(page.read_text(), name, make(results)))
             written.append(page)
-    png = chart(docs / "board.png", results)
-    if png:
-        written.append(png)
+    for suite in SUITES:
+        png = chart(suite, docs, results)
+        if png:
+            written.append(png)
+    index = docs / "index.md"
+    if index.exists():
+        index.write_text(replace_block(index.read_text(), "chart", chart_block("", results)))
+        written.append(index)
     if readme is not None and readme.exists():
-        readme.write_text(
-            replace_block(readme.read_text(), "quick", readme_block(results), tag="board")
-        )
+        text = replace_block(readme.read_text(), "quick", readme_block(results), tag="board")
+        text = replace_block(text, "chart", chart_block("docs/", results), tag="board")
+        readme.write_text(text)
         written.append(readme)
     written.append(docs / "families.md")  # after the pages it may link to
     written[-1].write_text(families_page(docs))
@@ -470,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.check:
         text = (ROOT / "README.md").read_text()
-        if current_block(text, "quick", tag="board") != readme_block().strip("\n"):
+        if current_block(text, "quick", tag="board") != readme_block().strip("\n") or current_block(
+            text, "chart", tag="board"
+        ) != chart_block("docs/"):
             print("README.md's board block is out of date: run python docs/gen.py")
             return 1
         return 0

@@ -107,7 +107,8 @@ def test_the_readme_is_short_and_its_board_is_generated():
     text = (ROOT / "README.md").read_text()
     assert len(text.splitlines()) <= 250
     assert gen.current_block(text, "quick", tag="board") == gen.readme_block().strip("\n")
-    assert "(docs/board.png)" in text and (DOCS / "board.png").exists()
+    assert gen.current_block(text, "chart", tag="board") == gen.chart_block("docs/")
+    assert gen.main(["--check"]) == 0
     for link in re.findall(r"\]\((docs/[^)#]+)", text):
         assert (ROOT / link).exists(), f"the README links {link}, which is not there"
 
