@@ -16,7 +16,7 @@ PYTEST_ARGS ?= -n 2 --dist loadgroup --durations=10
 PEERS_LIGHT := nltk kenlm "pydantic>=2" imageio tqdm
 PEERS_NODEPS := pythae==0.1.2 wavenet-vocoder==0.1.1
 
-.PHONY: setup demo test lint bench-standard peers clean
+.PHONY: setup demo test lint docs bench-standard peers clean
 
 setup: $(VENV)/.installed
 
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PKGS) || $(PY) -m pip install -q torch torchvision torchaudio
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,docs]"
 	touch $@
 
 demo: setup
@@ -36,6 +36,11 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check zoo tests benchmarks
 
+# The docs site: regenerate its tables, chart and nav from benchmarks/results, build it strict.
+docs: setup
+	$(PY) docs/gen.py
+	$(VENV)/bin/mkdocs build --strict -d site
+
 bench-standard: setup
 	$(VENV)/bin/zoo bench standard
 
@@ -45,4 +50,4 @@ peers: setup
 	$(PY) -c "import nltk, kenlm, pythae.models, wavenet_vocoder; print('peers import')"
 
 clean:
-	rm -rf runs reports .pytest_cache .hypothesis
+	rm -rf runs reports site .pytest_cache .hypothesis

@@ -3,7 +3,7 @@
 Every module under zoo/ is parsed with ``ast`` and every import is read, those inside
 functions and ``if TYPE_CHECKING:`` blocks included (an import hidden in a function is an edge
 all the same). An import climbs when its target sits in a higher layer than the importing
-module; the README's "How it fits together" draws the same order.
+module; docs/architecture.md ("How it fits together") draws the same order.
 """
 
 from __future__ import annotations
@@ -322,9 +322,9 @@ def test_the_engine_calls_only_hooks_the_contract_declares():
     assert model.default_cond(2) is None and model.cond_labels == ()
 
 
-# ---------------------------------------------------------------------- the README's drawing
-def test_the_readme_draws_every_directory_of_zoo_in_the_layer_order():
-    text = (ROOT / "README.md").read_text()
+# ---------------------------------------------------------------------- the docs' drawing
+def test_the_docs_draw_every_directory_of_zoo_in_the_layer_order():
+    text = (ROOT / "docs" / "architecture.md").read_text()
     section = text.split("## How it fits together\n", 1)[1].split("\n## ", 1)[0]
     drawn = re.findall(r"^    (zoo/\S+)", section, re.M)
     modules = list(import_graph(ROOT))
@@ -332,10 +332,12 @@ def test_the_readme_draws_every_directory_of_zoo_in_the_layer_order():
     for rel in drawn:
         prefix = rel.removesuffix("/").removesuffix(".py").replace("/", ".")
         layers = [layer_of(m) for m in modules if m == prefix or m.startswith(prefix + ".")]
-        assert layers, f"the README draws {rel}, which is no module of zoo/"
+        assert layers, f"docs/architecture.md draws {rel}, which is no module of zoo/"
         spans.append((rel, min(layers), max(layers)))
     for (above, low, _), (below, _, high) in zip(spans, spans[1:]):
-        assert low >= high, f"the README draws {above} above {below}, but {below} is higher"
+        assert low >= high, (
+            f"docs/architecture.md draws {above} above {below}, but {below} is higher"
+        )
     tops = {
         p.name
         for p in (ROOT / "zoo").iterdir()

@@ -1,5 +1,5 @@
-"""The `zoo` command: list | info | train | eval | sample | leaderboard | bench | probe |
-compress | decompress.
+"""The `zoo` command: list | info | train | check | eval | sample | leaderboard | bench |
+probe | compress | decompress.
 
 Exit codes: 0 success; 2 usage or input error (``zoo.errors.ZooInputError``: one line on
 stderr saying what was wrong and what to do); 1 a run that failed on its own (a diverged
@@ -262,6 +262,28 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from zoo.engine.checks import check_entry
+
+    results = check_entry(a.name, _parse_kv(a.set, "--set"))
+    t = Table(title=f"zoo check {a.name}")
+    for col in ("modality", "check", "result", "detail"):
+        t.add_column(col)
+    for r in results:
+        style = {"pass": "green", "fail": "bold red"}.get(r.status)
+        t.add_row(r.modality, r.check, r.status.upper(), r.detail, style=style)
+    out.print(t)
+    failed = [r for r in results if not r.ok]
+    out.print(
+        f"{a.name}: {len(failed)} of {len(results)} checks failed"
+        if failed
+        else f"{a.name}: all {len(results)} checks passed"
+    )
+    return 1 if failed else 0
+
+
 def cmd_eval(a: argparse.Namespace) -> int:
     from zoo.engine.runs import eval_run
     from zoo.leaderboard import Leaderboard
@@ -516,6 +538,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ZOO_PROGRESS=1)",
     )
     s.set_defaults(fn=cmd_train)
+
+    s = sub.add_parser(
+        "check", help="the zoo's own checks of an entry: contract, normalisation (exit 0 / 1)"
+    )
+    s.add_argument("name", help="a registry name (see `zoo list`)")
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
+    s.set_defaults(fn=cmd_check)
 
     s = sub.add_parser(
         "eval", parents=[run, db, device], help="evaluate a run and add a leaderboard row"

@@ -68,11 +68,12 @@ def codable(model: LikelihoodModel) -> None:
         if model.prior is not None:
             codable(model.prior)
         return
-    if not isinstance(model, EXACT):
+    if not isinstance(model, EXACT) and not _offers_next_log_probs(model):
         raise NotCodable(
             f"{type(model).__name__} ({model.family}, estimate {model.estimate}) has no "
             "coding stepper; exact families: independent, ngram, pixelcnn, pixelrnn, wavenet; "
-            "bounds: vqvae (z under its prior, then x given z)"
+            "bounds: vqvae (z under its prior, then x given z); any exact model that "
+            "implements LikelihoodModel.next_log_probs"
         )
     if isinstance(model, NGram) and model.tables is None:
         raise NotCodable("the n-gram model is not fitted: fit it before coding")
@@ -119,6 +120,8 @@ def code_batch(
             return _lstm_prior(model, n, shape, choose, x)
         if isinstance(model, VQVAE):
             return _vqvae(model, n, choose, x)
+        if not isinstance(model, EXACT):
+            return _next_log_probs(model, n, shape, choose, x, cond)
         return _wavenet(model, n, shape[0], choose, x, cond)
 
 
@@ -136,6 +139,29 @@ def code_lanes(
 
 
 # ---------------------------------------------------------------------- families
+def _offers_next_log_probs(model: LikelihoodModel) -> bool:
+    return (
+        model.estimate == "exact"
+        and type(model).next_log_probs is not LikelihoodModel.next_log_probs
+    )
+
+
+def _next_log_probs(m: LikelihoodModel, n, shape, choose, x, cond) -> torch.Tensor:
+    """Any exact model through its ``next_log_probs`` hook, one dimension at a time."""
+    D = int(np.prod(shape))
+    out = torch.zeros(n, *shape, dtype=torch.long)
+    flat_out = out.view(n, D)
+    flat = None if x is None else x.reshape(n, D).numpy()
+    for d in range(D):
+        lp = m.next_log_probs(out, d, cond=cond)
+        if lp is None or tuple(lp.shape) != (n, m.spec.levels):
+            raise NotCodable(f"next_log_probs must return [{n}, {m.spec.levels}] log-probs")
+        flat_out[:, d] = torch.from_numpy(
+            np.asarray(choose(coding_probs(lp.float()), None if flat is None else flat[:, d]))
+        )
+    return out
+
+
 def _independent(m: Independent, n, shape, choose, x, cond) -> torch.Tensor:
     D = int(np.prod(shape))
     table = m._table(cond, n)  # [n, P, K]

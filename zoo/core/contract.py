@@ -139,6 +139,14 @@ class LikelihoodModel(nn.Module):
         perplexity), or None for models that score only fixed-size examples (the default)."""
         return None
 
+    def next_log_probs(self, x: torch.Tensor, d: int, *, cond: Cond = None) -> torch.Tensor | None:
+        """Lossless coding (``zoo compress``) of a family with no built-in coding stepper:
+        log-probabilities of dimension ``d`` of ``x.reshape(B, -1)`` (raster order) given the
+        dimensions before it, ``[B, spec.levels]``. ``x``: ``[B, *spec.shape]`` int64 holding
+        the values chosen so far and zeros from ``d`` on; the result must not depend on them.
+        None (the default): the model offers no coding."""
+        return None
+
     # ------------------------------------------------------------------ hooks
     def _log_prob(self, x: torch.Tensor, *, cond: Cond, k: int) -> torch.Tensor:
         raise NotImplementedError

@@ -170,6 +170,8 @@ class Leaderboard:
         sql += " ORDER BY id"
         with self._connect() as con:
             con.row_factory = sqlite3.Row
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone():
+                return []  # an empty SQLite file (another writer is just creating it): no rows
             out = [dict(r) for r in con.execute(sql, args)]
         for r in out:
             r["extra"] = json.loads(r["extra"]) if r["extra"] else {}

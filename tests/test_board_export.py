@@ -1,0 +1,125 @@
+"""The committed boards: `zoo leaderboard --format json` rows carry what the docs are generated
+from, and benchmarks/export_boards.py adds each row's provenance and names the missing."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import export_boards
+from zoo.bench import suite_entries
+from zoo.cli import main
+from zoo.leaderboard import Leaderboard
+
+ROW_KEYS = {
+    "model",
+    "family",
+    "dataset",
+    "split",
+    "cond",
+    "estimate",
+    "bits_per_dim",
+    "train_steps",
+    "flags",
+    "perplexity",
+    "bits_per_char",
+}
+
+
+def _fill(db) -> None:
+    lb = Leaderboard(db)
+    common = {"split": "test", "suite": "quick", "train_steps": 1, "code_version": "abc1234"}
+    lb.add(
+        {
+            **common,
+            "model": "independent_pydoc",
+            "family": "independent",
+            "estimate": "exact",
+            "dataset": "pydoc_char",
+            "bits_per_dim": 4.5,
+            "perplexity": 22.6,
+            "bits_per_char": 4.5,
+            "extra": {"machine": "test box"},
+        }
+    )
+    lb.add(
+        {
+            **common,
+            "model": "ngram_mkn3_pydoc",
+            "family": "ngram",
+            "estimate": "exact",
+            "dataset": "pydoc_char",
+            "bits_per_dim": 4.6,  # worse than the baseline: flagged
+            "perplexity": 24.3,
+            "bits_per_char": 4.6,
+            "extra": {"machine": "test box", "command": "zoo eval runs/x"},
+        }
+    )
+    lb.add(
+        {
+            **common,
+            "model": "pixelcnn_gated_digits",
+            "family": "pixelcnn",
+            "estimate": "exact",
+            "dataset": "digits",
+            "cond": "class",
+            "bits_per_dim": 1.9,
+        }
+    )
+
+
+def test_leaderboard_json_rows_carry_the_board_fields(tmp_path, capsys):
+    db = tmp_path / "lb.db"
+    _fill(db)
+    assert main(["leaderboard", "--db", str(db), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 3 and all(ROW_KEYS <= set(r) for r in rows)
+    text = {r["model"]: r for r in rows if r["dataset"] == "pydoc_char"}
+    assert text["independent_pydoc"]["perplexity"] == 22.6
+    assert text["independent_pydoc"]["bits_per_char"] == 4.5
+    assert text["ngram_mkn3_pydoc"]["flags"] and not text["independent_pydoc"]["flags"]
+    assert next(r for r in rows if r["dataset"] == "digits")["cond"] == "class"
+
+
+def test_export_adds_provenance_and_names_the_entries_without_a_row(tmp_path):
+    db = tmp_path / "lb.db"
+    _fill(db)
+    path = export_boards.export(db, "quick", tmp_path / "out")
+    record = json.loads(path.read_text())
+    assert path.name == "board_quick.json" and record["suite"] == "quick"
+    rows = {r["model"]: r for r in record["rows"]}
+    assert set(rows) == {"independent_pydoc", "ngram_mkn3_pydoc", "pixelcnn_gated_digits"}
+    p = rows["independent_pydoc"]["provenance"]
+    assert p["machine"] == "test box" and p["commit"] == "abc1234" and p["date"]
+    assert p["command"] == "zoo bench quick --only independent_pydoc"
+    assert not p["command_recorded"]
+    assert rows["ngram_mkn3_pydoc"]["provenance"] == {
+        **rows["ngram_mkn3_pydoc"]["provenance"],
+        "command": "zoo eval runs/x",
+        "command_recorded": True,
+    }
+    assert all(ROW_KEYS <= set(r) and "run_dir" not in r for r in record["rows"])
+    assert record["missing"] == [n for n in suite_entries("quick") if n not in rows]
+
+
+def test_export_cli_writes_both_boards(tmp_path):
+    db = tmp_path / "lb.db"
+    _fill(db)
+    out = tmp_path / "out"
+    argv = ["--quick-db", str(db), "--standard-db", str(db), "--out", str(out)]
+    assert export_boards.main(argv) == 0
+    assert not json.loads((out / "board_standard.json").read_text())["rows"]  # no standard rows
+    assert len(json.loads((out / "board_quick.json").read_text())["rows"]) == 3
+
+
+def test_an_empty_or_missing_database_gives_no_rows_not_a_traceback(tmp_path, capsys):
+    import sqlite3
+
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).execute("PRAGMA user_version = 0").connection.close()
+    assert Leaderboard(empty, create=False).rows() == []
+    assert main(["leaderboard", "--db", str(empty), "--format", "json"]) == 0
+    out = tmp_path / "out"
+    argv = ["--quick-db", str(tmp_path / "none.db"), "--standard-db", str(empty), "--out", str(out)]
+    assert export_boards.main(argv) == 0
+    assert not (out / "board_quick.json").exists()
+    assert json.loads((out / "board_standard.json").read_text())["rows"] == []
