@@ -14,9 +14,12 @@ corpus rules):
   by the numpy path (``jit=False``, what runs without numba). The same three lines for
   KenLM's own order-5 ARPA file of PTB characters (``datasets/kenlm/ptb-char-valid.o5.arpa``,
   written by ``lmplz``) on ptb.char.test. Every perplexity must equal kenlm's to 1e-6
-  relative. ``jit_compile`` records the seconds a first call pays to compile the loops
-  without the on-disk cache (not in the timings: steady state), and ``first_call_s`` each
-  line's first call in this process (flattening the tables, loading the cached code).
+  relative. The times are CPU seconds of this process (both sides single-threaded in it: the
+  machine is shared, and CPU time leaves out what the OS gave to others); each row also
+  keeps the wall seconds of every round and their ratio (``wall_ratio``). ``jit_compile``
+  records the seconds a first call pays to compile the loops without the on-disk cache (not
+  in the timings: steady state), and ``first_call_s`` each line's first call in this
+  process (flattening the tables, loading the cached code).
 - **NLTK** (3.10.4): ``KneserNeyInterpolated(3)`` against our default ``NGram`` (modified
   Kneser-Ney, order 3) on the same training sentences: fit time, and scoring time
   per token over the first ``--nltk-tokens`` test tokens (NLTK scores one token per call).
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -60,6 +64,17 @@ def timed(fn) -> tuple[object, float]:
     return out, time.perf_counter() - t0
 
 
+def timed_cpu(fn, wall: list[float]) -> tuple[object, float]:
+    """(fn(), CPU seconds of this process while it ran); its wall seconds go to ``wall``.
+    Both sides run single-threaded in this process, so CPU time is their work without the
+    time the OS gave to other processes (the machine is shared)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    c1, t1 = time.process_time(), time.perf_counter()
+    wall.append(t1 - t0)
+    return out, c1 - c0
+
+
 def jit_compile_seconds() -> dict[str, float | None]:
     """Seconds to compile the scoring loop and the word encoder from scratch (no on-disk
     cache), on a tiny input: what a first call pays in a fresh environment; later processes
@@ -73,10 +88,8 @@ def jit_compile_seconds() -> dict[str, float | None]:
     loop = numba.njit(cache=False)(ngram_jit._score_loop)
     S = np.array([2, 3, 0], np.int64)
     args = (S, t.bos, 0, 3, t.W, flat.rec, flat.rec.view(np.float64), flat.rec_off, flat.M)
-    _, s1 = timed(
-        lambda: loop(*args, flat.ext, flat.ext_off, flat.logp1, flat.bo1, flat.closed, 1.0,
-                     np.empty(3))
-    )  # fmt: skip
+    tail = (flat.ext1, flat.logp1, flat.bo1, flat.closed, 1.0, np.empty(3))
+    _, s1 = timed(lambda: loop(*args, *tail))
     enc = numba.njit(cache=False)(word_ids._encode)
     e = WordIds(TINY.vocab, unk=1, eos=0)
     tab, mask, blob, off, ids = e._compiled_table()
@@ -111,18 +124,21 @@ def kenlm_pair(
     _, first["ids_s"] = timed(lambda: ours.token_log_probs(ids))  # flattens (+ cache load)
     _, first["words_s"] = timed(lambda: ours.line_log_probs(lines))
     ppl: dict[str, float] = {}
+    wall: dict[str, list[float]] = {k: [] for k in ("ids", "words", "numpy", "peer")}
 
     def perplexity(lp: np.ndarray) -> float:
         return math.exp(-math.fsum(lp) / len(lp))
 
     def run_peer() -> float:
-        total, s = timed(lambda: sum(theirs.score(line, bos=True, eos=True) for line in lines))
+        total, s = timed_cpu(
+            lambda: sum(theirs.score(line, bos=True, eos=True) for line in lines), wall["peer"]
+        )
         ppl["kenlm"] = 10 ** (-total / N)
         return s
 
     def run(name, fn):
         def go() -> float:
-            lp, s = timed(fn)
+            lp, s = timed_cpu(fn, wall[name])
             ppl[name] = perplexity(lp)
             return s
 
@@ -149,8 +165,11 @@ def kenlm_pair(
         ("numpy", "ids, numpy path (no numba)"),
     ):
         row = peer_row(
-            f"{what}, {label}", peer, got[key], got["peer"], "s", higher_is_better=False, note=note
-        )
+            f"{what}, {label}", peer, got[key], got["peer"], "CPU s", higher_is_better=False,
+            note=note,
+        )  # fmt: skip
+        row["wall_ours_rounds"], row["wall_peer_rounds"] = wall[key], wall["peer"]
+        row["wall_ratio"] = statistics.median(wall["peer"]) / statistics.median(wall[key])
         row["perplexity"] = {"ours": ppl[key], "kenlm": ppl["kenlm"]}
         row["tokens"] = N
         row["first_call_s"] = first.get(f"{key}_s")

@@ -79,72 +79,66 @@ def available() -> bool:
     return _HAVE_NUMBA
 
 
+def _huge_pages_empty(shape: tuple[int, int]) -> np.ndarray:
+    """An int64 array in memory the kernel is asked to back with 2 MiB pages (Linux THP in
+    ``madvise`` mode): random probes into tables of 100 MB then miss the TLB far less."""
+    nbytes = shape[0] * shape[1] * 8
+    try:
+        import mmap
+
+        buf = mmap.mmap(-1, nbytes + (2 << 20), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        buf.madvise(mmap.MADV_HUGEPAGE)
+    except (ImportError, AttributeError, OSError, ValueError):
+        return np.empty(shape, np.int64)
+    raw = np.frombuffer(buf, np.uint8)
+    skip = (-raw.ctypes.data) % (2 << 20)  # start on a 2 MiB boundary
+    return raw[skip : skip + nbytes].view(np.int64).reshape(shape)
+
+
 @dataclass
 class Flat:
     """The hashed tables of orders 2..N laid end to end, as the compiled loop reads them.
 
-    rec: [sum of rows, 3] int64 (hash, log10 p bits, back-off bits; see ``Hashed``);
-    rec_off[n]: first row of order n (n = 2..N); M[n]: the order's home-row scale;
-    ext: [sum] bool, whether row r of order n-1 (the unigram id for n = 2) is the context of
-    some order-n n-gram, order n's entries starting at ext_off[n];
-    logp1, bo1: [W] float64, the unigrams (a unigram's row is its id);
-    closed: whether the suffix of every n-gram that a scored position can match (no ``<s>``
-    after its first word) is stored (see :func:`suffix_closed`).
+    rec: [sum of rows, 4] int64, one 32-byte row per slot (so no row straddles two cache
+    lines): the hash, the log10 p and back-off bits (see ``Hashed``) and 1 where the n-gram
+    is the context of some n-gram one order up (so the next order's probe can be skipped
+    without another memory access); rec_off[n]: first row of order n (n = 2..N); M[n]: the
+    order's home-row scale; ext1: [W] bool, the same flag for the unigrams (contexts of order
+    2); logp1, bo1: [W] float64, the unigrams (a unigram's row is its id); closed: whether the
+    suffix of every n-gram that a scored position can match (no ``<s>`` after its first word)
+    is stored (see :func:`suffix_closed`).
     """
 
     rec: np.ndarray
     rec_off: np.ndarray
     M: np.ndarray
-    ext: np.ndarray
-    ext_off: np.ndarray
+    ext1: np.ndarray
     logp1: np.ndarray
     bo1: np.ndarray
     closed: bool
-
-
-def _huge_pages_copy(a: np.ndarray) -> np.ndarray:
-    """A copy of ``a`` in memory the kernel is asked to back with 2 MiB pages (Linux THP in
-    ``madvise`` mode): random probes into tables of 100 MB then miss the TLB far less."""
-    try:
-        import mmap
-
-        nbytes = max(a.nbytes, 1)
-        buf = mmap.mmap(-1, nbytes + (2 << 20), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        buf.madvise(mmap.MADV_HUGEPAGE)
-    except (ImportError, AttributeError, OSError, ValueError):
-        return np.ascontiguousarray(a)
-    raw = np.frombuffer(buf, np.uint8)
-    skip = (-raw.ctypes.data) % (2 << 20)  # start on a 2 MiB boundary
-    out = raw[skip : skip + a.nbytes].view(a.dtype).reshape(a.shape)
-    out[...] = a
-    return out
 
 
 def flatten(tables) -> Flat:
     """Flat tables of a back-off ``Tables`` (built from its hashed tables)."""
     N = tables.order
     hashed = tables.hashed()
-    recs, exts = [np.zeros((0, 3), np.int64)], [np.zeros(0, np.bool_)]
     rec_off = np.zeros(N + 2, np.int64)
-    ext_off = np.zeros(N + 2, np.int64)
     M = np.zeros(N + 1, np.uint64)
-    r = e = 0
     for n in range(2, N + 1):
-        h = hashed[n]
-        rec_off[n], ext_off[n] = r, e
-        M[n] = h.M
-        recs.append(h.rec)
-        exts.append(h.extends)
-        r += len(h.rec)
-        e += len(h.extends)
-    rec_off[N + 1], ext_off[N + 1] = r, e
+        rec_off[n + 1] = rec_off[n] + len(hashed[n].rec)
+        M[n] = hashed[n].M
+    rec = _huge_pages_empty((int(rec_off[N + 1]) if N > 1 else 0, 4))
+    for n in range(2, N + 1):
+        part = rec[rec_off[n] : rec_off[n + 1]]
+        part[:, :3] = hashed[n].rec
+        part[:, 3] = hashed[n + 1].extends if n < N else 0
+    ext1 = hashed[2].extends if N > 1 else np.zeros(tables.W, np.bool_)
     bo1 = tables.bo[1] if N > 1 else np.zeros(tables.W)
     return Flat(
-        _huge_pages_copy(np.concatenate(recs)),
+        rec,
         rec_off,
         M,
-        np.ascontiguousarray(np.concatenate(exts)),
-        ext_off,
+        np.ascontiguousarray(ext1, dtype=np.bool_),
         np.ascontiguousarray(tables.logp[1], dtype=np.float64),
         np.ascontiguousarray(bo1, dtype=np.float64),
         suffix_closed(tables),
@@ -169,9 +163,7 @@ _BLOCK = 2048  # tokens per block: 3 arrays of [N + 1, _BLOCK + 1] stay in L2
 _AHEAD = 16  # prefetch distance, in probes
 
 
-def _score_loop(
-    S, bos, eos, N, W, rec, recf, rec_off, M, ext, ext_off, logp1, bo1, closed, scale, out
-):  # noqa: N803
+def _score_loop(S, bos, eos, N, W, rec, recf, rec_off, M, ext1, logp1, bo1, closed, scale, out):  # noqa: N803, E501
     """out[j] = scale * log10 p(S[j] | its sentence so far); 0 at ``<s>`` (= bos). A sentence
     starts at the first token, at every ``<s>`` and after every ``eos`` (-1: none).
 
@@ -185,6 +177,7 @@ def _score_loop(
     L = S.shape[0]
     B = _BLOCK
     row = np.full((N + 1, B + 1), -1, np.int64)
+    xt = np.zeros((N + 1, B + 1), np.bool_)  # the n-gram's extends flag
     lp = np.zeros((N + 1, B + 1), np.float64)
     bo = np.zeros((N + 1, B + 1), np.float64)
     qv = np.zeros(B + 1, np.bool_)
@@ -200,28 +193,32 @@ def _score_loop(
             for n in range(1, N + 1):
                 row[n, 0] = row[n, B]
                 bo[n, 0] = bo[n, B]
+                xt[n, 0] = xt[n, B]
         else:
             row[1, 0] = bos
             bo[1, 0] = bo1[bos]
+            xt[1, 0] = ext1[bos]
         for i in range(1, nb + 1):
             w = S[b0 + i - 1]
             row[1, i] = w
             lp[1, i] = logp1[w]
             bo[1, i] = bo1[w]
+            xt[1, i] = ext1[w]
         for n in range(2, N + 1):
-            base, m, eo = rec_off[n], M[n], ext_off[n]
+            base, m = rec_off[n], M[n]
             # Pass 1, without a branch on loaded data: each token's query key and home row
             # (a token that cannot match gets qv False).
             p = prev
             for i in range(1, nb + 1):
                 w = S[b0 + i - 1]
                 c = row[n - 1, i - 1]
+                x = xt[n - 1, i - 1]
                 if p == eos:  # a new sentence: the context is <s>
                     c = np.int64(bos) if n == 2 else np.int64(-1)
+                    x = ext1[bos] if n == 2 else False
                 p = w
-                ok = (w != bos) & (c >= 0)
+                ok = (w != bos) & (c >= 0) & x
                 cc = c if ok else np.int64(0)
-                ok = ok & ext[eo + cc]
                 if closed:
                     ok = ok & (row[n - 1, i] >= 0)
                 u = np.uint64(cc * W + w) * golden
@@ -233,6 +230,7 @@ def _score_loop(
                 if i + _AHEAD <= nb:
                     _prefetch(rec, qh[i + _AHEAD])
                 row[n, i] = -1
+                xt[n, i] = False
                 if not qv[i]:
                     continue
                 u = qu[i]
@@ -245,6 +243,7 @@ def _score_loop(
                     row[n, i] = h - base
                     lp[n, i] = recf[h, 1]
                     bo[n, i] = recf[h, 2]
+                    xt[n, i] = rec[h, 3] != 0
         p = prev
         for i in range(1, nb + 1):
             w = S[b0 + i - 1]
@@ -292,5 +291,5 @@ def score(
     S = np.ascontiguousarray(S, dtype=np.int64)
     out = np.empty(len(S), np.float64)
     recf = flat.rec.view(np.float64)
-    tabs = (flat.rec, recf, flat.rec_off, flat.M, flat.ext, flat.ext_off, flat.logp1, flat.bo1)
+    tabs = (flat.rec, recf, flat.rec_off, flat.M, flat.ext1, flat.logp1, flat.bo1)
     return _kernel()(S, bos, eos, N, W, *tabs, flat.closed, scale, out)
