@@ -52,6 +52,21 @@ def write_results(name: str, fields: dict[str, Any]) -> Path:
     return path
 
 
+def carried_rows(name: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The ``peers`` rows of the committed ``benchmarks/results/NAME.json`` that ``keep``
+    selects, each marked ``carried_from`` with that file's date: for a run that skips part of
+    a benchmark (say, a slow peer), so its lines stay in the table with their own date."""
+    path = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    if not path.exists():
+        return []
+    record = json.loads(path.read_text())
+    out = []
+    for row in record.get("peers", []):
+        if keep(row):
+            out.append({**row, "carried_from": row.get("carried_from", record.get("date"))})
+    return out
+
+
 # ------------------------------------------------------------------ peers, side by side
 QUOTED = "quoted (2026-11-25, ../shared/REFERENCE_FIGURES.md)"
 

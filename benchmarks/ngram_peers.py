@@ -44,7 +44,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import alternate, cannot_import, peer_row, quoted_row, write_results
+from benchmarks.common import (
+    alternate,
+    cannot_import,
+    carried_rows,
+    peer_row,
+    quoted_row,
+    write_results,
+)
 from benchmarks.ngram_kenlm import kenlm_corpus
 from zoo.core.spec import DataSpec
 from zoo.data import data_root, word_ids
@@ -304,6 +311,8 @@ def main(argv: list[str] | None = None) -> dict:
         rows += kenlm_pair(char, None, text, what, args.kenlm_rounds)
     if not args.skip_nltk:
         rows += nltk_pair(spec, train, tr, te, args.nltk_tokens, args.rounds)
+    else:  # NLTK's lines stay, with the date they were measured
+        rows += carried_rows("ngram_peers", lambda r: "NLTK" in r.get("peer", ""))
     load.append(os.getloadavg()[0])
     out = dict(order=args.order, rounds=args.rounds, kenlm_rounds=args.kenlm_rounds)
     out.update(load_average=load, cpus=os.cpu_count(), numba=_numba_version())

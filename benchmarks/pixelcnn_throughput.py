@@ -43,7 +43,14 @@ import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from benchmarks.common import alternate, n_params, peer_row, train_images_per_second, write_results
+from benchmarks.common import (
+    alternate,
+    carried_rows,
+    n_params,
+    peer_row,
+    train_images_per_second,
+    write_results,
+)
 from zoo import DataSpec
 from zoo.nn.masked import MaskedConv2d
 
@@ -265,6 +272,8 @@ def main(argv: list[str] | None = None) -> dict:
                 note="" if n_ours == n_peer else "(parameter counts differ: see the docstring)",
             )
         )
+    if args.skip_gated:  # the gated line stays, with the date it was measured
+        rows += carried_rows("pixelcnn_throughput", lambda r: "gated" in r.get("what", ""))
     load.append(os.getloadavg()[0])
     out = dict(batch=args.batch, rounds=args.rounds, threads=args.threads, load_average=load)
     out.update(checks=checks, peers=rows)
