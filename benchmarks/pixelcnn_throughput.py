@@ -26,7 +26,9 @@ measured on one machine state. A third side (unless ``--skip-old-form``) is ours
 ``MaskedConv2d`` running the old form, the whole k x k kernel times its mask
 (``forward_masked``), same weights: the row "masked convolutions without the rows below the
 centre" is the fast path's speed-up over it. ``load_average`` (1-minute, before and after):
-the machine's load while it ran; ratios alternate sides, absolute times do not.
+the machine's load while it ran; ratios alternate sides, absolute times do not. With
+``--threads 1`` (the default) the times are CPU seconds of this process (unit "images/s
+(CPU)"), which leaves out the time the OS gives to other processes on a shared machine.
 
     python -m benchmarks.pixelcnn_throughput [--rounds 3] [--skip-gated] [--batch 32]
         [--threads 1] [--skip-old-form]
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import time
 
 import torch
 import torch.nn.functional as F
@@ -207,6 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
     u = torch.rand(args.batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     x = (u < 0.13).long()
 
+    # one thread: CPU seconds of this process (what others' load does not inflate)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
+    unit = "images/s (CPU)" if args.threads == 1 else "images/s"
     rows, checks = [], {}
     load = [os.getloadavg()[0]]
     for kind in ["small"] + ([] if args.skip_gated else ["gated"]):
@@ -227,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"peer mirror {loss0['peer']:.1f}"
         )
         steps = args.steps if kind == "small" else args.gated_steps
-        timing = dict(steps=steps, warmup=args.warmup if kind == "small" else 1)
+        timing = dict(steps=steps, warmup=args.warmup if kind == "small" else 1, clock=clock)
         slow, n_masked = old_masked_form(ours)
         with torch.no_grad():
             same = torch.allclose(ours.loss(x)[0], slow.loss(x)[0], rtol=1e-5)
@@ -254,7 +260,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "ours, old masked form (forward_masked)",
                     got["ours"],
                     got["masked"],
-                    "images/s",
+                    unit,
                     higher_is_better=True,
                     params=(n_ours, n_ours),
                 )
@@ -266,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
                 PEER,
                 got["ours"],
                 got["peer"],
-                "images/s",
+                unit,
                 higher_is_better=True,
                 params=(n_ours, n_peer),
                 note="" if n_ours == n_peer else "(parameter counts differ: see the docstring)",

@@ -46,7 +46,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.common import alternate, cannot_import, n_params, peer_row, quoted_row
+from benchmarks.common import (
+    alternate,
+    cannot_import,
+    carried_rows,
+    n_params,
+    peer_row,
+    quoted_row,
+)
 from zoo.core.spec import DataSpec
 from zoo.models.wavenet import WaveNet, _draw, _one_blas_thread
 
@@ -274,7 +281,10 @@ def main(argv: list[str] | None = None) -> dict:
     batched = batched_pair(model, args.streams, args.batch_samples, args.rounds)
     batched["kernel"] = k0
     batched["gemm_profile"] = gemm_profile(model, args.streams)
-    peers = [] if args.skip_peer else [peer_pair(args.peer_kernel, args.peer_samples, args.rounds)]
+    if args.skip_peer:  # the peer's line stays, with the date it was measured
+        peers = carried_rows("wavenet_generation", lambda r: "wavenet_vocoder" in r["peer"])
+    else:
+        peers = [peer_pair(args.peer_kernel, args.peer_samples, args.rounds)]
     load.append(os.getloadavg()[0])
     result = {
         "benchmark": "wavenet_generation",
