@@ -26,12 +26,15 @@ measured on one machine state. A third side (unless ``--skip-old-form``) is ours
 ``MaskedConv2d`` running the old form, the whole k x k kernel times its mask
 (``forward_masked``), same weights: the row "masked convolutions without the rows below the
 centre" is the fast path's speed-up over it. ``load_average`` (1-minute, before and after):
-the machine's load while it ran; ratios alternate sides, absolute times do not. With
+the machine's load while it ran; ratios alternate sides, absolute times do not.
+``--profile``: ``checks.<kind>.profile`` (and ``profile_old_form``) is where a training step's
+CPU time goes (``torch.profiler``, self time per operator and input shapes: the ``top``
+shares, and ``conv_share``, all convolution operators together). With
 ``--threads 1`` (the default) the times are CPU seconds of this process (unit "images/s
 (CPU)"), which leaves out the time the OS gives to other processes on a shared machine.
 
     python -m benchmarks.pixelcnn_throughput [--rounds 3] [--skip-gated] [--batch 32]
-        [--threads 1] [--skip-old-form]
+        [--threads 1] [--skip-old-form] [--profile]
 """
 
 from __future__ import annotations
@@ -192,6 +195,42 @@ def old_masked_form(model: nn.Module) -> tuple[nn.Module, int]:
     return slow, len(convs)
 
 
+def step_profile(model: nn.Module, x: torch.Tensor, steps: int = 3, top: int = 10) -> dict:
+    """Where one training step's CPU time goes: ``torch.profiler`` over ``steps`` steps (after
+    one untimed), self CPU time per operator and input shapes, the ``top`` largest as shares
+    of the total; and the share of all convolution operators (forward and backward)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = model.loss(x)[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages(group_by_input_shape=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key)
+    ranked = sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]
+    return {
+        "steps": steps,
+        "conv_share": conv / total,
+        "top": [
+            {
+                "op": e.key,
+                "shapes": str(e.input_shapes)[:160],
+                "share": e.self_cpu_time_total / total,
+            }
+            for e in ranked
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=32, help="images per step (the peer's runs: 32)")
@@ -201,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-gated", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="record where a step's time goes")
     ap.add_argument(
         "--skip-old-form", action="store_true", help="no third side: the old masked form"
     )
@@ -239,6 +279,9 @@ def main(argv: list[str] | None = None) -> dict:
             same = torch.allclose(ours.loss(x)[0], slow.loss(x)[0], rtol=1e-5)
         checks[kind]["masked_convs"] = n_masked
         checks[kind]["old_form_same_loss"] = bool(same)
+        if args.profile:
+            checks[kind]["profile"] = step_profile(copy.deepcopy(ours), x)
+            checks[kind]["profile_old_form"] = step_profile(copy.deepcopy(slow), x)
         runs = {
             "ours": lambda m=ours, t=timing: train_images_per_second(
                 lambda x: m.loss(x)[0], m.parameters(), x, **t
