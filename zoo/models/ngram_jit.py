@@ -106,7 +106,7 @@ class Flat:
     order's home-row scale; ext1: [W] bool, the same flag for the unigrams (contexts of order
     2); logp1, bo1: [W] float64, the unigrams (a unigram's row is its id); closed: whether the
     suffix of every n-gram that a scored position can match (no ``<s>`` after its first word)
-    is stored (see :func:`suffix_closed`).
+    is stored (``Tables.suffix_closed``).
     """
 
     rec: np.ndarray
@@ -141,22 +141,8 @@ def flatten(tables) -> Flat:
         np.ascontiguousarray(ext1, dtype=np.bool_),
         np.ascontiguousarray(tables.logp[1], dtype=np.float64),
         np.ascontiguousarray(bo1, dtype=np.float64),
-        suffix_closed(tables),
+        tables.suffix_closed(),
     )
-
-
-def suffix_closed(tables) -> bool:
-    """Whether every stored n-gram without ``<s>`` after its first word has its suffix (the
-    n-gram without its first word) stored too: then a token whose order-n n-gram is absent
-    has no longer one either, and the compiled loop stops probing there."""
-    from zoo.models.ngram_tables import index_of
-
-    for n in range(3, tables.order + 1):
-        suf = tables.words(n)[:, 1:]
-        suf = suf[~(suf == tables.bos).any(1)]
-        if len(suf) and (index_of(tables.keys, suf, tables.W) < 0).any():
-            return False
-    return True
 
 
 _BLOCK = 2048  # tokens per block: 3 arrays of [N + 1, _BLOCK + 1] stay in L2

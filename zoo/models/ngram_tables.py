@@ -162,6 +162,18 @@ class Tables:
             self._flat, S, N=self.order, W=self.W, bos=self.bos, eos=eos, scale=scale
         )
 
+    def suffix_closed(self) -> bool:
+        """Whether every stored n-gram without ``<s>`` after its first word has its suffix
+        (the n-gram without its first word) stored too: then a token whose order-n n-gram is
+        absent has no longer one either, and the compiled loop stops probing there (true of
+        fitted and ``lmplz`` models; an ARPA file need not be)."""
+        for n in range(3, self.order + 1):
+            suf = self.words(n)[:, 1:]
+            suf = suf[~(suf == self.bos).any(1)]
+            if len(suf) and (index_of(self.keys, suf, self.W) < 0).any():
+                return False
+        return True
+
     def hashed(self) -> list[Hashed | None]:
         """The open-addressing tables of orders 2..N (index n), built on first use."""
         if self._hashed is None:
