@@ -22,18 +22,21 @@ def train_images_per_second(
     warmup: int,
     optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
     lr: float = 1e-3,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> float:
     """Images per second of full training steps (forward, loss, backward, optimizer step) on
-    the batch ``x``: ``warmup`` untimed steps, then the mean of ``steps`` timed ones."""
+    the batch ``x``: ``warmup`` untimed steps, then the mean of ``steps`` timed ones.
+    ``clock``: wall time by default; ``time.process_time`` (CPU seconds of this process) for
+    single-threaded runs on a shared machine."""
     opt = optimizer(list(params), lr=lr)
     for i in range(warmup + steps):
         if i == warmup:
-            t0 = time.perf_counter()
+            t0 = clock()
         loss = loss_fn(x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return x.shape[0] * steps / (time.perf_counter() - t0)
+    return x.shape[0] * steps / (clock() - t0)
 
 
 def write_results(name: str, fields: dict[str, Any]) -> Path:
@@ -50,6 +53,21 @@ def write_results(name: str, fields: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def carried_rows(name: str, keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The ``peers`` rows of the committed ``benchmarks/results/NAME.json`` that ``keep``
+    selects, each marked ``carried_from`` with that file's date: for a run that skips part of
+    a benchmark (say, a slow peer), so its lines stay in the table with their own date."""
+    path = Path(__file__).resolve().parent / "results" / f"{name}.json"
+    if not path.exists():
+        return []
+    record = json.loads(path.read_text())
+    out = []
+    for row in record.get("peers", []):
+        if keep(row):
+            out.append({**row, "carried_from": row.get("carried_from", record.get("date"))})
+    return out
 
 
 # ------------------------------------------------------------------ peers, side by side

@@ -22,22 +22,43 @@ the peer's (no skip connections, one (k//2+1) x k vertical convolution instead o
 the peer's network exactly, 3,364,161 parameters (``tests/test_gated_peer_architecture.py``
 checks the count and, with the same weights, the same outputs as the mirror). Both sides
 train in one process on the same batch, alternating (``--rounds``, median), so the ratio is
-measured on one machine state.
+measured on one machine state. A third side (unless ``--skip-old-form``) is ours with every
+``MaskedConv2d`` running the old form, the whole k x k kernel times its mask
+(``forward_masked``), same weights: the row "masked convolutions without the rows below the
+centre" is the fast path's speed-up over it. ``load_average`` (1-minute, before and after):
+the machine's load while it ran; ratios alternate sides, absolute times do not.
+``--profile``: ``checks.<kind>.profile`` (and ``profile_old_form``) is where a training step's
+CPU time goes (``torch.profiler``, self time per operator and input shapes: the ``top``
+shares, and ``conv_share``, all convolution operators together). With
+``--threads 1`` (the default) the times are CPU seconds of this process (unit "images/s
+(CPU)"), which leaves out the time the OS gives to other processes on a shared machine.
 
     python -m benchmarks.pixelcnn_throughput [--rounds 3] [--skip-gated] [--batch 32]
+        [--threads 1] [--skip-old-form] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import os
+import time
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import zoo
-from benchmarks.common import alternate, n_params, peer_row, train_images_per_second, write_results
+from benchmarks.common import (
+    alternate,
+    carried_rows,
+    n_params,
+    peer_row,
+    train_images_per_second,
+    write_results,
+)
 from zoo import DataSpec
+from zoo.nn.masked import MaskedConv2d
 
 PEER_PARAMS = {"small": 53_569, "gated": 3_364_161}
 ENTRIES = {"small": "pixelcnn_small_bmnist", "gated": "pixelcnn_gated_bmnist"}
@@ -164,6 +185,52 @@ class PeerGatedPixelCNN(nn.Module):
 PEERS = {"small": PeerPixelCNN, "gated": PeerGatedPixelCNN}
 
 
+def old_masked_form(model: nn.Module) -> tuple[nn.Module, int]:
+    """A copy of ``model`` (same weights) whose masked convolutions run the old form, the whole
+    k x k kernel times its mask (``MaskedConv2d.forward_masked``); and how many there are."""
+    slow = copy.deepcopy(model)
+    convs = [m for m in slow.modules() if isinstance(m, MaskedConv2d)]
+    for m in convs:
+        m.forward = m.forward_masked
+    return slow, len(convs)
+
+
+def step_profile(model: nn.Module, x: torch.Tensor, steps: int = 3, top: int = 10) -> dict:
+    """Where one training step's CPU time goes: ``torch.profiler`` over ``steps`` steps (after
+    one untimed), self CPU time per operator and input shapes, the ``top`` largest as shares
+    of the total; and the share of all convolution operators (forward and backward)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        loss = model.loss(x)[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages(group_by_input_shape=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    conv = sum(e.self_cpu_time_total for e in events if "conv" in e.key)
+    ranked = sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]
+    return {
+        "steps": steps,
+        "conv_share": conv / total,
+        "top": [
+            {
+                "op": e.key,
+                "shapes": str(e.input_shapes)[:160],
+                "share": e.self_cpu_time_total / total,
+            }
+            for e in ranked
+        ],
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=32, help="images per step (the peer's runs: 32)")
@@ -171,15 +238,23 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--gated-steps", type=int, default=2, help="timed steps per round (gated)")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-gated", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="record where a step's time goes")
+    ap.add_argument(
+        "--skip-old-form", action="store_true", help="no third side: the old masked form"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     spec = DataSpec("image", (1, 28, 28), levels=2, name="binarized_mnist")
     u = torch.rand(args.batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     x = (u < 0.13).long()
 
+    # one thread: CPU seconds of this process (what others' load does not inflate)
+    clock = time.process_time if args.threads == 1 else time.perf_counter
+    unit = "images/s (CPU)" if args.threads == 1 else "images/s"
     rows, checks = [], {}
+    load = [os.getloadavg()[0]]
     for kind in ["small"] + ([] if args.skip_gated else ["gated"]):
         torch.manual_seed(0)
         ours = zoo.create_model(ENTRIES[kind], spec, **OVERRIDES[kind])
@@ -198,18 +273,41 @@ def main(argv: list[str] | None = None) -> dict:
             f"peer mirror {loss0['peer']:.1f}"
         )
         steps = args.steps if kind == "small" else args.gated_steps
-        timing = dict(steps=steps, warmup=args.warmup if kind == "small" else 1)
-        got = alternate(
-            {
-                "ours": lambda m=ours, t=timing: train_images_per_second(
-                    lambda x: m.loss(x)[0], m.parameters(), x, **t
-                ),
-                "peer": lambda m=peer, t=timing: train_images_per_second(
-                    m.loss, m.parameters(), x, **t
-                ),
-            },
-            args.rounds,
-        )
+        timing = dict(steps=steps, warmup=args.warmup if kind == "small" else 1, clock=clock)
+        slow, n_masked = old_masked_form(ours)
+        with torch.no_grad():
+            same = torch.allclose(ours.loss(x)[0], slow.loss(x)[0], rtol=1e-5)
+        checks[kind]["masked_convs"] = n_masked
+        checks[kind]["old_form_same_loss"] = bool(same)
+        if args.profile:
+            checks[kind]["profile"] = step_profile(copy.deepcopy(ours), x)
+            checks[kind]["profile_old_form"] = step_profile(copy.deepcopy(slow), x)
+        runs = {
+            "ours": lambda m=ours, t=timing: train_images_per_second(
+                lambda x: m.loss(x)[0], m.parameters(), x, **t
+            ),
+            "peer": lambda m=peer, t=timing: train_images_per_second(
+                m.loss, m.parameters(), x, **t
+            ),
+        }
+        if n_masked and not args.skip_old_form:
+            runs["masked"] = lambda m=slow, t=timing: train_images_per_second(
+                lambda x: m.loss(x)[0], m.parameters(), x, **t
+            )
+        got = alternate(runs, args.rounds)
+        if "masked" in got:
+            rows.append(
+                peer_row(
+                    f"{ENTRIES[kind]} training, batch {args.batch}: masked convolutions without "
+                    f"the rows below the centre ({n_masked} layers)",
+                    "ours, old masked form (forward_masked)",
+                    got["ours"],
+                    got["masked"],
+                    unit,
+                    higher_is_better=True,
+                    params=(n_ours, n_ours),
+                )
+            )
         rows.append(
             peer_row(
                 f"{ENTRIES[kind]}{' (pytorch_generative architecture)' if OVERRIDES[kind] else ''}"
@@ -217,13 +315,17 @@ def main(argv: list[str] | None = None) -> dict:
                 PEER,
                 got["ours"],
                 got["peer"],
-                "images/s",
+                unit,
                 higher_is_better=True,
                 params=(n_ours, n_peer),
                 note="" if n_ours == n_peer else "(parameter counts differ: see the docstring)",
             )
         )
-    out = dict(batch=args.batch, rounds=args.rounds, checks=checks, peers=rows)
+    if args.skip_gated:  # the gated line stays, with the date it was measured
+        rows += carried_rows("pixelcnn_throughput", lambda r: "gated" in r.get("what", ""))
+    load.append(os.getloadavg()[0])
+    out = dict(batch=args.batch, rounds=args.rounds, threads=args.threads, load_average=load)
+    out.update(checks=checks, peers=rows)
     write_results("pixelcnn_throughput", out)
     return out
 

@@ -21,23 +21,41 @@ ours 693,504): the peer keeps a residual 1x1 in its last layer whose output noth
 embedding; the computation per sample is otherwise the same. Without the package, the
 benchmark says why and keeps the quoted cached figure.
 
+Batched generation (``batched``): ``--streams`` sequences drawn at once against one, alternating
+(``--rounds``), ``--batch-samples`` each, samples per CPU second (``ratio``: the speed-up of
+the batch; wall figures per round beside them), kernel ``--kernels[0]``; ``gemm_profile``: the
+CPU microseconds per step of the step's matrix products alone at 1 and ``--streams`` streams,
+and their GFLOP/s (what a step cannot go below). ``fast_cpu_s``: CPU seconds of the 1 s
+draw (``fast_s`` is wall). ``load_average``: the 1-minute load before and after.
+
     python -m benchmarks.wavenet_generation [--seconds 1] [--kernels 2 3] [--naive-steps 100]
         [--check-steps 300] [--threads 2] [--device cpu|cuda] [--peer-samples 2000]
+        [--streams 8] [--batch-samples 4000] [--skip-peer]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from benchmarks.common import alternate, cannot_import, n_params, peer_row, quoted_row
+from benchmarks.common import (
+    alternate,
+    cannot_import,
+    carried_rows,
+    n_params,
+    peer_row,
+    quoted_row,
+)
 from zoo.core.spec import DataSpec
-from zoo.models.wavenet import WaveNet, _draw
+from zoo.models.wavenet import WaveNet, _draw, _one_blas_thread
 
 SAMPLE_RATE = 16000
 PEER_CACHED_S = {2: 27.7, 3: 28.7}  # 16,000 samples, REFERENCE_FIGURES.md (2026-11-25)
@@ -51,14 +69,73 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_fast(model: WaveNet, T: int, device: torch.device) -> float:
+def time_fast(model: WaveNet, T: int, device: torch.device) -> tuple[float, float]:
+    """(wall, CPU) seconds of drawing T samples of one stream with the fast path."""
     g = torch.Generator(device=device).manual_seed(0)
     model.sample_given(1, 64, generator=g)  # warm-up (allocator, kernels)
     sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.sample_given(1, T, generator=g)
     sync(device)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def batched_pair(model: WaveNet, streams: int, T: int, rounds: int) -> dict:
+    """Samples per second of ``streams`` sequences at once against one, alternating
+    (CPU seconds of this process: the loop is single-threaded; wall kept per round)."""
+    g = torch.Generator().manual_seed(0)
+    wall: dict[str, list[float]] = {"one": [], "batch": []}
+
+    def run(n: int, key: str):
+        def go() -> float:
+            t0, c0 = time.perf_counter(), time.process_time()
+            model.sample_given(n, T, generator=g)
+            c1, t1 = time.process_time(), time.perf_counter()
+            wall[key].append(n * T / (t1 - t0))
+            return n * T / (c1 - c0)
+
+        return go
+
+    model.sample_given(streams, 64, generator=g)  # warm-up
+    got = alternate({"batch": run(streams, "batch"), "one": run(1, "one")}, rounds)
+    row = peer_row(
+        f"WaveNet generation, {streams} streams at once vs one, {T} samples each",
+        "ours, one stream",
+        got["batch"],
+        got["one"],
+        "samples/s (CPU)",
+        higher_is_better=True,
+    )
+    row["wall_ours_rounds"], row["wall_peer_rounds"] = wall["batch"], wall["one"]
+    row["wall_ratio"] = statistics.median(wall["batch"]) / statistics.median(wall["one"])
+    row["streams"] = streams
+    return row
+
+
+def gemm_profile(model: WaveNet, streams: int, reps: int = 300) -> dict:
+    """CPU microseconds per step of the step's matrix products alone (numpy backend, the
+    shapes of ``init_state``/``output_state``: per layer the gate [G, k R] and residual
+    [R, G+1], then the skips of all layers [Sk, L (G+1)] and the head's two 1x1s), at one
+    stream and at ``streams``; and their GFLOP/s. What a step cannot go below."""
+    L, R, k = len(model.layers), model.residual_channels, model.kernel_size
+    G, Sk, P = model.gate_channels, model.skip_channels, model.levels
+    shapes = [(G, k * R), (R, G + 1)] * L + [(Sk, L * (G + 1)), (Sk, Sk), (P, Sk)]
+    rng = np.random.default_rng(0)
+    out = {}
+    for n in (1, streams):
+        mats = [(rng.random(s, np.float32), rng.random((s[1], n), np.float32)) for s in shapes]
+        outs = [np.empty((s[0], n), np.float32) for s in shapes]
+        with _one_blas_thread():
+            for (w, x), o in zip(mats, outs):
+                np.dot(w, x, out=o)
+            c0 = time.process_time()
+            for _ in range(reps):
+                for (w, x), o in zip(mats, outs):
+                    np.dot(w, x, out=o)
+            us = (time.process_time() - c0) / reps * 1e6
+        flops = sum(2 * a * b * n for a, b in shapes)
+        out[n] = {"gemm_us_per_step": round(us, 1), "gflops": round(flops / us / 1e3, 1)}
+    return out
 
 
 @torch.inference_mode()
@@ -154,8 +231,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--peer-samples", type=int, default=2000)
     p.add_argument("--peer-kernel", type=int, default=3)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--streams", type=int, default=8, help="batched generation: streams at once")
+    p.add_argument("--batch-samples", type=int, default=4000, help="samples per stream")
+    p.add_argument("--skip-peer", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    load = [os.getloadavg()[0]]
     device = torch.device(args.device)
     T = round(args.seconds * SAMPLE_RATE)
     spec = DataSpec("audio", (T,), levels=256, sample_rate=SAMPLE_RATE)
@@ -163,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     for k in args.kernels:
         torch.manual_seed(0)
         model = WaveNet(spec, kernel_size=k, **CONFIG).to(device).eval()
-        fast_s = time_fast(model, T, device)
+        fast_s, fast_cpu_s = time_fast(model, T, device)
         naive_step = time_naive_per_step(model, args.naive_steps, device)
         same = check_identical(model, args.check_steps, device)
         naive_s = naive_step * T
@@ -174,6 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
             "samples": T,
             "fast_s": round(fast_s, 3),
             "fast_us_per_sample": round(fast_s / T * 1e6, 1),
+            "fast_cpu_s": round(fast_cpu_s, 3),
             "real_time_factor": round(fast_s / args.seconds, 3),
             "naive_ms_per_sample": round(naive_step * 1e3, 2),
             "naive_s_extrapolated": round(naive_s, 1),
@@ -192,7 +274,18 @@ def main(argv: list[str] | None = None) -> dict:
             f"{row['speedup_over_naive']}x; identical samples over {args.check_steps} "
             f"steps: {same}"
         )
-    peers = [peer_pair(args.peer_kernel, args.peer_samples, args.rounds)]
+    torch.manual_seed(0)
+    k0 = args.kernels[0]
+    spec_b = DataSpec("audio", (args.batch_samples,), levels=256, sample_rate=SAMPLE_RATE)
+    model = WaveNet(spec_b, kernel_size=k0, **CONFIG).eval()
+    batched = batched_pair(model, args.streams, args.batch_samples, args.rounds)
+    batched["kernel"] = k0
+    batched["gemm_profile"] = gemm_profile(model, args.streams)
+    if args.skip_peer:  # the peer's line stays, with the date it was measured
+        peers = carried_rows("wavenet_generation", lambda r: "wavenet_vocoder" in r["peer"])
+    else:
+        peers = [peer_pair(args.peer_kernel, args.peer_samples, args.rounds)]
+    load.append(os.getloadavg()[0])
     result = {
         "benchmark": "wavenet_generation",
         "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
@@ -204,7 +297,9 @@ def main(argv: list[str] | None = None) -> dict:
         "torch": torch.__version__,
         "config": CONFIG,
         "peer": "r9y9/wavenet_vocoder @ a35fff7 (REFERENCE_FIGURES.md, 2026-11-25)",
+        "load_average": load,
         "rows": rows,
+        "batched": batched,
         "peers": peers,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +310,9 @@ def main(argv: list[str] | None = None) -> dict:
         for r in rows
     )
     print(f"WaveNet 1 s @16 kHz generation [{device}]: {summary}")
-    print(f"beside wavenet_vocoder: {peers[0]['ratio']:.2f}x ({peers[0]['source']})")
+    if peers:
+        print(f"beside wavenet_vocoder: {peers[0]['ratio']:.2f}x ({peers[0]['source']})")
+    print(f"matrix products per step (CPU us): {batched['gemm_profile']}")
     return result
 
 

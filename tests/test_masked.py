@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zoo.nn.masked import MaskedConv2d, channel_groups, raster_mask
 
@@ -41,3 +43,32 @@ def test_bad_arguments_raise_clear_errors():
         raster_mask(1, 1, 3, "C")
     with pytest.raises(ValueError, match="split evenly"):
         channel_groups(4, 3)
+
+
+@settings(max_examples=30)
+@given(
+    kernel=st.sampled_from([1, 3, 5, 7]),
+    mask_type=st.sampled_from(["A", "B"]),
+    colours=st.sampled_from([1, 3]),
+    height=st.integers(1, 6),
+    width=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_fast_forward_equals_the_masked_kernel_with_equal_gradients(
+    kernel, mask_type, colours, height, width, seed
+):
+    """The forward that skips the kernel rows below the centre is the masked convolution:
+    the same outputs and the same gradients for the input, the kernel and the bias."""
+    torch.manual_seed(seed)
+    conv = MaskedConv2d(6, 12, kernel, mask_type, data_channels=colours).double()
+    x = torch.randn(2, 6, height, width, dtype=torch.double, requires_grad=True)
+    fast, slow = conv(x), conv.forward_masked(x)
+    assert fast.shape == slow.shape == (2, 12, height, width)
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-12)
+    wanted = [x, conv.weight, conv.bias]
+    g_fast = torch.autograd.grad((fast * fast.detach().sin()).sum(), wanted)
+    g_slow = torch.autograd.grad((slow * slow.detach().sin()).sum(), wanted)
+    for a, b in zip(g_fast, g_slow):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
+    # and the kernel entries the mask zeroes get no gradient
+    assert (g_fast[1] * (1 - conv.mask)).abs().max() == 0

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ import torch
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.data import word_ids
+from zoo.data.word_ids import WordIds
 from zoo.errors import ZooInputError
 from zoo.models.arpa import read_arpa, write_arpa
 from zoo.models.ngram_tables import Tables
@@ -354,20 +357,54 @@ class NGram(LikelihoodModel):
         lp = t.score(S, avail)[pos].reshape(rows.shape).sum(1) * LN10
         return torch.as_tensor(lp, dtype=torch.get_default_dtype(), device=x.device)
 
-    def token_log_probs(self, tokens: np.ndarray | torch.Tensor) -> np.ndarray:
+    def token_log_probs(
+        self, tokens: np.ndarray | torch.Tensor, *, jit: bool | None = None
+    ) -> np.ndarray:
         """ln p of every token of a 1-D stream ([L] float64 nats), the stream starting at <s>.
 
-        Sentences end at ``spec.eos`` (text). Chunked, so memory stays bounded on long streams.
+        Sentences end at ``spec.eos`` (text). Back-off models are scored by the compiled loop
+        of ``zoo.models.ngram_jit`` when numba is installed (``jit``: None = when available,
+        False = the numpy passes, chunked so memory stays bounded; bit-for-bit the same).
         """
         t = self._require_fit()
         toks = self._stream_array(tokens)
+        if t.use_jit(jit):
+            eos = self.spec.eos if self.spec.eos is not None else -1
+            return t.score_stream(toks, eos, LN10)
         S, avail, pos = pad_rows(toks[None], self.spec.levels, self.spec.eos)
         out = np.empty(len(S))
         step, ctx = 1 << 20, self.order - 1
         for a in range(0, len(S), step):
             lo = max(a - ctx, 0)
-            out[a : a + step] = t.score(S[lo : a + step], avail[lo : a + step])[a - lo :]
+            part = t.score(S[lo : a + step], avail[lo : a + step], jit=False)
+            out[a : a + step] = part[a - lo :]
         return out[pos] * LN10
+
+    def line_log_probs(self, lines: Sequence[str], *, jit: bool | None = None) -> np.ndarray:
+        """ln p of every word of each line and of the ``</s>`` that ends it, from words: [total
+        words + len(lines)] float64 nats (KenLM's ``Model.score(line, bos=True, eos=True)``,
+        per token). Words are whitespace-separated; a word outside the spec's vocabulary is
+        ``spec.unk`` (an error without one). ``jit``: as ``token_log_probs``; the word -> id
+        encoding (``zoo.data.word_ids``) is compiled too when numba is installed."""
+        spec = self.spec
+        if spec.modality != "text" or spec.vocab is None or spec.eos is None:
+            raise ZooInputError(
+                "line_log_probs needs a text spec with a vocabulary and an eos token; "
+                "use token_log_probs on ids"
+            )
+        enc = getattr(self, "_word_ids", None)
+        want = word_ids.available() if jit is None else jit
+        if enc is None or enc.jit != want:
+            unk = spec.unk if spec.unk is not None else -1
+            enc = WordIds(spec.vocab, unk=unk, eos=spec.eos, jit=want)
+            self._word_ids = enc
+        ids = enc.encode_lines(lines)
+        if len(ids) and ids.min() < 0:
+            raise ZooInputError(
+                "a word is not in the vocabulary and the spec has no unk token; map unseen "
+                "words to a vocabulary word first"
+            )
+        return self.token_log_probs(ids, jit=jit)
 
     def stream_log_prob(self, tokens: np.ndarray | torch.Tensor) -> tuple[float, int]:
         """(total ln p, a log-probability in nats, <= 0; number of predicted tokens) of a 1-D

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class Tables:
     bo: list[np.ndarray] = field(default_factory=list)
     discounts: np.ndarray | None = None  # [N, 3] for KN/MKN fits (D1, D2, D3+ per order)
     _hashed: list[Hashed | None] | None = field(default=None, repr=False, compare=False)
+    _flat: Any = field(default=None, repr=False, compare=False)  # ngram_jit.Flat, on first use
 
     @property
     def W(self) -> int:  # noqa: N802 - symbols incl. <s>
@@ -72,9 +74,14 @@ class Tables:
             ids.append(idn)
         return ids, ctx
 
-    def score(self, S: np.ndarray, avail: np.ndarray) -> np.ndarray:
-        """log10 p of every position of S given its sentence history ([L]; <s> positions: 0)."""
+    def score(self, S: np.ndarray, avail: np.ndarray, *, jit: bool | None = None) -> np.ndarray:
+        """log10 p of every position of S given its sentence history ([L]; <s> positions: 0).
+
+        Back-off models go through the compiled loop of ``zoo.models.ngram_jit`` when numba is
+        installed (``jit=None``: when available; False: the numpy passes; the same values)."""
         if self.kind == "backoff":
+            if self.use_jit(jit):
+                return self.score_stream(S, -1)
             return self._score_backoff(S.astype(np.int64))
         ids, prev_ids = self._ids_and_contexts(S, avail)
         N = self.order
@@ -134,6 +141,38 @@ class Tables:
             out[pos[m]] = val[m]
         out[S == self.bos] = 0.0
         return out
+
+    def use_jit(self, jit: bool | None) -> bool:
+        """Whether back-off scoring takes the compiled loop (``jit``: None = when available)."""
+        from zoo.models import ngram_jit
+
+        if jit and not ngram_jit.available():
+            raise RuntimeError("jit=True needs numba (pip install 'zoo[fast]')")
+        return self.kind == "backoff" and (ngram_jit.available() if jit is None else jit)
+
+    def score_stream(self, S: np.ndarray, eos: int, scale: float = 1.0) -> np.ndarray:
+        """``scale`` * log10 p of every symbol of S ([L] ids, ``<s>`` = V allowed and scored
+        0) by the compiled loop; a sentence starts at S[0], at each ``<s>`` and after each
+        ``eos`` (-1: none). Back-off models only; needs numba."""
+        from zoo.models import ngram_jit
+
+        if self._flat is None:
+            self._flat = ngram_jit.flatten(self)
+        return ngram_jit.score(
+            self._flat, S, N=self.order, W=self.W, bos=self.bos, eos=eos, scale=scale
+        )
+
+    def suffix_closed(self) -> bool:
+        """Whether every stored n-gram without ``<s>`` after its first word has its suffix
+        (the n-gram without its first word) stored too: then a token whose order-n n-gram is
+        absent has no longer one either, and the compiled loop stops probing there (true of
+        fitted and ``lmplz`` models; an ARPA file need not be)."""
+        for n in range(3, self.order + 1):
+            suf = self.words(n)[:, 1:]
+            suf = suf[~(suf == self.bos).any(1)]
+            if len(suf) and (index_of(self.keys, suf, self.W) < 0).any():
+                return False
+        return True
 
     def hashed(self) -> list[Hashed | None]:
         """The open-addressing tables of orders 2..N (index n), built on first use."""

@@ -33,6 +33,7 @@ same generator seed.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -734,6 +735,19 @@ class _Queues:
             slot.copy_(self.present)
 
 
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """numpy's BLAS (OpenBLAS) on one thread for the duration: its matrix-vector products per
+    step are too small to split, and a second BLAS thread spinning beside the loop made a
+    step 1.3x slower alone and 4-10x slower at batch 8 on a loaded 2-core machine
+    (``benchmarks/wavenet_generation.py``). Needs ``threadpoolctl`` (installed with
+    scikit-learn); without it, a no-op (set ``OMP_NUM_THREADS=1`` instead)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _arr(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy())
 
@@ -788,10 +802,13 @@ class _FastSampler:
         """
         threads = torch.get_num_threads()
         single = self.model.device.type == "cpu" and self.n <= SINGLE_THREAD_MAX_BATCH
+        blas = contextlib.nullcontext()
         if single:
             torch.set_num_threads(1)
+            if self.backend == "numpy":
+                blas = _one_blas_thread()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), blas:
                 return self._loop(T, local, noise, pick)
         finally:
             if single:
