@@ -49,6 +49,7 @@ NAV: list[tuple[str | None, str, str]] = [
     ("Families", "Flow", "families-flow.md"),
     ("Families", "Posterior and codebook collapse", "collapse.md"),
     ("Families", "The speech experiment", "speech-experiment.md"),
+    ("Families", "Phone-aligned speech data", "speech-data.md"),
     ("Boards", "Quick suite", "boards-quick.md"),
     ("Boards", "Standard suite", "boards-standard.md"),
     ("Boards", "Paper suite", "boards-paper.md"),
