@@ -182,9 +182,10 @@ class Trunk:
 @dataclass(frozen=True)
 class Codebook:
     """The quantiser's options, :class:`zoo.nn.quantizer.VectorQuantizer`'s keywords of the
-    same names: ``num_codes`` codes of ``code_dim`` dimensions, the commitment weight ``beta``
-    and, with ``ema``, moving-average codebook updates (``decay``) that restart codes used
-    less than ``dead_code_threshold`` times."""
+    same names: ``num_codes`` codes of ``code_dim`` dimensions, the commitment weight ``beta``,
+    with ``ema`` moving-average codebook updates (``decay``), restarts of codes used less than
+    ``dead_code_threshold`` times (running count) or idle for ``dead_code_steps`` steps, and
+    ``kmeans_init`` Lloyd iterations of k-means on the first batch (docs/collapse.md)."""
 
     num_codes: int = 512
     code_dim: int = 64
@@ -192,6 +193,8 @@ class Codebook:
     ema: bool = False
     decay: float = 0.99
     dead_code_threshold: float = 1.0
+    dead_code_steps: int = 0
+    kmeans_init: int = 0
 
     def build(self) -> VectorQuantizer:
         return VectorQuantizer(**asdict(self))
@@ -209,7 +212,8 @@ class VQVAE(LikelihoodModel):
         downsample: stride-2 stages; each latent covers ``2^downsample`` values per spatial
             axis. Inputs are padded up to a multiple of ``2^downsample`` and outputs cropped,
             so any shape works; the grid is ``ceil(size / 2^downsample)`` per axis.
-        beta, ema, decay, dead_code_threshold: the quantiser's (see VectorQuantizer).
+        beta, ema, decay, dead_code_threshold, dead_code_steps, kmeans_init: the quantiser's
+            (see VectorQuantizer and docs/collapse.md).
         head: the decoder's distribution per value: "bernoulli" (K=2), "categorical",
             "logistic" (discretised logistic) or "auto" (Bernoulli for K=2, categorical
             otherwise: the rule of every family). ``likelihood``: its deprecated name.
@@ -422,10 +426,13 @@ class VQVAE(LikelihoodModel):
         q = self.quantizer(self.encoder(self._to_unit(x)))
         recon = -self._recon_log_prob(x, self._params(q.z_q)).mean()
         vq = q.loss * (self.code_dim * self.num_latents)  # per example, like the NLL
+        use = self.quantizer.code_usage(q.codes)  # logged every log_every steps by the trainer
         return recon + vq, {
             "recon_nll": recon.detach(),
             "vq": vq.detach(),
             "perplexity": q.perplexity.detach(),
+            "codes_used": use["codes_used"],
+            "dead_codes": use["dead_codes"],
         }
 
     def _sample(
@@ -452,7 +459,8 @@ class VQVAE(LikelihoodModel):
         - ``bits_per_dim_prior``: with the learned prior's NLL (only with a learned prior);
         - ``recon_bits_per_dim``: ``-log p(x|z) / (D ln 2)`` (not a bound on its own);
         - ``prior_bits_per_code``: the learned prior's NLL per latent, vs ``log2 K`` uniform;
-        - ``codebook_perplexity``, ``codes_used``: over the batch's codes.
+        - ``codebook_perplexity``, ``codes_used``, ``codes_used_fraction``: over the batch's
+          codes (the leaderboard flags perplexity below 5% of ``num_codes``).
         """
         self.spec.validate(x)
         x = x.long()
@@ -465,6 +473,7 @@ class VQVAE(LikelihoodModel):
             "bits_per_dim_uniform": (float(-recon.double().mean()) + uniform) / denom,
             "codebook_perplexity": float(code_perplexity(codes, self.num_codes)),
             "codes_used": float(torch.unique(codes).numel()),
+            "codes_used_fraction": float(torch.unique(codes).numel()) / self.num_codes,
             "latents": float(self.num_latents),
         }
         if self.prior is not None:

@@ -8,7 +8,12 @@ assigned to each code (Appendix A.1 of the paper, with Laplace smoothing of the 
 encoder is kept near its codes by the commitment loss ``beta ||z_e - sg(e_k)||^2``.
 
 Codes that the data stop using ("dead" codes) are re-initialised to random encoder outputs of
-the current batch, drawn with the global torch RNG (deterministic under ``torch.manual_seed``).
+the current batch, drawn with the global torch RNG (deterministic under ``torch.manual_seed``):
+by the running-count rule (``dead_code_threshold``) and/or, with ``dead_code_steps = N``, when
+a code has won no vector for N training steps. ``kmeans_init = I`` replaces the random initial
+codebook by I Lloyd iterations of k-means on the encoder outputs of the first training batch
+(codebook-collapse remedies; docs/collapse.md). :meth:`VectorQuantizer.code_usage` reports code use
+(perplexity, codes used, dead codes) for the training log.
 
 Shapes: ``z_e`` is ``[B, D, *S]`` (channels first, any number of spatial dimensions ``S``:
 a latent grid ``[B, D, h, w]`` or a sequence ``[B, D, L]``); codes are ``[B, *S]`` int64.
@@ -79,6 +84,12 @@ class VectorQuantizer(nn.Module):
             back to the threshold. With the default 1.0 a code unused in the first training
             batch restarts at once (a data-dependent initialisation), and a restarted code
             must win a vector in the next batch to stay. 0 disables re-initialisation.
+        dead_code_steps: N > 0 also restarts a code that has won no vector in N consecutive
+            training steps (to a random encoder output of the current batch); 0: off.
+        kmeans_init: I > 0 sets the codebook, on the first training batch, to the result of I
+            Lloyd iterations of k-means over that batch's encoder outputs (seeded by K distinct
+            random outputs; with fewer than K vectors some are repeated); 0: off (the uniform
+            initialisation in ``[-1/K, 1/K]``).
 
     Updates (EMA and re-initialisation) happen only in training mode with gradients enabled,
     so evaluating ``log_prob`` never changes the codebook. Under ``torch.distributed`` the
@@ -94,6 +105,8 @@ class VectorQuantizer(nn.Module):
         decay: float = 0.99,
         eps: float = 1e-5,
         dead_code_threshold: float = 1.0,
+        dead_code_steps: int = 0,
+        kmeans_init: int = 0,
     ) -> None:
         super().__init__()
         if not isinstance(num_codes, int) or num_codes < 2:
@@ -113,6 +126,10 @@ class VectorQuantizer(nn.Module):
             raise ValueError(
                 f"dead_code_threshold must be >= 0 (0 disables), got {dead_code_threshold}"
             )
+        for name, v in (("dead_code_steps", dead_code_steps), ("kmeans_init", kmeans_init)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0 (0 disables), got {v!r}")
+        self.dead_code_steps, self.kmeans_init = dead_code_steps, kmeans_init
         self.num_codes, self.code_dim = num_codes, code_dim
         self.beta, self.ema, self.decay, self.eps = float(beta), bool(ema), float(decay), float(eps)
         self.dead_code_threshold = float(dead_code_threshold)
@@ -127,6 +144,10 @@ class VectorQuantizer(nn.Module):
         # EMA of assignments per batch; starting at the threshold, a code unused in the first
         # training batch is restarted at once (a data-dependent initialisation).
         self.register_buffer("usage", torch.full((num_codes,), self.dead_code_threshold))
+        # training steps since each code last won a vector (dead_code_steps), and whether the
+        # k-means initialisation has run (kmeans_init); both saved with checkpoints
+        self.register_buffer("idle_steps", torch.zeros(num_codes, dtype=torch.long))
+        self.register_buffer("initialised", torch.tensor(kmeans_init == 0))
 
     def extra_repr(self) -> str:
         mode = f"ema=True, decay={self.decay}" if self.ema else f"beta={self.beta}"
@@ -165,9 +186,11 @@ class VectorQuantizer(nn.Module):
                 f"code_dim is {self.code_dim}; build both with the same dimension"
             )
         flat = z_e.movedim(1, -1).reshape(-1, self.code_dim).float()  # [N, D], N = B * prod(S)
+        update = self.training and torch.is_grad_enabled()
+        if update and not bool(self.initialised):
+            self._kmeans_init(flat.detach())
         codes = self.nearest(flat)
         e = F.embedding(codes, self.codebook)  # [N, D], the prototypes before any update
-        update = self.training and torch.is_grad_enabled()
         if update and self.ema:
             self._ema_update(flat.detach(), codes)
         commitment = F.mse_loss(flat, e.detach())
@@ -182,7 +205,32 @@ class VectorQuantizer(nn.Module):
         perplexity = code_perplexity(codes, self.num_codes)
         if update and self.dead_code_threshold > 0:
             self._restart_dead_codes(flat.detach(), codes)
+        if update and self.dead_code_steps > 0:
+            self._restart_idle_codes(flat.detach(), codes)
         return QuantizerOutput(z_q, codes, loss, perplexity)
+
+    # ------------------------------------------------------------------ diagnostics
+    @torch.no_grad()
+    def code_usage(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Code use of ``codes`` (any shape, int64 in [0, K)), scalars for the training log.
+
+        ``perplexity`` (``exp H`` of the code frequencies), ``codes_used`` (distinct codes),
+        ``used_fraction`` (``codes_used / K``) and ``dead_codes`` (codes the running count
+        calls dead, or idle for ``dead_code_steps`` steps; 0 when neither rule is on).
+        """
+        used = torch.bincount(codes.reshape(-1), minlength=self.num_codes) > 0
+        dead = torch.zeros(self.num_codes, dtype=torch.bool, device=used.device)
+        if self.dead_code_threshold > 0:
+            dead |= self.usage < self.dead_code_threshold
+        if self.dead_code_steps > 0:
+            dead |= self.idle_steps >= self.dead_code_steps
+        n_used = used.sum().float()
+        return {
+            "perplexity": code_perplexity(codes, self.num_codes),
+            "codes_used": n_used,
+            "used_fraction": n_used / self.num_codes,
+            "dead_codes": dead.sum().float(),
+        }
 
     # ------------------------------------------------------------------ updates
     @torch.no_grad()
@@ -199,6 +247,50 @@ class VectorQuantizer(nn.Module):
         self.codebook.copy_(self.ema_sum / smoothed.unsqueeze(1))
 
     @torch.no_grad()
+    def _set_codes(self, which: torch.Tensor, fresh: torch.Tensor) -> None:
+        # which: [K] bool, fresh: [n, D] -> those prototypes (and their EMA state) replaced
+        self.codebook.data[which] = fresh.to(self.codebook.dtype)
+        if self.ema:
+            self.ema_sum[which] = fresh.to(self.ema_sum.dtype)
+            self.ema_count[which] = 1.0
+
+    @torch.no_grad()
+    def _kmeans_init(self, flat: torch.Tensor) -> None:
+        """K-means (``kmeans_init`` Lloyd iterations) on ``flat: [N, D]`` -> the codebook."""
+        n, k = flat.shape[0], self.num_codes
+        pick = torch.randperm(n, device=flat.device)[:k]
+        if n < k:  # fewer vectors than codes: repeat them (restarts spread them later)
+            pick = torch.cat([pick, torch.randint(n, (k - n,), device=flat.device)])
+        centres = flat[pick].clone()
+        for _ in range(self.kmeans_init):
+            assign = torch.cdist(flat, centres).argmin(1)
+            count = torch.bincount(assign, minlength=k).to(flat.dtype)
+            total = torch.zeros_like(centres).index_add_(0, assign, flat)
+            keep = count > 0  # an empty cluster keeps its centre
+            centres[keep] = total[keep] / count[keep].unsqueeze(1)
+        if _distributed():
+            dist.broadcast(centres, src=0)
+        self._set_codes(torch.ones(k, dtype=torch.bool, device=flat.device), centres)
+        self.initialised.fill_(True)
+
+    @torch.no_grad()
+    def _restart_idle_codes(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
+        """Codes that won no vector in ``dead_code_steps`` steps -> random vectors of ``flat``."""
+        count = torch.bincount(codes.reshape(-1), minlength=self.num_codes)
+        if _distributed():
+            dist.all_reduce(count)
+        self.idle_steps.add_(1).masked_fill_(count > 0, 0)
+        idle = self.idle_steps >= self.dead_code_steps
+        n_idle = int(idle.sum())
+        if n_idle == 0:
+            return
+        fresh = flat[torch.randint(flat.shape[0], (n_idle,), device=flat.device)]
+        if _distributed():
+            dist.broadcast(fresh, src=0)
+        self._set_codes(idle, fresh)
+        self.idle_steps[idle] = 0
+
+    @torch.no_grad()
     def _restart_dead_codes(self, flat: torch.Tensor, codes: torch.Tensor) -> None:
         count = torch.bincount(codes.reshape(-1), minlength=self.num_codes).to(self.usage)
         if _distributed():
@@ -212,10 +304,7 @@ class VectorQuantizer(nn.Module):
         fresh = flat[pick].to(self.codebook.dtype)
         if _distributed():
             dist.broadcast(fresh, src=0)
-        self.codebook.data[dead] = fresh
-        if self.ema:
-            self.ema_sum[dead] = fresh
-            self.ema_count[dead] = 1.0
+        self._set_codes(dead, fresh)
         self.usage[dead] = self.dead_code_threshold  # kept if it wins a vector next batch
 
     # ------------------------------------------------------------------ checkpoints
@@ -236,4 +325,8 @@ class VectorQuantizer(nn.Module):
                 f"{key!r} comes from a gradient-trained codebook but this quantiser has "
                 "ema=True; build it with ema=False to load it"
             )
+        if key in state_dict and prefix + "idle_steps" not in state_dict:
+            # a checkpoint from before these buffers: a trained codebook, nobody idle yet
+            state_dict[prefix + "idle_steps"] = torch.zeros_like(self.idle_steps)
+            state_dict[prefix + "initialised"] = torch.tensor(True)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
