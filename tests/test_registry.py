@@ -282,6 +282,7 @@ FLAT_DEFAULTS = {
     "zoo.models.vqvae:VQVAE": {
         "num_codes": 512, "code_dim": 64, "hidden": 128, "res_channels": 32, "res_blocks": 2,
         "downsample": 2, "beta": 0.25, "ema": False, "decay": 0.99, "dead_code_threshold": 1.0,
+        "dead_code_steps": 0, "kmeans_init": 0,
         "head": "auto", "prior": "uniform", "prior_hparams": None, "phase_fractions": (0.7, 0.3),
         "likelihood": None,
     },
