@@ -6,44 +6,12 @@ import math
 
 import numpy as np
 import torch
+from arpa_models import WORDS, arpa_models, spec_of, write  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoo import DataSpec
 from zoo.models.ngram import LN10, NGram
 from zoo.models.ngram_tables import Hashed
-
-WORDS = ("</s>", "<unk>", "a", "b", "c")
-
-
-def spec_of(V: int) -> DataSpec:
-    return DataSpec("text", (4,), levels=V, vocab=WORDS[:V], eos=0, unk=1, name="tiny")
-
-
-@st.composite
-def arpa_models(draw):
-    """A random back-off model as ARPA tables: every unigram, then at each order a random
-    subset of the n-grams whose prefix is stored (``<s>`` may sit anywhere, even last)."""
-    V, order = draw(st.integers(2, 5)), draw(st.integers(1, 4))
-    symbols = [*WORDS[:V], "<s>"]
-    lp = st.floats(-4.0, -0.01)
-    bo = st.floats(-2.0, 1.0)
-    tables = [{(w,): (draw(lp), draw(bo)) for w in symbols}]
-    for _ in range(2, order + 1):
-        grams = [(*g, w) for g in tables[-1] for w in symbols]
-        keep = draw(st.lists(st.booleans(), min_size=len(grams), max_size=len(grams)))
-        tables.append({g: (draw(lp), draw(bo)) for g, k in zip(grams, keep) if k})
-    return V, tables
-
-
-def write(path, tables) -> None:
-    order = len(tables)
-    lines = ["\\data\\", *[f"ngram {n}={len(t)}" for n, t in enumerate(tables, 1)]]
-    for n, t in enumerate(tables, 1):
-        lines += ["", f"\\{n}-grams:"]
-        for g, (p, b) in t.items():
-            lines.append(f"{p!r}\t{' '.join(g)}" + (f"\t{b!r}" if n < order else ""))
-    path.write_text("\n".join([*lines, "", "\\end\\", ""]))
 
 
 def reference(tables, sentences) -> list[float]:

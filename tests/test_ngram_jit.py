@@ -19,36 +19,7 @@ from zoo.models.ngram import NGram
 
 pytestmark = pytest.mark.skipif(not ngram_jit.available(), reason="numba is not installed")
 
-WORDS = ("</s>", "<unk>", "a", "b", "c", "d")
-
-
-def spec_of(V: int) -> DataSpec:
-    return DataSpec("text", (4,), levels=V, vocab=WORDS[:V], eos=0, unk=1, name="tiny")
-
-
-@st.composite
-def arpa_models(draw):
-    """A random back-off model: every unigram, then at each order a random subset of the
-    n-grams whose prefix is stored (so suffixes are often missing: not suffix-closed)."""
-    V, order = draw(st.integers(2, 6)), draw(st.integers(1, 5))
-    symbols = [*WORDS[:V], "<s>"]
-    lp, bo = st.floats(-4.0, -0.01), st.floats(-2.0, 1.0)
-    tables = [{(w,): (draw(lp), draw(bo)) for w in symbols}]
-    for _ in range(2, order + 1):
-        grams = [(*g, w) for g in tables[-1] for w in symbols]
-        keep = draw(st.lists(st.booleans(), min_size=len(grams), max_size=len(grams)))
-        tables.append({g: (draw(lp), draw(bo)) for g, k in zip(grams, keep) if k})
-    return V, tables
-
-
-def write(path, tables) -> None:
-    order = len(tables)
-    lines = ["\\data\\", *[f"ngram {n}={len(t)}" for n, t in enumerate(tables, 1)]]
-    for n, t in enumerate(tables, 1):
-        lines += ["", f"\\{n}-grams:"]
-        for g, (p, b) in t.items():
-            lines.append(f"{p!r}\t{' '.join(g)}" + (f"\t{b!r}" if n < order else ""))
-    path.write_text("\n".join([*lines, "", "\\end\\", ""]))
+from arpa_models import arpa_models, spec_of, write  # noqa: E402
 
 
 def both_paths_equal(m: NGram, stream: np.ndarray) -> None:
@@ -67,7 +38,7 @@ def both_paths_equal(m: NGram, stream: np.ndarray) -> None:
 
 
 @settings(deadline=None, max_examples=60)
-@given(arpa_models(), st.data())
+@given(arpa_models(max_vocab=6, max_order=5), st.data())
 def test_compiled_scoring_equals_numpy_on_random_arpa_models(tmp_path_factory, model, data):
     V, tables = model
     path = tmp_path_factory.mktemp("arpa") / "m.arpa"
