@@ -86,8 +86,6 @@ def test_synthetic_corpus_is_deterministic_and_splits_voices():
 
 def test_smoke_run_writes_the_schema(tmp_path, monkeypatch):
     monkeypatch.setattr(speech, "SMOKE", TINY)
-    monkeypatch.setattr(speech, "_abx_impl", lambda: None)  # the stand-in: the tiny set has
-    # too few triphone minimal pairs for zoo.analysis.abx (tested there)
     assert main(["experiment", "speech", "--out", str(tmp_path), "--smoke",
                  "--dataset", "synthetic"]) == 0  # fmt: skip
     r = json.loads((tmp_path / "results.json").read_text())
