@@ -25,8 +25,9 @@ SNAPSHOT = Path(__file__).resolve().parent / "fixtures" / "registry_d040f0b.json
 # (benchmarks/results/standard_bmnist_levers.json).
 _PIXEL_LEVERS = {"batch_size": 16, "lr": 2e-3, "min_lr_ratio": 0.01}
 CHANGED = {
-    "pixelcnn_small_bmnist": {"train": {**_PIXEL_LEVERS, "max_steps": 3800}},
-    "pixelrnn_rowlstm_bmnist": {"train": {**_PIXEL_LEVERS, "max_steps": 1260}},
+    # budgets raised to the suite's 10 minutes (suite_budgets_standard_cpu_sized_pixels.json)
+    "pixelcnn_small_bmnist": {"train": {**_PIXEL_LEVERS, "max_steps": 19000}},
+    "pixelrnn_rowlstm_bmnist": {"train": {**_PIXEL_LEVERS, "max_steps": 6000}},
     # CPU-sized standard entries (issue 31); the originals are the *_paper entries
     "pixelcnn_gated_bmnist": {
         "hparams": {"channels": 48, "layers": 8, "head_channels": 32},
