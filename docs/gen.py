@@ -8,7 +8,8 @@ Every figure in the README and on the docs site comes from a committed results f
   (the paper suite from the registry), ``docs/families.md`` (the family table from the
   registry, links to the family pages that exist);
 - blocks between ``<!-- gen:NAME -->`` and ``<!-- /gen:NAME -->`` in hand-written pages
-  (``docs/peers.md``, ``docs/compression.md``) and ``<!-- board:quick -->`` in README.md;
+  (``docs/peers.md``, ``docs/compression.md``, ``docs/speech-experiment.md``) and
+  ``<!-- board:quick -->`` in README.md;
 - ``docs/board_quick.png``, ``docs/board_standard.png``: the boards as charts (families x data
   sets, exact vs bound marked), drawn by the bench report's ``board_chart``;
 - ``mkdocs.yml``: the nav lists the pages that exist when it runs.
@@ -300,6 +301,44 @@ def compression_block(results: Path = RESULTS) -> str:
     )
 
 
+def speech_block(results: Path = RESULTS) -> str:
+    """The committed speech experiment: its command, the paper's findings checked, tables."""
+    path = results / "speech_experiment.json"
+    if not path.exists():
+        return "No speech experiment results yet.\n"
+    from zoo.experiments import speech
+
+    record = json.loads(path.read_text())
+    command = f"zoo experiment speech --out DIR --seed {record['seed']}"
+    if record["dataset"] != "spoken_words":
+        command += f" --dataset {record['dataset']}"
+    if record["budget"]["steps"] != speech.FULL.steps:
+        command += f" --steps {record['budget']['steps']}"
+    reduced = (
+        f" (a reduced budget: the default is {speech.FULL.steps} steps)"
+        if record["budget"]["steps"] < speech.FULL.steps
+        else ""
+    )
+    return (
+        "\n".join(
+            [
+                note("benchmarks/results/speech_experiment.json"),
+                "",
+                f"**Committed run:** `benchmarks/results/speech_experiment.json`, its figures in "
+                f"`docs/speech-experiment/`, made by `{command}`{reduced}.",
+                "",
+                re.sub(  # the report's sections sit under the page's "The committed run"
+                    r"^## ",
+                    "### ",
+                    speech.report(record, figures="speech-experiment/", title=False),
+                    flags=re.M,
+                ).rstrip("\n"),
+            ]
+        )
+        + "\n"
+    )
+
+
 def readme_block(results: Path = RESULTS) -> str:
     record = load_board("quick", results)
     return "\n".join([note(_board_file("quick")), "", board_block(record, "quick").rstrip("\n")])
@@ -387,8 +426,12 @@ def generate(
         written[-1].write_text(board_page(suite, results))
     written.append(docs / "boards-paper.md")
     written[-1].write_text(paper_page())
-    for name, make in (("peers", peers_block), ("compression", compression_block)):
-        page = docs / f"{name}.md"
+    for name, make, file in (
+        ("peers", peers_block, "peers.md"),
+        ("compression", compression_block, "compression.md"),
+        ("speech", speech_block, "speech-experiment.md"),
+    ):
+        page = docs / file
         if page.exists():
             page.write_text(replace_block(page.read_text(), name, make(results)))
             written.append(page)

@@ -123,3 +123,42 @@ def test_smoke_run_writes_the_schema(tmp_path, monkeypatch):
 def test_cli_requires_out():
     with pytest.raises(SystemExit):
         main(["experiment", "speech"])
+
+
+def _committed() -> dict:
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks/results/speech_experiment.json"
+    return json.loads(path.read_text())
+
+
+def test_against_paper_verdicts_follow_the_figures():
+    """Each finding's verdict is computed: move the deciding figure across the line and the
+    verdict flips (checked on copies of the committed run)."""
+    import copy
+
+    r = copy.deepcopy(_committed())
+    lines = speech.against_paper(r)
+    assert len(lines) == 8 and all(line.startswith("- ") for line in lines)
+
+    def nms_line(rec):
+        return next(x for x in speech.against_paper(rec) if "Non-max-suppression" in x)
+
+    r["emission"]["boundary_precision"] = r["emission"]["random_precision"] + 0.1
+    assert nms_line(r).endswith("**reproduces**.")
+    r["emission"]["boundary_precision"] = r["emission"]["random_precision"] - 0.1
+    assert nms_line(r).endswith("**does not reproduce**.")
+
+    def abx_line(rec):
+        return next(x for x in speech.against_paper(rec) if "Quantisation" in x)
+
+    for a in r["abx"]:
+        if a["model"] == "vq" and a["point"] == "bottleneck" and a["condition"] == "across":
+            a["error"] = 0.5
+    assert abx_line(r).endswith("**reproduces**.") and "0.5 %" in abx_line(r)
+
+
+def test_report_carries_the_findings_and_figure_folder():
+    text = speech.report(_committed(), figures="speech-experiment/", title=False)
+    assert not text.startswith("# ") and "## Against the paper" in text
+    assert "(speech-experiment/abx.png)" in text and "| token |" in text
