@@ -1,8 +1,9 @@
-"""The speed rewrites of losses give the same numbers, bit for bit, as the plain compositions
-they replace: the picked log-softmax (``categorical_log_prob`` with gradients on) against
+"""The speed rewrites give the same numbers, bit for bit, as the plain forms they replace:
+the picked log-softmax (``categorical_log_prob`` with gradients on) against
 ``log_softmax(...).gather(...)``, the LSTM's flattened addmm + picked log-softmax against its
-``[B, L, hidden]`` linear + log-softmax + gather, and the discretised logistic with each
-log-sigmoid computed once against the form that computed them twice."""
+``[B, L, hidden]`` linear + log-softmax + gather, the discretised logistic with each
+log-sigmoid computed once against the form that computed them twice, and the trainer's
+cached epoch permutation against one drawn every step."""
 
 from __future__ import annotations
 
@@ -125,3 +126,24 @@ def test_discretized_logistic_equals_the_twice_computed_form_bit_for_bit(levels,
         out.append((v.detach(), m.grad, s.grad))
     for a, b in zip(*out):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("n", [100, 7, 50])
+def test_cached_epoch_permutation_gives_the_per_step_batches(n):
+    """The trainer draws each epoch's permutation once (cached); every batch is still the
+    slice of randperm(seed * 1_000_003 + epoch) it was when drawn per step."""
+    import math
+
+    from zoo.engine.trainer import batch_indices
+
+    for step in range(30):
+        per_epoch = max(n // 16, 1)
+        epoch, pos = divmod(step, per_epoch)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(3 * 1_000_003 + epoch))
+        if n < 16:
+            perm = perm.repeat(math.ceil(16 / n))
+        got = batch_indices(n, 16, step, seed=3)
+        assert torch.equal(got, perm[pos * 16 : (pos + 1) * 16])
+        got[:] = -1  # callers own their batch: the cache is not theirs to change
+    assert torch.equal(batch_indices(n, 16, 0, seed=3), batch_indices(n, 16, 0, seed=3))
+    assert int(batch_indices(n, 16, 0, seed=3).min()) >= 0
