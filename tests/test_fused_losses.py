@@ -53,6 +53,12 @@ def test_picked_log_softmax_equals_log_softmax_then_gather_bit_for_bit(shape, di
     v1, g1 = _value_and_grad(lambda t: categorical_log_prob(t, x, dim=dim), logits, w)
     assert torch.equal(v0, v1)
     assert torch.equal(g0, g1)
+    # consume=True: the log-softmax written over a temporary (here t * 1, not the leaf)
+    v2, g2 = _value_and_grad(
+        lambda t: categorical_log_prob(t * 1, x, dim=dim, consume=True), logits, w
+    )
+    assert torch.equal(v0, v2)
+    assert torch.equal(g0, g2)
 
 
 def test_picked_log_softmax_without_grad_is_the_plain_path():

@@ -121,11 +121,12 @@ class LSTMLM(LikelihoodModel):
         h, state = self.lstm(self.drop(self.embedding(inp)), state)
         # One [B L, hidden] x [hidden, K] product with the bias fused (addmm; what _run's
         # [B, L, hidden] linear computes, bit for bit), then the picked log-softmax
-        # (categorical_log_prob: log_softmax + gather, one buffer fewer in the backward).
+        # (categorical_log_prob: log_softmax written over the logits, a temporary, + gather;
+        # one full-size buffer fewer in the forward and one in the backward).
         logits = F.linear(
             self.drop(h).reshape(-1, h.shape[-1]), self._out_weight(), self.decoder.bias
         )
-        lp = categorical_log_prob(_full(logits), seq.reshape(-1), dim=-1)
+        lp = categorical_log_prob(_full(logits), seq.reshape(-1), dim=-1, consume=True)
         return lp.view(seq.shape), state
 
     def token_log_probs(self, x: torch.Tensor) -> torch.Tensor:
