@@ -97,6 +97,7 @@ def test_export_adds_provenance_and_names_the_entries_without_a_row(tmp_path):
         "command": "zoo eval runs/x",
         "command_recorded": True,
     }
+    assert rows["ngram_mkn3_pydoc"]["command"] == "zoo eval runs/x"  # as zoo leaderboard gives
     assert all(ROW_KEYS <= set(r) and "run_dir" not in r for r in record["rows"])
     assert record["missing"] == [n for n in suite_entries("quick") if n not in rows]
 
