@@ -8,7 +8,8 @@ digits, 17 levels), ``pydoc_char`` / ``pydoc_word`` (CPython's pydoc_data topics
 ``spoken_digits`` (a multi-voice spoken-digit set synthesised with eSpeak NG) and
 ``spoken_words`` (phone-aligned carrier phrases in 16 eSpeak voices of both genders).
 Phone-aligned real speech: ``timit`` (TIMIT's layout) and ``aligned_folder`` (audio with
-``.PHN`` or ``.TextGrid`` alignments). Real data sets read from ``data_root()`` (``$ZOO_DATA``, default ``../shared/datasets``).
+``.PHN`` or ``.TextGrid`` alignments). Real data sets read from ``data_root()``
+(``$ZOO_DATA``, default ``../shared/datasets``).
 """
 
 from __future__ import annotations
