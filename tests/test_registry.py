@@ -86,11 +86,6 @@ CHANGED = {
         "description": None,
         "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
     },
-    "vae_audio_spoken_digits": {
-        "hparams": None,
-        "description": None,
-        "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
-    },
 }
 
 
