@@ -75,11 +75,6 @@ CHANGED = {
     "vae_shakespeare_char": {"hparams": None, "description": None},
     "wavenet_ae_vq_fsdd": {"hparams": None, "description": None},
     "wavenet_ae_vae_fsdd": {"hparams": None, "description": None},
-    "wavenet_ae_vq_spoken_digits": {
-        "hparams": None,
-        "description": None,
-        "train": {"batch_size": 16, "lr": 2e-3, "max_steps": 120, "warmup_steps": 5},
-    },
     "vqvae_digits": {"hparams": None, "description": None},
     "vqvae_spoken_digits": {
         "hparams": None,
