@@ -70,13 +70,13 @@ CHANGED = {
     # collapse remedies set (issue 31, docs/collapse.md): k-means init, EMA, idle-code restarts,
     # free bits; quick budgets that let the model learn
     "vqvae_bmnist": {"hparams": None, "description": None},
+    "vqvae_fsdd": {"hparams": None, "description": None},
+    "vae_audio_fsdd": {"hparams": None, "description": None},
+    "vae_shakespeare_char": {"hparams": None, "description": None},
+    "wavenet_ae_vq_fsdd": {"hparams": None, "description": None},
+    "wavenet_ae_vae_fsdd": {"hparams": None, "description": None},
     "vqvae_digits": {"hparams": None, "description": None},
     "vqvae_spoken_digits": {
-        "hparams": None,
-        "description": None,
-        "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
-    },
-    "vae_audio_spoken_digits": {
         "hparams": None,
         "description": None,
         "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
