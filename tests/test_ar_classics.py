@@ -162,8 +162,9 @@ def test_made_trains_its_masks_in_turn():
         lambda: NADE(TRI, hidden=4),
         lambda: FVSBN(TRI),
         lambda: MADE(TRI, hidden=[6], num_masks=2, order="random", seed=5),
+        lambda: MADE(TRI, hidden=[6], num_masks=2, order="random", seed=5, direct=True),
     ],
-    ids=["nade", "fvsbn", "made-ensemble"],
+    ids=["nade", "fvsbn", "made-ensemble", "made-direct"],
 )
 def test_samples_follow_the_models_own_distribution(model):
     torch.manual_seed(0)
