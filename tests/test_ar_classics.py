@@ -35,10 +35,18 @@ def _dependencies(model, mask_index: int) -> torch.Tensor:
     order=st.sampled_from(["natural", "random"]),
     masks=st.integers(1, 4),
     head=st.sampled_from(["auto", "logistic"]),
+    direct=st.booleans(),
 )
-def test_every_made_mask_is_autoregressive_in_its_ordering(seed, hidden, order, masks, head):
+def test_every_made_mask_is_autoregressive_in_its_ordering(
+    seed, hidden, order, masks, head, direct
+):
     torch.manual_seed(seed)
-    model = MADE(TRI, hidden=hidden, num_masks=masks, order=order, seed=seed, head=head)
+    model = MADE(
+        TRI, hidden=hidden, num_masks=masks, order=order, seed=seed, head=head, direct=direct
+    )
+    if direct:  # the direct map starts at zero: give it weights to see through
+        with torch.no_grad():
+            model.direct.weight.normal_()
     for m in range(masks):
         pos = torch.empty(model.D, dtype=torch.long)
         pos[model.order(m)] = torch.arange(model.D)  # position of each dimension
@@ -154,8 +162,9 @@ def test_made_trains_its_masks_in_turn():
         lambda: NADE(TRI, hidden=4),
         lambda: FVSBN(TRI),
         lambda: MADE(TRI, hidden=[6], num_masks=2, order="random", seed=5),
+        lambda: MADE(TRI, hidden=[6], num_masks=2, order="random", seed=5, direct=True),
     ],
-    ids=["nade", "fvsbn", "made-ensemble"],
+    ids=["nade", "fvsbn", "made-ensemble", "made-direct"],
 )
 def test_samples_follow_the_models_own_distribution(model):
     torch.manual_seed(0)
@@ -179,6 +188,8 @@ def test_bad_options_are_clear():
         MADE(TRI, hidden=[4], num_masks=2, ensemble=3)
     with pytest.raises(zoo.ZooInputError, match="order"):
         MADE(TRI, hidden=[4], order="backwards")
+    with pytest.raises(zoo.ZooInputError, match="direct"):
+        MADE(TRI, hidden=[4], direct="yes")
     with pytest.raises(zoo.ZooInputError, match="hidden layer"):
         MADE(TRI, hidden=[])
     with pytest.raises(ValueError, match="head"):

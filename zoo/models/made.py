@@ -10,6 +10,14 @@ ordering); training step ``s`` uses mask ``s mod num_masks`` (the trainer gives 
 through :meth:`set_step`), so every minibatch trains another mask and the weights learn to
 serve them all. Mask 0 with ``order="natural"`` has the natural ordering.
 
+*Direct connections* (``direct=True``): a masked linear map from the inputs straight to the
+outputs, output ``d`` seeing every input before it in the mask's ordering (an FVSBN beside
+the MLP). Without it, output ``d`` sees input ``d - 1`` only through hidden units of degree
+exactly ``d - 1``, about ``H / D`` of them: the nearest pixels, the most informative ones, are
+the hardest to reach, and connectivity-agnostic training, which moves every unit's degree from
+mask to mask, makes it harder still. With natural orderings the direct map is the same for
+every mask.
+
 *Evaluation* with ``ensemble = E`` masks scores the **mixture of the E joint distributions**,
 
     log p(x) = logsumexp_k log p_k(x) - log E,
@@ -46,12 +54,15 @@ class MADE(FlatAutoregressive):
         num_masks: int = 1,
         ensemble: int | None = None,
         order: str = "natural",
+        direct: bool = False,
         head: str = "auto",
         seed: int = 0,
     ) -> None:
         """``hidden``: widths of the hidden layers; ``num_masks``: masks trained in turn;
         ``ensemble``: masks averaged (as a mixture) by ``log_prob`` (None: all of them);
-        ``order``: "natural" or "random" input orderings; ``seed``: the masks' draw."""
+        ``order``: "natural" or "random" input orderings; ``direct``: also a masked linear
+        map from the inputs straight to the outputs (output ``d`` sees every input before it
+        in the mask's ordering, an FVSBN beside the MLP); ``seed``: the masks' draw."""
         super().__init__(spec, head=head)
         hidden = tuple(hidden)
         if not hidden:
@@ -62,12 +73,18 @@ class MADE(FlatAutoregressive):
             raise ZooInputError(
                 f"ensemble must be an int in [1, num_masks={num_masks}], got {ensemble!r}"
             )
+        if not isinstance(direct, bool):
+            raise ZooInputError(f"direct must be true or false, got {direct!r}")
         if order not in ("natural", "random"):
             raise ZooInputError(f"order must be 'natural' or 'random', got {order!r}")
         self.num_masks, self.ensemble, self.order_kind = num_masks, ensemble, order
         sizes = (self.D, *hidden)
         self.layers = nn.ModuleList(MaskedLinear(a, b) for a, b in zip(sizes, sizes[1:]))
         self.out = MaskedLinear(hidden[-1], self.P * self.D)
+        self.direct = None
+        if direct:
+            self.direct = MaskedLinear(self.D, self.P * self.D, bias=False)
+            nn.init.zeros_(self.direct.weight)
         g = torch.Generator().manual_seed(seed)
         degrees = [
             made_degrees(
@@ -82,6 +99,8 @@ class MADE(FlatAutoregressive):
         self.register_buffer(
             "orders", torch.stack([torch.argsort(d[0]) for d in degrees]), persistent=False
         )
+        # input degrees per mask [num_masks, D]: the direct map's mask is built from them
+        self.register_buffer("in_degrees", torch.stack([d[0] for d in degrees]), persistent=False)
         self._mask = 0
 
     def set_step(self, step: int) -> None:
@@ -96,6 +115,10 @@ class MADE(FlatAutoregressive):
         for i, layer in enumerate(self.layers):
             h = torch.relu(layer(h, getattr(self, f"mask{i}")[mask_index]))
         out = self.out(h, getattr(self, f"mask{len(self.layers)}")[mask_index])
+        if self.direct is not None:
+            deg = self.in_degrees[mask_index]
+            mask = (deg.repeat(self.P)[:, None] > deg[None, :]).to(u.dtype)  # [(p d), D]
+            out = out + self.direct(u, mask)
         return out.view(-1, self.P, self.D)
 
     def _loss(self, x: torch.Tensor, *, cond: Cond) -> tuple[torch.Tensor, dict]:
