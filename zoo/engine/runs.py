@@ -132,8 +132,19 @@ def train_run(
     if main_process:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "config.json", cfg)
-    Trainer(model, ds, config, run, callback=callback).fit()
+    _fit_and_record(Trainer(model, ds, config, run, callback=callback), cfg, run, main_process)
     return run
+
+
+def _fit_and_record(
+    trainer: Trainer, cfg: dict[str, Any], run: Path, main: bool, **fit: Any
+) -> None:
+    """Train, then write into config.json whether the objective ran compiled (``compiled``,
+    with ``compile_reason``: train.compile="auto" decides per model and machine)."""
+    trainer.fit(**fit)
+    if main:
+        cfg["compiled"], cfg["compile_reason"] = trainer.compiled, trainer.compile_reason
+        atomic_write_json(run / "config.json", cfg)
 
 
 def resume_run(
@@ -165,7 +176,9 @@ def resume_run(
     if given:
         cfg["train"] = vars(config)
         atomic_write_json(run / "config.json", cfg)
-    Trainer(model, dataset, config, run, callback=callback).fit(resume=True, state=state)
+    main = int(os.environ.get("RANK", "0")) == 0
+    trainer = Trainer(model, dataset, config, run, callback=callback)
+    _fit_and_record(trainer, cfg, run, main, resume=True, state=state)
     return run
 
 

@@ -426,6 +426,7 @@ class GatedPixelCNN(AutoregressiveImageModel):
     """
 
     family = "pixelcnn"
+    compile_pays = True  # benchmarks/results/pixelcnn_throughput.json: checks.gated.compile
     ARCHITECTURES = ("zoo", "pytorch_generative")
 
     @keyword_group("widths", PixelWidths(channels=128))
