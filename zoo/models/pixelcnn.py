@@ -100,6 +100,7 @@ class PixelCNN(AutoregressiveImageModel):
     """
 
     family = "pixelcnn"
+    compile_pays = True  # benchmarks/results/pixelcnn_throughput.json: checks.small.compile
 
     @keyword_group("widths", PixelWidths(channels=16))
     def __init__(self, spec: DataSpec, *, widths: PixelWidths, blocks: int = 15, **common) -> None:
