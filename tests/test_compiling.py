@@ -16,12 +16,13 @@ from zoo.engine.trainer import TrainConfig
 from zoo.errors import ZooInputError
 from zoo.models.pixelcnn import GatedPixelCNN, PixelCNN
 
-TINY = {"channels": 4, "layers": 2, "head_channels": 4, "conditional": False}
+TINY = {"channels": 4, "blocks": 1, "head_channels": 4, "kernel": 3}
+GATED = {"channels": 4, "layers": 2, "head_channels": 4, "conditional": False}
 TRAIN = {"max_steps": 3, "batch_size": 4, "device": "cpu", "log_every": 1, "eval_every": 100}
 
 
 def _run(tmp_path, name: str) -> tuple[list[float], dict]:
-    run = train_run("pixelcnn_gated_digits", run_dir=tmp_path / name, hparams=TINY, train=TRAIN)
+    run = train_run("pixelcnn_digits", run_dir=tmp_path / name, hparams=TINY, train=TRAIN)
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in lines if r.get("kind") == "step"]
     (record,) = [r for r in lines if r.get("kind") == "compile"]
@@ -35,7 +36,7 @@ def test_compiled_training_gives_the_eager_losses(tmp_path, monkeypatch):
         pytest.skip(compiling.can_compile(torch.device("cpu"))[1])
     monkeypatch.setenv("ZOO_COMPILE", "0")
     eager, off = _run(tmp_path, "eager")
-    monkeypatch.delenv("ZOO_COMPILE")  # train.compile="auto": GatedPixelCNN declares it pays
+    monkeypatch.delenv("ZOO_COMPILE")  # train.compile="auto": PixelCNN declares it pays
     compiled, on = _run(tmp_path, "compiled")
     assert not off["compiled"] and "ZOO_COMPILE=0" in off["reason"]
     assert on["compiled"], on["reason"]
@@ -64,7 +65,7 @@ def test_a_failing_compile_falls_back_to_eager_with_one_warning(tmp_path, monkey
 def test_a_compiled_call_that_fails_is_computed_again_eagerly(monkeypatch):
     spec = DataSpec("image", (1, 4, 4), levels=2)
     torch.manual_seed(0)
-    model = PixelCNN(spec, channels=4, blocks=1, head_channels=4)
+    model = PixelCNN(spec, **TINY)
 
     def fails(*a, **kw):
         raise torch._dynamo.exc.Unsupported("forced")
@@ -80,23 +81,23 @@ def test_a_compiled_call_that_fails_is_computed_again_eagerly(monkeypatch):
 def test_the_decision_follows_the_setting_the_flag_and_the_environment(monkeypatch):
     cpu = torch.device("cpu")
     spec = DataSpec("image", (1, 4, 4), levels=2)
-    gated = GatedPixelCNN(spec, **TINY)
-    plain = PixelCNN(spec, channels=4, blocks=1, head_channels=4)
+    gated = GatedPixelCNN(spec, **GATED)
+    plain = PixelCNN(spec, **TINY)
     monkeypatch.setattr(compiling, "can_compile", lambda device: (True, "pretend"))
     monkeypatch.delenv("ZOO_COMPILE", raising=False)
     assert compiling.decide("auto", gated, cpu)[0] is GatedPixelCNN.compile_pays
     assert compiling.decide("auto", plain, cpu)[0] is PixelCNN.compile_pays
-    assert compiling.decide(True, plain, cpu)[0] and not compiling.decide(False, gated, cpu)[0]
+    assert compiling.decide(True, gated, cpu)[0] and not compiling.decide(False, plain, cpu)[0]
     monkeypatch.setenv("ZOO_COMPILE", "0")
-    assert not compiling.decide(True, gated, cpu)[0]
+    assert not compiling.decide(True, plain, cpu)[0]
     monkeypatch.setenv("ZOO_COMPILE", "1")
-    assert compiling.decide(False, plain, cpu)[0]
+    assert compiling.decide(False, gated, cpu)[0]
     monkeypatch.setenv("ZOO_COMPILE", "maybe")
     with pytest.raises(ZooInputError, match="ZOO_COMPILE must be"):
         compiling.decide("auto", gated, cpu)
     monkeypatch.setattr(compiling, "can_compile", lambda device: (False, "no C++ compiler"))
     monkeypatch.setenv("ZOO_COMPILE", "1")
-    assert compiling.decide(True, gated, cpu) == (False, "ZOO_COMPILE=1: no C++ compiler: eager")
+    assert compiling.decide(True, plain, cpu) == (False, "ZOO_COMPILE=1: no C++ compiler: eager")
 
 
 def test_the_setting_is_true_false_or_auto():
