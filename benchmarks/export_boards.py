@@ -3,11 +3,14 @@
 
 Each file holds the rows of ``zoo leaderboard --suite SUITE --format json`` (``model``,
 ``family``, ``dataset``, ``split``, ``cond``, ``estimate``, ``bits_per_dim``, ``train_steps``,
-``flags``, ``perplexity`` / ``bits_per_char`` for text, ...), each with its ``provenance``:
-the date it was measured, the machine, the commit and the command. Date, machine and commit
-come from the row itself; a row whose database recorded no command gets the suite command
-that makes it (``zoo bench SUITE --only MODEL``) with ``command_recorded: false``. The
-suite's registry entries that have no row are listed under ``missing``.
+``flags``, ``perplexity`` / ``bits_per_char`` for text, ``command``, ...), each with its
+``provenance`` (:func:`zoo.leaderboard.views.provenance`): the date it was measured, the
+machine, the commit and the command, all from the row itself. A row whose database recorded
+no command says so (``not recorded (a `zoo bench SUITE` row)``, ``command_recorded: false``):
+no command is made up. The suite's registry entries that have no row are listed under
+``missing`` and, split by why, under ``data_not_available`` (the entry's data set is not on
+the machine that exported: ``{model, dataset, reason}``) and ``not_run`` (the data is there,
+the entry was not run into this board).
 
     python -m benchmarks.export_boards --quick-db /work/boards/quick.db \
         --standard-db /work/boards/standard.db [--out benchmarks/results]
@@ -29,29 +32,54 @@ from zoo.leaderboard import Leaderboard, views
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def provenance(row: dict[str, Any], suite: str) -> dict[str, Any]:
-    """Where one row comes from: date, machine, commit, command (recorded or the suite's)."""
-    extra = row.get("extra") or {}
-    command = extra.get("command")
-    return {
-        "date": row.get("created"),
-        "machine": extra.get("machine"),
-        "commit": row.get("code_version"),
-        "command": command or f"zoo bench {suite} --only {row['model']}",
-        "command_recorded": command is not None,
-    }
+def data_available(dataset: str, options: dict[str, Any]) -> str | None:
+    """None if data set ``dataset`` (with the entry's ``options``) loads on this machine,
+    else why not (the loader's :class:`~zoo.data.DatasetNotFound` message)."""
+    from zoo.data import EMBEDDED, DatasetNotFound, dataset_options, load_dataset
+
+    if dataset in EMBEDDED:  # shipped with the package or its dependencies: always there
+        return None
+    try:
+        load_dataset(dataset, **dataset_options(dataset, **options))
+    except DatasetNotFound as e:
+        return " ".join(str(e).split())
+    return None
+
+
+def classify_missing(names: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Entries with no row, split into (data set not on this machine, not run)."""
+    from zoo.engine.registry import get_entry
+
+    unavailable, not_run, why = [], [], {}
+    for name in names:
+        entry = get_entry(name)
+        key = json.dumps([entry.dataset, entry.data], sort_keys=True, default=str)
+        if key not in why:
+            why[key] = data_available(entry.dataset, dict(entry.data))
+        if why[key] is None:
+            not_run.append(name)
+        else:
+            unavailable.append({"model": name, "dataset": entry.dataset, "reason": why[key]})
+    return unavailable, not_run
 
 
 def board(db: str | Path, suite: str) -> dict[str, Any]:
-    """The board of ``suite`` in leaderboard ``db``: rows with provenance, and the missing."""
+    """The board of ``suite`` in leaderboard ``db``: rows with provenance, and the missing
+    (all, and split into ``data_not_available`` and ``not_run``)."""
     rows = Leaderboard(db, create=False).rows(suite=suite)
     out = json.loads(views.to_json(rows))
     for r in out:
         r.pop("run_dir", None)  # a path on the machine that measured it, not provenance
-        r["provenance"] = provenance(r, suite)
     have = {r["model"] for r in out}
     missing = [name for name in suite_entries(suite) if name not in have]
-    return {"suite": suite, "rows": out, "missing": missing}
+    unavailable, not_run = classify_missing(missing)
+    return {
+        "suite": suite,
+        "rows": out,
+        "missing": missing,
+        "data_not_available": unavailable,
+        "not_run": not_run,
+    }
 
 
 def export(db: str | Path, suite: str, out_dir: str | Path = RESULTS) -> Path:
@@ -84,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             path = export(db, suite, a.out)
             record = json.loads(path.read_text())
             print(f"{path}: {len(record['rows'])} rows", file=sys.stderr)
-            if record["missing"]:
-                print(f"  no row for: {', '.join(record['missing'])}", file=sys.stderr)
+            if record["not_run"]:
+                print(f"  not run: {', '.join(record['not_run'])}", file=sys.stderr)
+            if record["data_not_available"]:
+                names = ", ".join(m["model"] for m in record["data_not_available"])
+                print(f"  data set not on this machine: {names}", file=sys.stderr)
     return 0
 
 

@@ -18,7 +18,11 @@ every round both have taken the same number of steps. Reported: the training thr
 (median over rounds), the mean training loss over the last block, and the perplexity of the
 first ``--valid-tokens`` tokens of the validation stream, state carried, each token after the
 first scored given the ones before (the same quantity for both). The machine is shared: the
-load average is recorded; absolute speeds are noisy, the ratio survives the load.
+load average is recorded (``loadavg`` at the end; ``load_average``: the 1-minute figure at the
+start and the end); absolute speeds are noisy, the ratio survives the load. Each block is timed
+in CPU seconds of this process (``--clock cpu``, the default, one thread: the wall clock also
+counts the time other processes hold the core). ``peers`` (the key the side-by-side table
+reads) holds the throughput row, its note giving the losses and perplexities at that speed.
 """
 
 from __future__ import annotations
@@ -66,20 +70,20 @@ def sgd_step(params: list[torch.nn.Parameter], loss: torch.Tensor) -> None:
 class Side:
     """One model trained block by block on the shared batch order."""
 
-    def __init__(self, name, model, step_fn, chunks, batch):
-        self.name, self.model, self.step_fn = name, model, step_fn
+    def __init__(self, name, model, step_fn, chunks, batch, clock=time.process_time):
+        self.name, self.model, self.step_fn, self.clock = name, model, step_fn, clock
         self.chunks, self.batch, self.step = chunks, batch, 0
         self.losses: list[float] = []
         self.lanes = ours_lanes(len(chunks), batch)
 
     def train_block(self, steps: int) -> float:
         self.model.train()
-        t0 = time.perf_counter()
+        t0 = self.clock()
         for _ in range(steps):
             idx = self.lanes(self.step)
             self.losses.append(self.step_fn(self.chunks[idx], self.step))
             self.step += 1
-        return steps * self.batch * self.chunks.shape[1] / (time.perf_counter() - t0)
+        return steps * self.batch * self.chunks.shape[1] / (self.clock() - t0)
 
 
 def ours_lanes(n: int, batch: int):
@@ -94,7 +98,10 @@ def main() -> None:
     ap.add_argument("--block", type=int, default=50)
     ap.add_argument("--valid-tokens", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     args = ap.parse_args()
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    load = [os.getloadavg()[0]]
     if args.peer_root is None:
         raise SystemExit("give --peer-root (or ZOO_PEERS)")
     torch.set_num_threads(1)
@@ -137,8 +144,8 @@ def main() -> None:
         return loss.item()
 
     sides = {
-        "ours": Side("ours", ours, ours_step, chunks, c["batch"]),
-        "peer": Side("peer", peer, peer_step, chunks, c["batch"]),
+        "ours": Side("ours", ours, ours_step, chunks, c["batch"], clock),
+        "peer": Side("peer", peer, peer_step, chunks, c["batch"], clock),
     }
     speeds = alternate(
         {name: (lambda s=s: s.train_block(args.block)) for name, s in sides.items()},
@@ -191,6 +198,14 @@ def main() -> None:
             higher_is_better=False,
         ),
     ]
+    speed_row = {
+        **rows[0],
+        "note": (
+            f"at equal loss: steps {steps - args.block + 1}-{steps} {last['ours']:.3f} / "
+            f"{last['peer']:.3f} nats per token, validation perplexity {vp['ours']:.1f} / "
+            f"{vp['peer']:.1f} (ours / peer), same batches in the same order"
+        ),
+    }
     path = write_results(
         "lstm_peers",
         {
@@ -199,9 +214,13 @@ def main() -> None:
             "steps": steps,
             "rounds": args.rounds,
             "block": args.block,
+            "clock": "CPU seconds of this process" if args.clock == "cpu" else "wall",
             "loadavg": os.getloadavg(),
+            "load_average": [*load, os.getloadavg()[0]],
+            "cpus": os.cpu_count(),
             "train_loss_curves": {k: s.losses for k, s in sides.items()},
             "rows": rows,
+            "peers": [speed_row],
         },
     )
     print(f"wrote {path}")

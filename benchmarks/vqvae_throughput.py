@@ -11,12 +11,19 @@ log-scale per colour). Alternating rounds (``--rounds``, median), same random ba
 When pythae does not import, the benchmark says why and quotes pytorch-generative's figure
 (REFERENCE_FIGURES.md).
 
-    python -m benchmarks.vqvae_throughput [--rounds 3] [--batch 128] [--steps 5] [--warmup 2]
+One thread, timed in CPU seconds of this process (``--clock cpu``, the default: on a shared
+machine the wall clock also counts the time other processes hold the core); the load average
+at the start and the end is recorded (``load_average``).
+
+    python -m benchmarks.vqvae_throughput [--rounds 5] [--batch 128] [--steps 10] [--warmup 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import time
 
 import torch
 
@@ -39,18 +46,21 @@ QUOTED_IMAGES_PER_S = 580.9  # pytorch-generative, batch 128, REFERENCE_FIGURES.
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per round")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps first, per round")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    load = [os.getloadavg()[0]]
     torch.manual_seed(0)
     spec = DataSpec("image", (3, 32, 32), levels=256, name="random 32x32x3")
     ours = VQVAE(spec, head="logistic", **CONFIG).train()
     x = torch.randint(0, 256, (args.batch, 3, 32, 32), generator=torch.Generator().manual_seed(0))
     what = f"VQ-VAE training, batch {args.batch}"
-    timing = dict(steps=args.steps, warmup=args.warmup, lr=2e-4)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    timing = dict(steps=args.steps, warmup=args.warmup, lr=2e-4, clock=clock)
 
     def run_ours() -> float:
         return train_images_per_second(lambda x: ours.loss(x)[0], ours.parameters(), x, **timing)
@@ -85,7 +95,19 @@ def main(argv: list[str] | None = None) -> dict:
             higher_is_better=True,
             params=(ours.num_parameters(), n_params(peer)),
         )
-    out = dict(config=CONFIG, steps=args.steps, warmup=args.warmup, rounds=args.rounds, peers=[row])
+    load.append(os.getloadavg()[0])
+    out = dict(
+        command="python -m benchmarks.vqvae_throughput "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        config=CONFIG,
+        steps=args.steps,
+        warmup=args.warmup,
+        rounds=args.rounds,
+        clock="CPU seconds of this process" if args.clock == "cpu" else "wall",
+        load_average=load,
+        cpus=os.cpu_count(),
+        peers=[row],
+    )
     write_results("vqvae_throughput", out)
     return out
 

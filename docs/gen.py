@@ -90,6 +90,19 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value).replace("|", "/")
 
 
+def _command_cell(row: dict[str, Any]) -> str:
+    """The command column: the recorded command line (and the training one where it differs),
+    or what is known of an unrecorded one (from the row's suite field), never a made-up
+    command line (boards exported before commands were recorded put the suite's there)."""
+    p = row.get("provenance") or {}
+    if not p.get("command") or not p.get("command_recorded", True):
+        return views.command_of(row)[0]  # "not recorded (a `zoo bench SUITE` row)"
+    cell = f"`{p['command']}`"
+    if p.get("train_command"):
+        cell += f" (trained by `{p['train_command']}`)"
+    return cell
+
+
 def provenance_table(rows: list[dict[str, Any]]) -> list[str]:
     """Markdown lines: where each row comes from (date, machine, commit, command)."""
     out = [
@@ -98,9 +111,6 @@ def provenance_table(rows: list[dict[str, Any]]) -> list[str]:
     ]
     for r in rows:
         p = r.get("provenance") or {}
-        command = f"`{p.get('command')}`" if p.get("command") else ""
-        if command and not p.get("command_recorded", True):
-            command += " (the suite's)"
         out.append(
             "| "
             + " | ".join(
@@ -113,7 +123,7 @@ def provenance_table(rows: list[dict[str, Any]]) -> list[str]:
                     (p.get("date") or "")[:10],
                     p.get("machine") or "not recorded",
                     p.get("commit") or "not recorded",
-                    command,
+                    _command_cell(r),
                 )
             )
             + " |"
@@ -133,10 +143,33 @@ def board_block(record: dict[str, Any] | None, suite: str, *, full: bool = True)
 
 
 def missing_block(record: dict[str, Any] | None) -> str:
+    """The suite's entries with no row, by why: data set not on the measuring machine, or
+    not run yet (a board exported before the split was recorded: just "no row")."""
     if not record or not record.get("missing"):
         return ""
-    names = ", ".join(f"`{n}`" for n in record["missing"])
-    return f"Entries of the suite with no row on this board: {names}.\n"
+
+    def names(items: list[str]) -> str:
+        return ", ".join(f"`{n}`" for n in items)
+
+    if "not_run" not in record:
+        return f"Entries of the suite with no row on this board: {names(record['missing'])}.\n"
+    lines = []
+    unavailable = record.get("data_not_available") or []
+    if unavailable:
+        by_set: dict[str, list[str]] = {}
+        for m in unavailable:
+            by_set.setdefault(m["dataset"], []).append(m["model"])
+        sets = "; ".join(f"`{d}`: {names(ms)}" for d, ms in sorted(by_set.items()))
+        lines.append(
+            "Entries with no row because their data set is not available on the machine that "
+            f"exported this board (no result, not a failure): {sets}."
+        )
+    if record["not_run"]:
+        lines.append(
+            f"Entries whose data is available but that have not been run into this board yet: "
+            f"{names(record['not_run'])}."
+        )
+    return "\n\n".join(lines) + "\n"
 
 
 def board_page(suite: str, results: Path = RESULTS) -> str:

@@ -90,7 +90,7 @@ def test_export_adds_provenance_and_names_the_entries_without_a_row(tmp_path):
     assert set(rows) == {"independent_pydoc", "ngram_mkn3_pydoc", "pixelcnn_gated_digits"}
     p = rows["independent_pydoc"]["provenance"]
     assert p["machine"] == "test box" and p["commit"] == "abc1234" and p["date"]
-    assert p["command"] == "zoo bench quick --only independent_pydoc"
+    assert p["command"] == "not recorded (a `zoo bench quick` row)"  # known, not made up
     assert not p["command_recorded"]
     assert rows["ngram_mkn3_pydoc"]["provenance"] == {
         **rows["ngram_mkn3_pydoc"]["provenance"],
@@ -101,7 +101,8 @@ def test_export_adds_provenance_and_names_the_entries_without_a_row(tmp_path):
     assert record["missing"] == [n for n in suite_entries("quick") if n not in rows]
 
 
-def test_export_cli_writes_both_boards(tmp_path):
+def test_export_cli_writes_both_boards(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_boards, "data_available", lambda dataset, options: None)
     db = tmp_path / "lb.db"
     _fill(db)
     out = tmp_path / "out"
@@ -111,7 +112,8 @@ def test_export_cli_writes_both_boards(tmp_path):
     assert len(json.loads((out / "board_quick.json").read_text())["rows"]) == 3
 
 
-def test_an_empty_or_missing_database_gives_no_rows_not_a_traceback(tmp_path, capsys):
+def test_an_empty_or_missing_database_gives_no_rows_not_a_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(export_boards, "data_available", lambda dataset, options: None)
     import sqlite3
 
     empty = tmp_path / "empty.db"
@@ -123,3 +125,62 @@ def test_an_empty_or_missing_database_gives_no_rows_not_a_traceback(tmp_path, ca
     assert export_boards.main(argv) == 0
     assert not (out / "board_quick.json").exists()
     assert json.loads((out / "board_standard.json").read_text())["rows"] == []
+
+
+MISSING_REGISTRY = """
+models:
+  had_row_digits:
+    class: zoo.models.independent:Independent
+    dataset: digits
+    suites: [standard]
+  unrun_digits:
+    class: zoo.models.independent:Independent
+    dataset: digits
+    suites: [standard]
+  no_data_cifar10:
+    class: zoo.models.independent:Independent
+    dataset: cifar10
+    data: {root: ROOT}
+    suites: [standard]
+"""
+
+
+def test_missing_entries_say_data_not_available_or_not_run(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "docs_gen", Path(__file__).resolve().parents[1] / "docs" / "gen.py"
+    )
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    empty = tmp_path / "no-data-here"  # a data root without CIFAR-10, wherever this runs
+    empty.mkdir()
+    (tmp_path / "registry.yaml").write_text(MISSING_REGISTRY.replace("ROOT", str(empty)))
+    monkeypatch.setenv("ZOO_REGISTRY_ONLY", str(tmp_path / "registry.yaml"))
+    db = tmp_path / "lb.db"
+    Leaderboard(db).add(
+        {
+            "model": "had_row_digits",
+            "family": "independent",
+            "estimate": "exact",
+            "dataset": "digits",
+            "split": "test",
+            "bits_per_dim": 3.0,
+            "suite": "standard",
+        }
+    )
+    out = tmp_path / "out"
+    assert export_boards.main(["--standard-db", str(db), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "not run: unrun_digits" in err and "not on this machine: no_data_cifar10" in err
+    record = json.loads((out / "board_standard.json").read_text())
+    assert sorted(record["missing"]) == ["no_data_cifar10", "unrun_digits"]
+    assert record["not_run"] == ["unrun_digits"]
+    [gone] = record["data_not_available"]
+    assert gone["model"] == "no_data_cifar10" and gone["dataset"] == "cifar10"
+    assert "CIFAR-10 not found" in gone["reason"]
+    page = gen.board_page("standard", out)
+    assert "data set is not available" in page and "`cifar10`: `no_data_cifar10`" in page
+    assert "have not been run into this board yet: `unrun_digits`" in page
+    assert "no_data_cifar10" not in page.split("have not been run")[1]

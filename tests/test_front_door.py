@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import zoo
 from zoo.cli import build_parser, main
 from zoo.engine.registry import entries
+from zoo.leaderboard import Leaderboard
 
 EXTRA = """
 models:
@@ -119,3 +121,22 @@ def test_the_built_wheel_works_from_another_directory(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
+    # the installed console script, from an unrelated directory: `zoo list`, a quick smoke
+    zoo = [sys.executable, str(target / "bin" / "zoo")]
+    env["ZOO_HOME"] = str(tmp_path / "home")  # the user locations, under one folder
+    for name in ("ZOO_LEADERBOARD", "ZOO_RUNS", "ZOO_REGISTRY_ONLY"):
+        env.pop(name, None)
+    listed = subprocess.run(
+        [*zoo, "list", "--format", "names"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "vae_digits" in json.loads(listed.stdout)
+    smoke = ["bench", "quick", "--only", "independent_digits", "--max-steps", "2"]
+    smoke += ["--max-eval", "16", "--samples", "0", "-q"]
+    bench = subprocess.run([*zoo, *smoke], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert bench.returncode == 0, bench.stderr
+    [row] = Leaderboard(tmp_path / "home" / "leaderboard.db", create=False).rows()
+    assert row["model"] == "independent_digits" and row["split"] == "test[:16]"
+    assert row["extra"]["command"] == "zoo " + " ".join(smoke)
+    assert (tmp_path / "home" / "reports" / "quick" / "index.html").exists()
+    assert not list(target.glob("zoo/**/leaderboard.db"))  # nothing written into the package

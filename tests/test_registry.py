@@ -67,6 +67,20 @@ CHANGED = {
         "data": {"dynamic": True},
         "description": None,
     },
+    # collapse remedies set (issue 31, docs/collapse.md): k-means init, EMA, idle-code restarts,
+    # free bits; quick budgets that let the model learn
+    "vqvae_bmnist": {"hparams": None, "description": None},
+    "vqvae_digits": {"hparams": None, "description": None},
+    "vqvae_spoken_digits": {
+        "hparams": None,
+        "description": None,
+        "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
+    },
+    "vae_audio_spoken_digits": {
+        "hparams": None,
+        "description": None,
+        "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
+    },
 }
 
 
@@ -290,7 +304,8 @@ FLAT_DEFAULTS = {
     "zoo.models.wavenet_ae:WaveNetAutoencoder": {
         "bottleneck": "vq", "features": "mfcc", "latent_rate": 50.0, "downsample": 2,
         "n_mels": 40, "n_mfcc": 13, "encoder_channels": 64, "encoder_blocks": 2,
-        "latent_dim": 16, "num_codes": 64, "beta": 0.25, "ema": True, "ae_bits": 4,
+        "latent_dim": 16, "num_codes": 64, "beta": 0.25, "ema": True, "decay": 0.99,
+        "dead_code_threshold": 1.0, "dead_code_steps": 0, "kmeans_init": 0, "ae_bits": 4,
         "free_bits": 0.0, "jitter": 0.12, "cond_channels": 64, "speaker_conditioning": True,
         "emission": "dense", "emission_fraction": 0.25, "global_dim": 16, "layers": 8,
         "stacks": 2, "kernel_size": 2, "residual_channels": 32,

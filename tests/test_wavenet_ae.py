@@ -310,3 +310,24 @@ def test_nms_bad_options_raise():
         WaveNetAutoencoder(_spec(), emission="sparse", **SMALL)
     with pytest.raises(ValueError, match="emission_fraction"):
         WaveNetAutoencoder(_spec(), emission="nms", emission_fraction=0.0, **SMALL)
+
+
+# ---------------------------------------------------------------- codebook remedies (issue 31)
+def test_vq_remedies_reach_the_quantizer_and_take_effect_in_training():
+    torch.manual_seed(0)
+    opts = dict(decay=0.9, dead_code_threshold=0.0, dead_code_steps=3, kmeans_init=2)
+    m = WaveNetAutoencoder(_spec(T=320), bottleneck="vq", ema=True, beta=0.5, **opts, **SMALL)
+    q = m.quantizer
+    assert (q.decay, q.dead_code_steps, q.kmeans_init, q.beta) == (0.9, 3, 2, 0.5)
+    assert q.dead_code_threshold == 0.0 and not bool(q.initialised)
+    before = q.codebook.clone()
+    x = torch.randint(16, (4, 320))
+    with torch.no_grad():  # evaluation never initialises or moves the codebook
+        m.log_prob(x, cond={"speaker": torch.tensor([0, 1, 2, 0])})
+    assert torch.equal(q.codebook, before) and not bool(q.initialised)
+    m.train()
+    m.loss(x, cond={"speaker": torch.tensor([0, 1, 2, 0])})
+    assert bool(q.initialised)  # k-means ran on the first training batch
+    # the k-means codebook lies inside the encoder outputs' range, unlike the uniform init
+    assert not torch.allclose(q.codebook, before)
+    assert WaveNetAutoencoder(_spec(T=320), bottleneck="vq", **SMALL).quantizer.kmeans_init == 0

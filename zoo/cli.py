@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -245,7 +246,9 @@ def cmd_train(a: argparse.Namespace) -> int:
 
     progress = Progress(enabled=progress_enabled(a.quiet), quiet=a.quiet)
     if a.resume:
-        run = resume_run(a.resume, train=_train_overrides(a), callback=progress)
+        run = resume_run(
+            a.resume, train=_train_overrides(a), callback=progress, command=a.invocation
+        )
     else:
         if not a.name:
             raise UsageError("train needs a model NAME (see `zoo list`) or --resume RUN")
@@ -257,6 +260,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             hparams=_parse_kv(a.set, "--set"),
             data_options=_parse_kv(a.data, "--data"),
             callback=progress,
+            command=a.invocation,
         )
     if os.environ.get("RANK", "0") == "0":  # under torchrun, one process reports the run
         print(run)
@@ -295,6 +299,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
         k=a.iwae_k,
         record=lambda row: Leaderboard(a.db).add(row),
         progress=Progress(enabled=progress_enabled(a.quiet)).scoring(what),
+        command=a.invocation,
         **_options(a, "split", "max_examples", "device"),
     )
     if a.json:
@@ -369,6 +374,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
         log=lambda msg: console.log(msg),
         progress=lambda name: Progress(bars, quiet=True, label=name),
         scoring=lambda name: Progress(bars, quiet=True).scoring(f"{name} scoring"),
+        command=a.invocation,
     )
     from zoo.leaderboard import Leaderboard, views
 
@@ -661,7 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     a = parser.parse_args(argv)
+    a.invocation = "zoo " + shlex.join(argv)  # the provenance of the runs and rows it makes
     logging.basicConfig(
         level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )

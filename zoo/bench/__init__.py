@@ -70,6 +70,7 @@ def run_suite(
     log: Callable[[str], None] = lambda msg: None,
     progress: Callable[[str], Callable[[dict[str, Any]], None]] | None = None,
     scoring: Callable[[str], Callable[[int, int], None]] | None = None,
+    command: str | None = None,
 ) -> Path:
     """Train, evaluate and sample every entry of ``suite``; write the report; return its path.
 
@@ -80,8 +81,19 @@ def run_suite(
     examples of the test split (its rows then say ``test[:N]``), for smoke runs; by default each
     entry trains for its registry ``train.max_steps`` and is scored on the whole test split.
     ``samples``: examples drawn per entry (default: the suite's; 0: none).
+    ``command``: what ran the suite (the CLI passes its command line; default: ``Python API:
+    zoo.bench.run_suite``), recorded in every run's ``config.json`` and every row it adds.
     """
-    from zoo.engine.runs import eval_path, eval_run, resume_run, sample_run, train_run
+    from zoo.engine.runs import (
+        eval_path,
+        eval_run,
+        python_api,
+        resume_run,
+        sample_run,
+        train_run,
+    )
+
+    command = command or python_api("zoo.bench.run_suite")
 
     names = suite_entries(suite, only)
     settings = SUITES[suite]
@@ -124,12 +136,12 @@ def run_suite(
         try:
             if (run / CHECKPOINT).exists():
                 log(f"{name}: resuming the interrupted run in {run}")
-                resume_run(run, train={"device": device}, callback=callback)
+                resume_run(run, train={"device": device}, callback=callback, command=command)
             else:
                 if run.exists():  # an interrupted start without a checkpoint: begin again
                     shutil.rmtree(run)
                 log(f"{name}: training")
-                train_run(name, run_dir=run, train=train, callback=callback)
+                train_run(name, run_dir=run, train=train, callback=callback, command=command)
             row = eval_run(
                 run,
                 suite=suite,
@@ -137,6 +149,7 @@ def run_suite(
                 device=device,
                 record=lambda row: Leaderboard(db).add(row),
                 progress=scoring(name) if scoring is not None else None,
+                command=command,
             )
             try:
                 if samples:

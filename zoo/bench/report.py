@@ -10,7 +10,9 @@ report/
   family_<family>.png   training (line) and validation (dots) bits/dim against steps
   samples/<entry>.png   sample grids, upscaled with nearest-neighbour to >= 256 px a side;
   samples/<entry>_<i>.wav and <entry>_spec.png  audio samples (inline players) and a
-                        spectrogram; text samples are shown inline in <pre> blocks
+                        spectrogram; text samples are shown inline in <pre> blocks, in
+                        their family's section and, per text data set, the n-grams'
+                        beside the neural models' (section "Text samples")
 """
 
 from __future__ import annotations
@@ -207,6 +209,50 @@ def _sample_html(name: str, sdir: Path, out: Path) -> str:
     return ""
 
 
+NGRAM_FAMILIES = ("ngram",)  # conditionals estimated by counting
+NEURAL_TEXT_FAMILIES = ("transformer", "lstm", "wavenet")  # estimated by neural nets
+
+
+def _text_samples_html(rows: list[dict[str, Any]], samples: dict[str, str]) -> str:
+    """Per text data set, the n-grams' samples beside the neural models' (Transformer, LSTM,
+    WaveNet over characters), then any other family's: one card per entry with its bits/dim,
+    the samples in a readable ``<pre>`` block; "" when no text entry drew samples."""
+    order = {f: i for i, f in enumerate(NGRAM_FAMILIES + NEURAL_TEXT_FAMILIES)}
+    by_set: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in rows:  # best first per data set: rows are sorted by bits/dim
+        if '<pre class="text">' in samples.get(r["model"], ""):
+            by_set.setdefault(r["dataset"], {}).setdefault(r["model"], r)
+    out = ""
+    for dataset, entries in sorted(by_set.items()):
+        ranked = sorted(entries.values(), key=lambda r: order.get(r["family"], len(order)))
+        cards = ""
+        for r in ranked:
+            kind = "other"
+            if r["family"] in NGRAM_FAMILIES:
+                kind = "n-gram (counting)"
+            elif r["family"] in NEURAL_TEXT_FAMILIES:
+                kind = "neural"
+            cards += (
+                f'<div class="card text-sample" data-family="{html.escape(r["family"])}">'
+                f"<h3>{html.escape(r['model'])}</h3>"
+                f'<p class="note">{html.escape(kind)}, {html.escape(r["family"])}: '
+                f"{r['bits_per_dim']:.4f} bits/dim ({html.escape(r['estimate'])})</p>"
+                f"{samples[r['model']]}</div>"
+            )
+        out += (
+            f'<h3 id="text-{html.escape(dataset)}">{html.escape(dataset)}</h3>'
+            f'<div class="grid">{cards}</div>'
+        )
+    if not out:
+        return ""
+    return (
+        '<h2 id="text-samples">Text samples: n-grams beside neural models</h2>'
+        '<p class="note">Samples drawn from each text entry, per data set: the n-grams\' '
+        "(conditionals estimated by counting) first, then the neural models' (Transformer, "
+        "LSTM, WaveNet over characters). Lower bits/dim is better.</p>" + out
+    )
+
+
 def _table(headers: list[str], body: list[list[str]], classes: list[str] | None = None) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     trs = "".join(
@@ -378,6 +424,8 @@ def write_report(
             + (f'<h3>Samples</h3><div class="grid">{cards}</div>' if cards else "")
             + "</section>"
         )
+    text_html = _text_samples_html(rows, samples)
+    text_nav = '<a href="#text-samples">text samples</a>' if text_html else ""
     probes_html = _probes_html(out)
     sources_html = "".join(f"<li>{html.escape(line)}</li>" for line in views.sources(rows))
 
@@ -406,7 +454,7 @@ def write_report(
 <h1>zoo bench {suite}</h1>
 <p class="note">{html.escape(views.header_line(rows, suite))}</p>
 <nav><a href="#board">board</a><a href="#leaderboard">leaderboard</a>{nav}
-<a href="#curves">curves</a></nav>
+{text_nav}<a href="#curves">curves</a></nav>
 <p>Bits per dimension on each data set's test split (lower is better). <i>Italic</i> rows
 and hatched bars are bounds (ELBO, IWAE-k, VQ): upper bounds on the true bits/dim. Exact rows
 are exact. <span style="background:#ffebe9">Shaded</span> rows are flagged: no better than the
@@ -421,6 +469,7 @@ which).</p>
 {"<h2>Failed</h2><ul>" + failed_html + "</ul>" if failed_html else ""}
 {"<h2>Skipped (data missing)</h2><ul>" + skipped_html + "</ul>" if skipped_html else ""}
 {family_html}
+{text_html}
 <h2 id="curves">Valid bits/dim against training steps</h2>
 <div class="grid">{curves_html}</div>
 {probes_html}

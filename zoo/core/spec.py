@@ -141,7 +141,7 @@ class DataSpec:
                 f"got {list(x.shape)}"
             )
         if x.numel():
-            lo, hi = int(x.min()), int(x.max())
+            lo, hi = (int(v) for v in torch.aminmax(x))  # one pass over x, not two
             if lo < 0 or hi >= self.levels:
                 raise ZooInputError(
                     f"{what} values must lie in [0, {self.levels}) for {self!r}, "

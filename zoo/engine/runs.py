@@ -41,6 +41,14 @@ class RunExistsError(FileExistsError, ZooInputError):
     """The run folder already holds a run: resume it or pick another folder."""
 
 
+PYTHON_API = "Python API"  # how a row made without the CLI names its command
+
+
+def python_api(function: str) -> str:
+    """The ``command`` recorded for work started from Python: ``Python API: FUNCTION``."""
+    return f"{PYTHON_API}: {function}"
+
+
 def runs_root() -> Path:
     """Where new run folders go: ``$ZOO_RUNS``, else ``$ZOO_HOME/runs`` (``~/.cache/zoo/runs``;
     see :mod:`zoo.core.paths`)."""
@@ -89,11 +97,14 @@ def train_run(
     hparams: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
     callback: StepCallback | None = None,
+    command: str | None = None,
 ) -> Path:
     """Train registry entry ``name`` (on its default data set unless ``dataset``).
 
     Every setting is checked (budget, device, hyper-parameters, data set) before the run
-    folder is made, so a bad start leaves nothing behind.
+    folder is made, so a bad start leaves nothing behind. ``command``: what started the run
+    (the CLI passes its command line; default: :data:`PYTHON_API` naming this function),
+    kept in ``config.json`` and in every leaderboard row of the run.
     """
     entry = get_entry(name)
     settings = {**entry.train, **{k: v for k, v in (train or {}).items() if v is not None}}
@@ -125,6 +136,7 @@ def train_run(
         "code_version": code_version(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "torch": torch.__version__,
+        "command": command or python_api("zoo.engine.runs.train_run"),
     }
     cfg = json.loads(json.dumps(cfg, default=str))  # the model is built from what is stored
     model = initial_model(cfg, config.seed)
@@ -132,19 +144,18 @@ def train_run(
     if main_process:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "config.json", cfg)
-    _fit_and_record(Trainer(model, ds, config, run, callback=callback), cfg, run, main_process)
+    _fit_and_record(Trainer(model, ds, config, run, callback=callback), run, main_process)
     return run
 
 
-def _fit_and_record(
-    trainer: Trainer, cfg: dict[str, Any], run: Path, main: bool, **fit: Any
-) -> None:
-    """Train, then write into config.json whether the objective ran compiled (``compiled``,
-    with ``compile_reason``: train.compile="auto" decides per model and machine)."""
+def _fit_and_record(trainer: Trainer, run: Path, main: bool, **fit: Any) -> None:
+    """Train, then add to config.json (the file as it is) whether the objective ran compiled
+    (``compiled``, ``compile_reason``: train.compile="auto" decides per model and machine)."""
     trainer.fit(**fit)
     if main:
-        cfg["compiled"], cfg["compile_reason"] = trainer.compiled, trainer.compile_reason
-        atomic_write_json(run / "config.json", cfg)
+        stored = json.loads((run / "config.json").read_text())
+        stored["compiled"], stored["compile_reason"] = trainer.compiled, trainer.compile_reason
+        atomic_write_json(run / "config.json", stored)
 
 
 def resume_run(
@@ -152,9 +163,11 @@ def resume_run(
     *,
     train: dict[str, Any] | None = None,
     callback: StepCallback | None = None,
+    command: str | None = None,
 ) -> Path:
     """Continue a run from its last good checkpoint (optionally with a larger budget); a run
-    killed before its first checkpoint starts again from step 0."""
+    killed before its first checkpoint starts again from step 0. ``command`` (what resumed
+    it, as for :func:`train_run`) is appended to ``config.json``'s ``resumed_by``."""
     run = Path(run_dir)
     cfg = read_config(run)
     given = {k: v for k, v in (train or {}).items() if v is not None}
@@ -177,8 +190,15 @@ def resume_run(
         cfg["train"] = vars(config)
         atomic_write_json(run / "config.json", cfg)
     main = int(os.environ.get("RANK", "0")) == 0
+    if main:  # the file as it is, with provenance added
+        stored = json.loads((run / "config.json").read_text())
+        stored["resumed_by"] = [
+            *stored.get("resumed_by", []),
+            command or python_api("zoo.engine.runs.resume_run"),
+        ]
+        atomic_write_json(run / "config.json", stored)
     trainer = Trainer(model, dataset, config, run, callback=callback)
-    _fit_and_record(trainer, cfg, run, main, resume=True, state=state)
+    _fit_and_record(trainer, run, main, resume=True, state=state)
     return run
 
 
@@ -192,6 +212,7 @@ def eval_run(
     device: str = "auto",
     record: Callable[[dict[str, Any]], int] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate a run into one leaderboard row, written to the run's ``eval_*.json``; returns
     the row. ``record(row)``, when given, stores it and returns its id, which the row then
@@ -200,6 +221,10 @@ def eval_run(
 
     ``k``: importance samples (default: the entry's declared ``eval: {k: N}``, else 1). Latent
     draws are seeded with the run's training seed, so the row is reproducible.
+
+    Provenance: the row's ``extra`` holds ``command`` (what made this evaluation: the CLI's
+    command line, else :data:`PYTHON_API` naming this function) and ``train_command`` (what
+    trained the run, from its ``config.json``; absent for runs made before it was recorded).
     """
     run = Path(run_dir)
     cfg = read_config(run)
@@ -232,6 +257,11 @@ def eval_run(
     extra["declared"] = k == declared_k  # the estimate the entry is ranked by
     extra["eval_seed"] = seed
     extra["machine"] = machine_summary(dev)
+    extra["command"] = command or python_api("zoo.engine.runs.eval_run")
+    if cfg.get("command"):
+        extra["train_command"] = cfg["command"]
+    if cfg.get("resumed_by"):
+        extra["resumed_by"] = cfg["resumed_by"]
     if model.num_codes is not None:  # what the views need to judge codebook collapse
         extra["num_codes"] = model.num_codes
     row = {

@@ -214,6 +214,38 @@ def header_line(rows: list[dict[str, Any]], suite: str | None = None) -> str:
     )
 
 
+NOT_RECORDED = "not recorded"
+
+
+def command_of(row: dict[str, Any]) -> tuple[str, bool]:
+    """The command that made ``row`` and whether it was recorded: the CLI's command line
+    (``zoo bench standard --only ...``, ``zoo eval RUN``) or ``Python API: FUNCTION``. A row
+    written before commands were recorded says only what is known: ``not recorded (a `zoo
+    bench SUITE` row)`` from its suite field, else ``not recorded``."""
+    command = (row.get("extra") or {}).get("command")
+    if command:
+        return str(command), True
+    suite = row.get("suite")
+    return (f"{NOT_RECORDED} (a `zoo bench {suite}` row)" if suite else NOT_RECORDED), False
+
+
+def provenance(row: dict[str, Any]) -> dict[str, Any]:
+    """Where ``row`` comes from: ``date``, ``machine``, ``commit``, ``command`` (with
+    ``command_recorded``) and, where the run recorded it, ``train_command``."""
+    extra = row.get("extra") or {}
+    command, recorded = command_of(row)
+    out = {
+        "date": row.get("created"),
+        "machine": extra.get("machine"),
+        "commit": row.get("code_version"),
+        "command": command,
+        "command_recorded": recorded,
+    }
+    if extra.get("train_command") and extra["train_command"] != command:
+        out["train_command"] = extra["train_command"]
+    return out
+
+
 def _md_table(headers: list[str], body: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in body]
@@ -253,9 +285,19 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def to_json(rows: list[dict[str, Any]]) -> str:
+    """``zoo leaderboard --format json``: every row with its ``flags``,
+    ``paper_bits_per_dim``, ``command`` and ``provenance`` (see :func:`provenance`)."""
     return (
         json.dumps(
-            [{**r, "paper_bits_per_dim": paper_bits_per_dim(r)} for r in annotate(rows)],
+            [
+                {
+                    **r,
+                    "paper_bits_per_dim": paper_bits_per_dim(r),
+                    "command": command_of(r)[0],
+                    "provenance": provenance(r),
+                }
+                for r in annotate(rows)
+            ],
             indent=2,
             default=str,
         )

@@ -42,7 +42,7 @@ from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
 from zoo.core.validation import check_ints
 from zoo.errors import ZooInputError
-from zoo.nn.discretized import sample_categorical
+from zoo.nn.discretized import categorical_log_prob, sample_categorical
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -118,9 +118,16 @@ class LSTMLM(LikelihoodModel):
         if prev is None:
             prev = torch.full_like(seq[:, 0], self.spec.levels)
         inp = torch.cat([prev[:, None], seq[:, :-1]], dim=1)
-        logits, state = self._run(inp, state)
-        lp = F.log_softmax(_full(logits), dim=-1).gather(-1, seq[..., None]).squeeze(-1)
-        return lp, state
+        h, state = self.lstm(self.drop(self.embedding(inp)), state)
+        # One [B L, hidden] x [hidden, K] product with the bias fused (addmm; what _run's
+        # [B, L, hidden] linear computes, bit for bit), then the picked log-softmax
+        # (categorical_log_prob: log_softmax written over the logits, a temporary, + gather;
+        # one full-size buffer fewer in the forward and one in the backward).
+        logits = F.linear(
+            self.drop(h).reshape(-1, h.shape[-1]), self._out_weight(), self.decoder.bias
+        )
+        lp = categorical_log_prob(_full(logits), seq.reshape(-1), dim=-1, consume=True)
+        return lp.view(seq.shape), state
 
     def token_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """ln p of every value of each example, ``[B, D]`` nats (raster order), each example

@@ -180,6 +180,8 @@ class WaveNetAutoencoder(LikelihoodModel):
             after) the strided convolution.
         latent_dim: D, channels of z (the VQ code dimension).
         num_codes, beta, ema: the VQ codebook (K), commitment weight, EMA codebook updates.
+        decay, dead_code_threshold, dead_code_steps, kmeans_init: the quantiser's remedies
+            for codebook collapse (:class:`zoo.nn.quantizer.VectorQuantizer`, docs/collapse.md).
         ae_bits: precision of the AE bottleneck, bits per latent dimension.
         free_bits: VAE only, training only: KL below this many nats per latent channel and
             example is not penalised (Kingma et al. 2016); ``log_prob`` always charges all of it.
@@ -220,6 +222,10 @@ class WaveNetAutoencoder(LikelihoodModel):
         num_codes: int = 64,
         beta: float = 0.25,
         ema: bool = True,
+        decay: float = 0.99,
+        dead_code_threshold: float = 1.0,
+        dead_code_steps: int = 0,
+        kmeans_init: int = 0,
         ae_bits: int = 4,
         free_bits: float = 0.0,
         jitter: float = 0.12,
@@ -300,7 +306,18 @@ class WaveNetAutoencoder(LikelihoodModel):
         D = latent_dim
         self.project = nn.Conv1d(C, 2 * D if bottleneck == "vae" else D, 1)
         self.quantizer = (
-            VectorQuantizer(num_codes, D, beta=beta, ema=ema) if bottleneck == "vq" else None
+            VectorQuantizer(
+                num_codes,
+                D,
+                beta=beta,
+                ema=ema,
+                decay=decay,
+                dead_code_threshold=dead_code_threshold,
+                dead_code_steps=dead_code_steps,
+                kmeans_init=kmeans_init,
+            )
+            if bottleneck == "vq"
+            else None
         )
         self.num_codes = num_codes if bottleneck == "vq" else None
         self.score = nn.Conv1d(C, 1, 1) if emission == "nms" else None
