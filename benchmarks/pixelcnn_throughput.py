@@ -18,7 +18,8 @@ Ours: the registry entries ``pixelcnn_small_bmnist`` (53,569 parameters) and
 ``pixelcnn_gated_bmnist`` through the public ``loss``. The gated entry's own network is not
 the peer's (no skip connections, one (k//2+1) x k vertical convolution instead of the peer's
 1 x k then (k//2+1) x 1, no vertical 1x1), so the comparison builds it with
-``architecture="pytorch_generative", layers=11`` (the peer's input layer + 10 gated layers):
+``architecture="pytorch_generative", layers=11, channels=128, head_channels=32`` (the peer's
+input layer + 10 gated layers of 128 maps; the entry itself is CPU-sized, 8 x 48):
 the peer's network exactly, 3,364,161 parameters (``tests/test_gated_peer_architecture.py``
 checks the count and, with the same weights, the same outputs as the mirror). Both sides
 train in one process on the same batch, alternating (``--rounds``, median), so the ratio is
@@ -33,16 +34,34 @@ shares, and ``conv_share``, all convolution operators together). With
 ``--threads 1`` (the default) the times are CPU seconds of this process (unit "images/s
 (CPU)"), which leaves out the time the OS gives to other processes on a shared machine.
 
-    python -m benchmarks.pixelcnn_throughput [--rounds 3] [--skip-gated] [--batch 32]
-        [--threads 1] [--skip-old-form] [--profile]
+``train.compile`` (``zoo.engine.compiling``): unless ``--skip-compiled``, a fourth side is
+ours with the objective compiled (``CompiledObjective``, a copy with the same weights), and
+the ``ours`` of the line against the peer is what the library's default (``"auto"``) runs
+for that model here (``checks.<kind>.compile.default_compiled``, ``reason``); a line "eager"
+against the peer and a line "compiled against eager" stay beside it. Compilation is not in
+the steady-state figures: before the rounds, the compiled copy's first ``--compile-steps``
+steps are timed from a cold inductor cache (a fresh ``TORCHINDUCTOR_CACHE_DIR``, one compile
+thread, so the C++ compiler runs as a waited child and its CPU time is counted):
+``checks.<kind>.compile.first_steps`` (``wall_s``, ``cpu_s``: this process and its children),
+``compile_cpu_s`` (their CPU seconds less as many steady compiled steps), ``break_even_steps``
+(steps after which the compiled run has caught up with eager) and
+``ratio_including_compile`` (the peer's CPU time for N steps over ours plus the compile
+cost, N in 100, 1,000, 10,000).
+
+    python -m benchmarks.pixelcnn_throughput [--rounds 3] [--skip-gated | --skip-small] [--batch 32]
+        [--threads 1] [--skip-old-form] [--profile] [--skip-compiled] [--compile-steps 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
+import resource
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -58,12 +77,21 @@ from benchmarks.common import (
     write_results,
 )
 from zoo import DataSpec
+from zoo.engine import compiling
 from zoo.nn.masked import MaskedConv2d
 
 PEER_PARAMS = {"small": 53_569, "gated": 3_364_161}
 ENTRIES = {"small": "pixelcnn_small_bmnist", "gated": "pixelcnn_gated_bmnist"}
 # the peer's network exactly (the gated entry's default architecture is another one)
-OVERRIDES = {"small": {}, "gated": {"layers": 11, "architecture": "pytorch_generative"}}
+OVERRIDES = {
+    "small": {},
+    "gated": {
+        "layers": 11,
+        "architecture": "pytorch_generative",
+        "channels": 128,  # the entry itself is CPU-sized (8 x 48)
+        "head_channels": 32,
+    },
+}
 PEER = "pytorch-generative (mirrored)"
 
 
@@ -187,9 +215,10 @@ PEERS = {"small": PeerPixelCNN, "gated": PeerGatedPixelCNN}
 
 def old_masked_form(model: nn.Module) -> tuple[nn.Module, int]:
     """A copy of ``model`` (same weights) whose masked convolutions run the old form, the whole
-    k x k kernel times its mask (``MaskedConv2d.forward_masked``); and how many there are."""
+    k x k kernel times its mask (``MaskedConv2d.forward_masked``); and how many there are
+    (1x1 ones, which have no rows to drop, are left as they are)."""
     slow = copy.deepcopy(model)
-    convs = [m for m in slow.modules() if isinstance(m, MaskedConv2d)]
+    convs = [m for m in slow.modules() if isinstance(m, MaskedConv2d) and m.kernel_size != (1, 1)]
     for m in convs:
         m.forward = m.forward_masked
     return slow, len(convs)
@@ -231,6 +260,65 @@ def step_profile(model: nn.Module, x: torch.Tensor, steps: int = 3, top: int = 1
     }
 
 
+def _cpu_with_children() -> float:
+    """CPU seconds of this process and of its waited-for children (the C++ compiler)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def first_steps(loss_fn, params, x: torch.Tensor, steps: int) -> dict:
+    """Wall and CPU seconds (with children) of each of the first ``steps`` training steps
+    (forward, backward, Adam step), the first of which compiles a compiled ``loss_fn``."""
+    opt = torch.optim.Adam(list(params), lr=1e-3)
+    wall, cpu = [], []
+    for _ in range(steps):
+        w, c = time.perf_counter(), _cpu_with_children()
+        loss = loss_fn(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        wall.append(time.perf_counter() - w)
+        cpu.append(_cpu_with_children() - c)
+    return {"steps": steps, "wall_s": wall, "cpu_s": cpu}
+
+
+def compile_summary(
+    first: dict, batch: int, compiled: list[float], eager: list[float], peer: list[float]
+) -> dict:
+    """What compilation costs and when it pays, from the first steps and the medians of the
+    rounds (images/s (CPU)): the compile CPU seconds over steady steps, break-even steps
+    against our eager side, and the ratio to the peer with the compile cost included."""
+    med = {k: sorted(v)[len(v) // 2] for k, v in (("c", compiled), ("e", eager), ("p", peer))}
+    step = {k: batch / v for k, v in med.items()}  # CPU seconds per steady step
+    cost = sum(first["cpu_s"]) - first["steps"] * step["c"]
+    saving = step["e"] - step["c"]
+    return {
+        "compile_cpu_s": cost,
+        "compile_wall_s": sum(first["wall_s"]) - first["steps"] * step["c"],
+        "steady_step_cpu_s": {"compiled": step["c"], "eager": step["e"], "peer": step["p"]},
+        "steady_ratio_over_eager": med["c"] / med["e"],
+        "break_even_steps": cost / saving if saving > 0 else None,
+        "ratio_including_compile": {
+            str(n): n * step["p"] / (cost + n * step["c"]) for n in (100, 1_000, 10_000)
+        },
+    }
+
+
+def carried_checks(kind: str) -> dict | None:
+    """``checks.<kind>`` of the committed results, marked ``carried_from`` with their date."""
+    path = Path(__file__).resolve().parent / "results" / "pixelcnn_throughput.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    check = record.get("checks", {}).get(kind)
+    if check is None:
+        return None
+    return {**check, "carried_from": check.get("carried_from", record["date"])}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--batch", type=int, default=32, help="images per step (the peer's runs: 32)")
@@ -240,12 +328,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-gated", action="store_true")
+    ap.add_argument("--skip-small", action="store_true", help="carry the small model's lines")
     ap.add_argument("--profile", action="store_true", help="record where a step's time goes")
     ap.add_argument(
         "--skip-old-form", action="store_true", help="no third side: the old masked form"
     )
+    ap.add_argument("--skip-compiled", action="store_true", help="no compiled side")
+    ap.add_argument("--compile-steps", type=int, default=2, help="first compiled steps timed")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if not args.skip_compiled:  # a cold cache, the compiler a waited child (its CPU counted)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-cold-")
+        import torch._inductor.config as inductor_config
+
+        inductor_config.compile_threads = 1
     spec = DataSpec("image", (1, 28, 28), levels=2, name="binarized_mnist")
     u = torch.rand(args.batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     x = (u < 0.13).long()
@@ -255,7 +351,8 @@ def main(argv: list[str] | None = None) -> dict:
     unit = "images/s (CPU)" if args.threads == 1 else "images/s"
     rows, checks = [], {}
     load = [os.getloadavg()[0]]
-    for kind in ["small"] + ([] if args.skip_gated else ["gated"]):
+    kinds = [k for k in ("small", "gated") if not getattr(args, f"skip_{k}")]
+    for kind in kinds:
         torch.manual_seed(0)
         ours = zoo.create_model(ENTRIES[kind], spec, **OVERRIDES[kind])
         peer = PEERS[kind]()
@@ -294,6 +391,19 @@ def main(argv: list[str] | None = None) -> dict:
             runs["masked"] = lambda m=slow, t=timing: train_images_per_second(
                 lambda x: m.loss(x)[0], m.parameters(), x, **t
             )
+        default_compiled, reason = compiling.decide("auto", ours, torch.device("cpu"))
+        first = None
+        if not args.skip_compiled:
+            fast = copy.deepcopy(ours)
+            objective = compiling.CompiledObjective(fast)
+            compiled_loss = lambda x, o=objective: o(x, None)[0]  # noqa: E731
+            first = first_steps(compiled_loss, fast.parameters(), x, args.compile_steps)
+            print(f"{kind}: first compiled steps, wall s {first['wall_s']}, cpu s {first['cpu_s']}")
+            if not objective.compiled:
+                raise RuntimeError(f"the {kind} objective did not compile: {objective.failure}")
+            runs["compiled"] = lambda m=fast, f=compiled_loss, t=timing: train_images_per_second(
+                f, m.parameters(), x, **t
+            )
         got = alternate(runs, args.rounds)
         if "masked" in got:
             rows.append(
@@ -308,21 +418,53 @@ def main(argv: list[str] | None = None) -> dict:
                     params=(n_ours, n_ours),
                 )
             )
-        rows.append(
-            peer_row(
-                f"{ENTRIES[kind]}{' (pytorch_generative architecture)' if OVERRIDES[kind] else ''}"
-                f" training, batch {args.batch}",
-                PEER,
-                got["ours"],
-                got["peer"],
-                unit,
-                higher_is_better=True,
-                params=(n_ours, n_peer),
-                note="" if n_ours == n_peer else "(parameter counts differ: see the docstring)",
-            )
+        what = (
+            f"{ENTRIES[kind]}{' (pytorch_generative architecture)' if OVERRIDES[kind] else ''}"
+            f" training, batch {args.batch}"
         )
-    if args.skip_gated:  # the gated line stays, with the date it was measured
-        rows += carried_rows("pixelcnn_throughput", lambda r: "gated" in r.get("what", ""))
+        note = "" if n_ours == n_peer else "(parameter counts differ: see the docstring)"
+        sides = [("", "ours")]
+        if "compiled" in got:
+            default = "compiled" if default_compiled else "ours"
+            sides = [
+                (f" (default train.compile=auto: {'compiled' if default_compiled else 'eager'})",
+                 default),
+                (" (eager)", "ours"),
+            ]  # fmt: skip
+            rows.append(
+                peer_row(
+                    f"{what}: the objective compiled (torch.compile, compile time excluded)",
+                    "ours, eager",
+                    got["compiled"],
+                    got["ours"],
+                    unit,
+                    higher_is_better=True,
+                    params=(n_ours, n_ours),
+                )
+            )
+            checks[kind]["compile"] = {
+                "default_compiled": default_compiled,
+                "reason": reason,
+                "first_steps": first,
+                **compile_summary(first, args.batch, got["compiled"], got["ours"], got["peer"]),
+            }
+        for suffix, side in sides:
+            rows.append(
+                peer_row(
+                    what + suffix,
+                    PEER,
+                    got[side],
+                    got["peer"],
+                    unit,
+                    higher_is_better=True,
+                    params=(n_ours, n_peer),
+                    note=note,
+                )
+            )
+    for kind in ("small", "gated"):  # a skipped model's lines stay, with the date measured
+        if kind not in kinds:
+            rows += carried_rows("pixelcnn_throughput", lambda r, e=ENTRIES[kind]: e in r["what"])
+            checks[kind] = carried_checks(kind)
     load.append(os.getloadavg()[0])
     out = dict(batch=args.batch, rounds=args.rounds, threads=args.threads, load_average=load)
     out.update(checks=checks, peers=rows)

@@ -372,6 +372,57 @@ def speech_block(results: Path = RESULTS) -> str:
     )
 
 
+def compile_block(results: Path = RESULTS) -> str:
+    """train.compile's measured gain and cost per model: the compiled-side checks of
+    ``pixelcnn_throughput.json`` (beside the peer) and the entries of ``compile_gain.json``."""
+    from zoo.core.contract import model_class
+
+    def pays(cls_path: str) -> str:  # what the class declares now (the code, not the run)
+        return "yes" if model_class(cls_path).compile_pays else "no"
+
+    classes = {
+        "small": "zoo.models.pixelcnn:PixelCNN",
+        "gated": "zoo.models.pixelcnn:GatedPixelCNN",
+    }
+    lines = [
+        "| model | compiled / eager, steady state | compile, cold cache (CPU s) | "
+        "break-even (steps) | / peer, compile included, at 1,000 steps | declares compile_pays |",
+        "|---|---|---|---|---|---|",
+    ]
+    used = []
+    path = results / "pixelcnn_throughput.json"
+    if path.exists():
+        record = json.loads(path.read_text())
+        for kind, check in record.get("checks", {}).items():
+            c = check.get("compile")
+            if not c:
+                continue
+            used.append(path.name)
+            even = c["break_even_steps"]
+            lines.append(
+                f"| {kind} PixelCNN at the peer's architecture "
+                f"(`pixelcnn_throughput`, {record['date'][:10]}) | "
+                f"{c['steady_ratio_over_eager']:.2f}x | {c['compile_cpu_s']:.0f} | "
+                f"{'never' if even is None else f'{even:,.0f}'} | "
+                f"{c['ratio_including_compile']['1000']:.2f}x | "
+                f"{pays(classes[kind])} |"
+            )
+    path = results / "compile_gain.json"
+    if path.exists():
+        record = json.loads(path.read_text())
+        used.append(path.name)
+        for name, e in record["entries"].items():
+            even = e["break_even_steps"]
+            lines.append(
+                f"| `{name}` (`compile_gain`, {record['date'][:10]}) | {e['ratio']:.2f}x | "
+                f"{e['compile_cpu_s']:.0f} | {'never' if even is None else f'{even:,.0f}'} | "
+                f"(no peer) | {pays(e['class'])} |"
+            )
+    if not used:
+        return "No compile measurements yet.\n"
+    return "\n".join([note(*sorted(f"benchmarks/results/{u}" for u in set(used))), "", *lines])
+
+
 def readme_block(results: Path = RESULTS) -> str:
     record = load_board("quick", results)
     return "\n".join([note(_board_file("quick")), "", board_block(record, "quick").rstrip("\n")])
@@ -463,6 +514,7 @@ def generate(
         ("peers", peers_block, "peers.md"),
         ("compression", compression_block, "compression.md"),
         ("speech", speech_block, "speech-experiment.md"),
+        ("compile", compile_block, "speed.md"),
     ):
         page = docs / file
         if page.exists():

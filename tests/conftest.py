@@ -11,6 +11,9 @@ import torch
 from hypothesis import settings
 
 torch.set_num_threads(1)  # tests are many and small: avoid oversubscribing 2 cores
+# train.compile="auto" would compile the conv families' objectives (a slow start per model):
+# the suite trains eagerly; tests/test_compiling.py checks the compiled path on its own
+os.environ["ZOO_COMPILE"] = "0"
 
 settings.register_profile("zoo", deadline=None, max_examples=25, derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "zoo"))

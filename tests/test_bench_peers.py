@@ -69,9 +69,10 @@ def test_compile_flag_reaches_the_train_config_only_when_given():
     parse = build_parser().parse_args
     on = _train_overrides(parse(["train", "pixelcnn_small_bmnist", "--compile"]))
     off = _train_overrides(parse(["train", "pixelcnn_small_bmnist"]))
-    assert on["compile"] is True and off["compile"] is None
-    assert TrainConfig.from_dict({"compile": True}).compile
-    assert not TrainConfig().compile
+    no = _train_overrides(parse(["train", "pixelcnn_small_bmnist", "--compile", "false"]))
+    assert on["compile"] is True and off["compile"] is None and no["compile"] is False
+    assert TrainConfig.from_dict({"compile": True}).compile is True
+    assert TrainConfig().compile == "auto"
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("zoo.models",),
     # the engine: the catalogue and devices, then run folders, then training and evaluation,
     # then whole runs
-    ("zoo.engine.registry", "zoo.engine.device"),
+    ("zoo.engine.registry", "zoo.engine.device", "zoo.engine.compiling"),
     ("zoo.engine.checkpoint",),
     ("zoo.engine.trainer", "zoo.engine.evaluator"),
     ("zoo.engine.runs", "zoo.engine"),

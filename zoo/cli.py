@@ -225,7 +225,8 @@ def _options(a: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 def _train_overrides(a: argparse.Namespace) -> dict[str, Any]:
     names = "max_steps max_minutes device seed batch_size lr checkpoint_every checkpoint_minutes"
-    return {**_options(a, *names.split()), "compile": True if a.compile else None}
+    modes = {None: None, "true": True, "false": False, "auto": "auto"}
+    return {**_options(a, *names.split()), "compile": modes[a.compile]}
 
 
 def _parse_kv(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -532,7 +533,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint-minutes", type=float, metavar="N", help="and every N minutes of wall time"
     )
     s.add_argument(
-        "--compile", action="store_true", help="torch.compile the training step (slow start)"
+        "--compile",
+        nargs="?",
+        const="true",
+        choices=["true", "false", "auto"],
+        help="torch.compile the training objective: true (bare --compile), false, or auto "
+        "(the default: where the family declares it pays; ZOO_COMPILE=0/1 overrides)",
     )
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="hyper-parameter")
     s.add_argument("--data", action="append", metavar="KEY=VALUE", help="data set option")

@@ -56,6 +56,9 @@ class LikelihoodModel(nn.Module):
     # The codebook size of a discrete-latent model (VQ bottlenecks), which the leaderboard
     # judges codebook use against; None for the others.
     num_codes: int | None = None
+    # True where a committed benchmark shows torch.compile of the objective faster on CPU
+    # (docs/speed.md): train.compile="auto" then compiles it (zoo.engine.compiling).
+    compile_pays: ClassVar[bool] = False
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()

@@ -144,8 +144,18 @@ def train_run(
     if main_process:
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_json(run / "config.json", cfg)
-    Trainer(model, ds, config, run, callback=callback).fit()
+    _fit_and_record(Trainer(model, ds, config, run, callback=callback), run, main_process)
     return run
+
+
+def _fit_and_record(trainer: Trainer, run: Path, main: bool, **fit: Any) -> None:
+    """Train, then add to config.json (the file as it is) whether the objective ran compiled
+    (``compiled``, ``compile_reason``: train.compile="auto" decides per model and machine)."""
+    trainer.fit(**fit)
+    if main:
+        stored = json.loads((run / "config.json").read_text())
+        stored["compiled"], stored["compile_reason"] = trainer.compiled, trainer.compile_reason
+        atomic_write_json(run / "config.json", stored)
 
 
 def resume_run(
@@ -179,14 +189,16 @@ def resume_run(
     if given:
         cfg["train"] = vars(config)
         atomic_write_json(run / "config.json", cfg)
-    if int(os.environ.get("RANK", "0")) == 0:  # the file as it is, with provenance added
+    main = int(os.environ.get("RANK", "0")) == 0
+    if main:  # the file as it is, with provenance added
         stored = json.loads((run / "config.json").read_text())
         stored["resumed_by"] = [
             *stored.get("resumed_by", []),
             command or python_api("zoo.engine.runs.resume_run"),
         ]
         atomic_write_json(run / "config.json", stored)
-    Trainer(model, dataset, config, run, callback=callback).fit(resume=True, state=state)
+    trainer = Trainer(model, dataset, config, run, callback=callback)
+    _fit_and_record(trainer, run, main, resume=True, state=state)
     return run
 
 

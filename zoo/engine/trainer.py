@@ -41,6 +41,7 @@ from zoo.engine.checkpoint import (
     atomic_torch_save,
     load_checkpoint,
 )
+from zoo.engine.compiling import CompiledObjective, CompileSetting, decide
 from zoo.engine.device import DistContext, init_distributed, resolve_device
 from zoo.engine.evaluator import eval_batch_size
 from zoo.errors import ZooInputError, type_name, value_fits
@@ -72,7 +73,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True  # bf16 autocast where the device has it (CUDA)
-    compile: bool = False  # torch.compile the objective (faster steps after a slow start)
+    # torch.compile the objective: True, False, or "auto" (where the model class declares
+    # compile_pays and compilation can work here); ZOO_COMPILE=0/1 overrides (engine.compiling)
+    compile: CompileSetting = "auto"
     # Polyak/EMA weights (Salimans et al. 2017): decay d of an average of the weights after
     # each optimizer step, used for validation, evaluation and sampling; None: off.
     ema: float | None = None
@@ -185,6 +188,8 @@ class Trainer:
         self.ema: dict[str, torch.Tensor] | None = None  # the EMA weights (config.ema)
         self.ema_updates = 0
         self.saved_at = time.monotonic()  # wall clock of the last checkpoint
+        self.compiled = False  # whether the objective ran compiled (engine.compiling)
+        self.compile_reason = "not trained by gradient"
 
     # ------------------------------------------------------------------ public
     def fit(self, *, resume: bool = False, state: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -280,8 +285,10 @@ class Trainer:
         local = c.batch_size // self.dist.world_size
         use_amp = c.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         objective: nn.Module = _Objective(self.model)
-        if c.compile:
-            objective = torch.compile(objective)
+        self.compiled, self.compile_reason = decide(c.compile, self.model, self.device)
+        if self.compiled:
+            objective = CompiledObjective(self.model)
+        first_step = True
         valid: dict[str, Any] = {}
         if self.step == 0:
             valid = self._validate()  # the starting point of the learning curve
@@ -358,6 +365,9 @@ class Trainer:
                 dt = time.perf_counter() - t_step
                 self.train_seconds += dt
                 self.phase_seconds += dt
+                if first_step:  # the first step compiles (or fell back): say which
+                    first_step, self.compiled = False, getattr(objective, "compiled", False)
+                    self._record_compile(objective)
                 n_window += c.batch_size
                 if self.step % c.log_every == 0 or self.phase_step == max_steps:
                     now = time.perf_counter()
@@ -391,11 +401,22 @@ class Trainer:
                 self.phase_step, self.phase_seconds = 0, 0.0
                 self.optimizer = None
             self._save()
+        self.compiled = getattr(objective, "compiled", False)  # False after a fallback
         valid = self._validate()
         self._save()
         return {"steps": self.step, "train_seconds": self.train_seconds, **valid}
 
     # ------------------------------------------------------------------ helpers
+    def _record_compile(self, objective: nn.Module) -> None:
+        """One metrics.jsonl line after a fit's first step: whether the objective runs
+        compiled, why, and ``train_seconds`` (which include that step's compilation)."""
+        failure = getattr(objective, "failure", None)
+        record = {"kind": "compile", "step": self.step, "compiled": self.compiled}
+        record |= {"reason": self.compile_reason + (f"; fell back: {failure}" if failure else "")}
+        record["train_seconds"] = self.train_seconds
+        if self.dist.is_main:
+            append_jsonl(self.metrics_path, record)
+
     def _agreed(self, stop: bool) -> bool:
         """A stop decision every process shares (under torchrun: any rank's clock says stop),
         so no rank waits forever for another's gradients."""

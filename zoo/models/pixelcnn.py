@@ -100,6 +100,7 @@ class PixelCNN(AutoregressiveImageModel):
     """
 
     family = "pixelcnn"
+    compile_pays = True  # benchmarks/results/pixelcnn_throughput.json: checks.small.compile
 
     @keyword_group("widths", PixelWidths(channels=16))
     def __init__(self, spec: DataSpec, *, widths: PixelWidths, blocks: int = 15, **common) -> None:
@@ -426,6 +427,8 @@ class GatedPixelCNN(AutoregressiveImageModel):
     """
 
     family = "pixelcnn"
+    # no compile_pays: at the peer's architecture, convolutions are most of a step's time and
+    # the compiled objective measured no faster (pixelcnn_throughput.json: checks.gated.compile)
     ARCHITECTURES = ("zoo", "pytorch_generative")
 
     @keyword_group("widths", PixelWidths(channels=128))
