@@ -88,6 +88,11 @@ def test_the_decision_follows_the_setting_the_flag_and_the_environment(monkeypat
     assert compiling.decide("auto", gated, cpu)[0] is GatedPixelCNN.compile_pays
     assert compiling.decide("auto", plain, cpu)[0] is PixelCNN.compile_pays
     assert compiling.decide(True, gated, cpu)[0] and not compiling.decide(False, plain, cpu)[0]
+    # a run too short to repay compiling stays eager under auto, not when compile is asked for
+    short = PixelCNN.compile_payback_steps - 1
+    assert not compiling.decide("auto", plain, cpu, steps=short)[0]
+    assert compiling.decide("auto", plain, cpu, steps=PixelCNN.compile_payback_steps)[0]
+    assert compiling.decide(True, plain, cpu, steps=short)[0]
     monkeypatch.setenv("ZOO_COMPILE", "0")
     assert not compiling.decide(True, plain, cpu)[0]
     monkeypatch.setenv("ZOO_COMPILE", "1")

@@ -57,8 +57,11 @@ class LikelihoodModel(nn.Module):
     # judges codebook use against; None for the others.
     num_codes: int | None = None
     # True where a committed benchmark shows torch.compile of the objective faster on CPU
-    # (docs/speed.md): train.compile="auto" then compiles it (zoo.engine.compiling).
+    # (docs/speed.md): train.compile="auto" then compiles it (zoo.engine.compiling), for runs
+    # of at least compile_payback_steps steps (shorter ones lose more to compiling than they
+    # gain).
     compile_pays: ClassVar[bool] = False
+    compile_payback_steps: ClassVar[int] = 0
 
     def __init__(self, spec: DataSpec) -> None:
         super().__init__()

@@ -58,10 +58,14 @@ def can_compile(device: torch.device) -> tuple[bool, str]:
 
 
 def decide(
-    setting: CompileSetting, model: LikelihoodModel, device: torch.device
+    setting: CompileSetting,
+    model: LikelihoodModel,
+    device: torch.device,
+    steps: int | None = None,
 ) -> tuple[bool, str]:
     """Whether to compile ``model``'s objective on ``device`` for the config's ``setting``
-    (``ZOO_COMPILE`` overriding it), and the reason in words."""
+    (``ZOO_COMPILE`` overriding it) in a run of ``steps`` steps (None: long enough), and the
+    reason in words."""
     env = env_setting()
     if env != "auto":
         setting, source = env, f"{ENV}={os.environ[ENV]}"
@@ -71,6 +75,9 @@ def decide(
         return False, f"{source}: eager"
     if setting == "auto" and not model.compile_pays:
         return False, f"{source}: {type(model).__name__} does not declare compile_pays: eager"
+    payback = type(model).compile_payback_steps
+    if setting == "auto" and steps is not None and steps < payback:
+        return False, f"{source}: {steps} steps do not repay compiling ({payback}): eager"
     ok, why = can_compile(device)
     if not ok:
         return False, f"{source}: {why}: eager"

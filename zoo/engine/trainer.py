@@ -285,7 +285,9 @@ class Trainer:
         local = c.batch_size // self.dist.world_size
         use_amp = c.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         objective: nn.Module = _Objective(self.model)
-        self.compiled, self.compile_reason = decide(c.compile, self.model, self.device)
+        self.compiled, self.compile_reason = decide(
+            c.compile, self.model, self.device, steps=c.max_steps
+        )
         if self.compiled:
             objective = CompiledObjective(self.model)
         first_step = True

@@ -101,6 +101,7 @@ class PixelCNN(AutoregressiveImageModel):
 
     family = "pixelcnn"
     compile_pays = True  # benchmarks/results/pixelcnn_throughput.json: checks.small.compile
+    compile_payback_steps = 1500  # the same file: compiling repays its cost after ~1,446 steps
 
     @keyword_group("widths", PixelWidths(channels=16))
     def __init__(self, spec: DataSpec, *, widths: PixelWidths, blocks: int = 15, **common) -> None:
