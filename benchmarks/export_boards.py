@@ -10,7 +10,9 @@ no command says so (``not recorded (a `zoo bench SUITE` row)``, ``command_record
 no command is made up. The suite's registry entries that have no row are listed under
 ``missing`` and, split by why, under ``data_not_available`` (the entry's data set is not on
 the machine that exported: ``{model, dataset, reason}``) and ``not_run`` (the data is there,
-the entry was not run into this board).
+the entry was not run into this board). A row trained with another configuration than the
+entry has now (its run folder's ``config.json`` against the registry) carries a flag that
+names the differences.
 
     python -m benchmarks.export_boards --quick-db /work/boards/quick.db \
         --standard-db /work/boards/standard.db [--out benchmarks/results]
@@ -63,12 +65,45 @@ def classify_missing(names: list[str]) -> tuple[list[dict[str, Any]], list[str]]
     return unavailable, not_run
 
 
+def config_drift(run_dir: str | Path | None, name: str) -> list[str]:
+    """Where the configuration a row was trained with (its run's ``config.json``) differs from
+    registry entry ``name`` now: ``["train.max_steps 20000 (now 46000)", ...]``; empty when
+    they agree, the run folder is not on this machine, or ``name`` is not registered."""
+    from zoo.engine.registry import get_entry
+    from zoo.errors import ZooInputError
+
+    path = Path(run_dir) / "config.json" if run_dir else None
+    if path is None or not path.is_file():
+        return []
+    try:
+        entry = get_entry(name)
+    except (KeyError, ZooInputError):
+        return []
+    used = json.loads(path.read_text())
+    drift = []
+    for part, now in (("hparams", entry.hparams), ("train", entry.train)):
+        before = used.get(part) or {}
+        for key, value in sorted(now.items()):
+            was = before.get(key)
+            same = json.dumps(was, sort_keys=True, default=str) == json.dumps(
+                value, sort_keys=True, default=str
+            )
+            if not same and not (isinstance(was, (int, float)) and was == value):
+                drift.append(f"{part}.{key} {was} (now {value})")
+    return drift
+
+
 def board(db: str | Path, suite: str) -> dict[str, Any]:
     """The board of ``suite`` in leaderboard ``db``: rows with provenance, and the missing
     (all, and split into ``data_not_available`` and ``not_run``)."""
     rows = Leaderboard(db, create=False).rows(suite=suite)
     out = json.loads(views.to_json(rows))
     for r in out:
+        drift = config_drift(r.get("run_dir"), r["model"])
+        if drift:  # the entry changed since this row was measured: say so on the row
+            r["flags"] = list(r.get("flags") or []) + [
+                "an earlier configuration of the entry: " + "; ".join(drift)
+            ]
         r.pop("run_dir", None)  # a path on the machine that measured it, not provenance
     have = {r["model"] for r in out}
     missing = [name for name in suite_entries(suite) if name not in have]

@@ -185,3 +185,39 @@ def test_missing_entries_say_data_not_available_or_not_run(tmp_path, monkeypatch
     assert "data set is not available" in page and "`cifar10`: `no_data_cifar10`" in page
     assert "have not been run into this board yet: `unrun_digits`" in page
     assert "no_data_cifar10" not in page.split("have not been run")[1]
+
+
+def test_a_row_from_an_earlier_configuration_is_flagged_with_the_differences(tmp_path):
+    from zoo.engine.registry import get_entry
+
+    entry = get_entry("vae_digits")
+    run = tmp_path / "run"
+    run.mkdir()
+    config = {"hparams": dict(entry.hparams), "train": dict(entry.train)}
+    (run / "config.json").write_text(json.dumps(config))
+    assert export_boards.config_drift(run, "vae_digits") == []  # the entry as it is
+    assert export_boards.config_drift(tmp_path / "gone", "vae_digits") == []  # cannot tell
+    steps = entry.train["max_steps"]
+    config["train"]["max_steps"] = steps // 2
+    (run / "config.json").write_text(json.dumps(config))
+    assert export_boards.config_drift(run, "vae_digits") == [
+        f"train.max_steps {steps // 2} (now {steps})"
+    ]
+    db = tmp_path / "lb.db"
+    Leaderboard(db).add(
+        {
+            "model": "vae_digits",
+            "family": "vae",
+            "estimate": "elbo",
+            "dataset": "digits",
+            "split": "test",
+            "suite": "quick",
+            "train_steps": steps // 2,
+            "bits_per_dim": 2.2,
+            "run_dir": str(run),
+        }  # fmt: skip
+    )
+    row = export_boards.board(db, "quick")["rows"][0]
+    assert row["flags"][-1] == (
+        f"an earlier configuration of the entry: train.max_steps {steps // 2} (now {steps})"
+    )
