@@ -65,20 +65,24 @@ def classify_missing(names: list[str]) -> tuple[list[dict[str, Any]], list[str]]
     return unavailable, not_run
 
 
-def config_drift(run_dir: str | Path | None, name: str) -> list[str]:
+def config_drift(run_dir: str | Path | None, name: str, steps: int | None = None) -> list[str]:
     """Where the configuration a row was trained with (its run's ``config.json``) differs from
-    registry entry ``name`` now: ``["train.max_steps 20000 (now 46000)", ...]``; empty when
-    they agree, the run folder is not on this machine, or ``name`` is not registered."""
+    registry entry ``name`` now: ``["train.max_steps 20000 (now 46000)", ...]``. Without the
+    run folder on this machine, the row's ``steps`` against the entry's budget (a count-based
+    fit, 0 or 1 steps, has none). Empty when they agree or ``name`` is not registered."""
     from zoo.engine.registry import get_entry
     from zoo.errors import ZooInputError
 
-    path = Path(run_dir) / "config.json" if run_dir else None
-    if path is None or not path.is_file():
-        return []
     try:
         entry = get_entry(name)
     except (KeyError, ZooInputError):
         return []
+    path = Path(run_dir) / "config.json" if run_dir else None
+    if path is None or not path.is_file():
+        budget = entry.train.get("max_steps")
+        if steps is None or steps <= 1 or budget is None or steps == budget:
+            return []
+        return [f"train.max_steps {steps} (now {budget})"]
     used = json.loads(path.read_text())
     drift = []
     for part, now in (("hparams", entry.hparams), ("train", entry.train)):
@@ -99,7 +103,7 @@ def board(db: str | Path, suite: str) -> dict[str, Any]:
     rows = Leaderboard(db, create=False).rows(suite=suite)
     out = json.loads(views.to_json(rows))
     for r in out:
-        drift = config_drift(r.get("run_dir"), r["model"])
+        drift = config_drift(r.get("run_dir"), r["model"], r.get("train_steps"))
         if drift:  # the entry changed since this row was measured: say so on the row
             r["flags"] = list(r.get("flags") or []) + [
                 "an earlier configuration of the entry: " + "; ".join(drift)

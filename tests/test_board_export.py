@@ -196,7 +196,13 @@ def test_a_row_from_an_earlier_configuration_is_flagged_with_the_differences(tmp
     config = {"hparams": dict(entry.hparams), "train": dict(entry.train)}
     (run / "config.json").write_text(json.dumps(config))
     assert export_boards.config_drift(run, "vae_digits") == []  # the entry as it is
-    assert export_boards.config_drift(tmp_path / "gone", "vae_digits") == []  # cannot tell
+    gone = tmp_path / "gone"  # no run folder: the row's steps against the budget
+    assert export_boards.config_drift(gone, "vae_digits") == []
+    assert export_boards.config_drift(gone, "vae_digits", entry.train["max_steps"]) == []
+    assert export_boards.config_drift(gone, "vae_digits", 7) == [
+        f"train.max_steps 7 (now {entry.train['max_steps']})"
+    ]
+    assert export_boards.config_drift(gone, "independent_digits", 1) == []  # a closed-form fit
     steps = entry.train["max_steps"]
     config["train"]["max_steps"] = steps // 2
     (run / "config.json").write_text(json.dumps(config))
