@@ -194,3 +194,13 @@ def test_bad_options_are_clear():
         MADE(TRI, hidden=[])
     with pytest.raises(ValueError, match="head"):
         NADE(TRI, head="logistic_mixture")
+
+
+def test_an_unknown_sampling_option_is_a_zoo_input_error():
+    from zoo.core.spec import DataSpec
+    from zoo.errors import ZooInputError
+    from zoo.models.fvsbn import FVSBN
+
+    model = FVSBN(DataSpec("image", (1, 2, 2), levels=2))
+    with pytest.raises(ZooInputError, match="unknown sampling options"):
+        model.sample(1, top_k=3)

@@ -19,6 +19,7 @@ import torch
 
 from zoo.core.contract import Cond, LikelihoodModel
 from zoo.core.spec import DataSpec
+from zoo.errors import ZooInputError
 from zoo.nn.discretized import levels_to_unit
 from zoo.nn.heads import make_head
 
@@ -73,7 +74,7 @@ class FlatAutoregressive(LikelihoodModel):
         **kw: Any,
     ) -> torch.Tensor:
         if kw:
-            raise ValueError(
+            raise ZooInputError(
                 f"unknown sampling options {sorted(kw)}; this model takes temperature="
             )
         was_training = self.training
