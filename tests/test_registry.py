@@ -81,6 +81,16 @@ CHANGED = {
         "description": None,
         "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
     },
+    "vae_audio_spoken_digits": {
+        "hparams": None,
+        "description": None,
+        "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 500, "warmup_steps": 5},
+    },
+    "wavenet_ae_vq_spoken_digits": {
+        "hparams": None,
+        "description": None,
+        "train": {"batch_size": 16, "lr": 2e-3, "max_steps": 250, "warmup_steps": 5},
+    },
 }
 
 
