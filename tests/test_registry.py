@@ -89,7 +89,7 @@ CHANGED = {
     "wavenet_ae_vq_spoken_digits": {
         "hparams": None,
         "description": None,
-        "train": {"batch_size": 16, "lr": 2e-3, "max_steps": 250, "warmup_steps": 5},
+        "train": {"batch_size": 8, "lr": 2e-3, "max_steps": 400, "warmup_steps": 5},
     },
 }
 
