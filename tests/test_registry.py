@@ -81,6 +81,8 @@ CHANGED = {
         "description": None,
         "train": {"batch_size": 16, "lr": 1e-3, "max_steps": 200, "warmup_steps": 5},
     },
+    # ptb_char trains on the whole of ptb.train as characters (zoo.data.text.ptb_chars)
+    "ngram_mkn5_char": {"description": None},
 }
 
 
