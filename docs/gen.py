@@ -55,6 +55,7 @@ NAV: list[tuple[str | None, str, str]] = [
     ("Boards", "Standard suite", "boards-standard.md"),
     ("Boards", "Paper suite", "boards-paper.md"),
     ("Boards", "Time to quality", "time-to-quality.md"),
+    ("Boards", "Targets", "targets.md"),
     (None, "Against the peers", "peers.md"),
     (None, "Speed", "speed.md"),
     (None, "Compression", "compression.md"),
@@ -423,6 +424,23 @@ def compile_block(results: Path = RESULTS) -> str:
     return "\n".join([note(*sorted(f"benchmarks/results/{u}" for u in set(used))), "", *lines])
 
 
+def targets_block(results: Path = RESULTS, suite: str = "standard") -> str:
+    """The issues' targets checked on the committed board (``benchmarks/targets.py``); on
+    the quick board only the rules for every row, without the step rule."""
+    from benchmarks import targets
+
+    record = load_board(suite, results)
+    if not record or not record["rows"]:
+        return f"No `{suite}` board yet: `{_board_file(suite)}` holds no rows.\n"
+    if suite == "standard":
+        body = targets.markdown(record)
+    else:
+        body = targets.rules_markdown(record, min_steps=None)
+    return (
+        "\n".join([note(_board_file(suite), "benchmarks/targets.py"), "", body.rstrip("\n")]) + "\n"
+    )
+
+
 def readme_block(results: Path = RESULTS) -> str:
     record = load_board("quick", results)
     return "\n".join([note(_board_file("quick")), "", board_block(record, "quick").rstrip("\n")])
@@ -515,6 +533,8 @@ def generate(
         ("compression", compression_block, "compression.md"),
         ("speech", speech_block, "speech-experiment.md"),
         ("compile", compile_block, "speed.md"),
+        ("targets", targets_block, "targets.md"),
+        ("targets-quick", lambda r: targets_block(r, "quick"), "targets.md"),
     ):
         page = docs / file
         if page.exists():

@@ -112,3 +112,29 @@ def test_ptb_word_has_the_10k_vocabulary_with_its_own_unk():
     assert ds.meta["oov"]["test"] == 0
     # 82,430 test tokens = words + one </s> per sentence (as KenLM counts them)
     assert len(ds.meta["streams"]["test"]) == 82430
+
+
+def test_ptb_chars_spells_a_word_line_as_the_character_files_do():
+    from zoo.data.text import ptb_chars
+
+    assert ptb_chars(" the <unk> fell \n") == list("the") + ["_"] + list("<unk>") + ["_"] + list(
+        "fell"
+    )
+    assert ptb_chars("   ") == []
+
+
+@pytest.mark.skipif(not shared_data_available("ptb/ptb.char.valid.txt"), reason="PTB not present")
+def test_ptb_char_trains_on_the_whole_ptb_train_file_rendered_as_its_char_files_are():
+    from zoo.data import data_root
+    from zoo.data.text import ptb_chars, tokenize
+
+    folder = data_root() / "ptb"
+    # the rendering reproduces the distributed character file line for line
+    words = read_lines(folder / "ptb.valid.txt")
+    chars = tokenize(read_lines(folder / "ptb.char.valid.txt"), "char", spaced=True)
+    assert [ptb_chars(line) for line in words] == chars
+    ds = load_dataset("ptb_char")
+    streams = ds.meta["streams"]
+    # Mikolov's split: ~5M training characters; test = 438,662 characters + 3,761 </s>
+    assert len(streams["train"]) == 4_975_414 + len(read_lines(folder / "ptb.train.txt"))
+    assert len(streams["test"]) == 442_423 and ds.meta["oov"]["test"] == 0

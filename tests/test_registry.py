@@ -91,6 +91,8 @@ CHANGED = {
         "description": None,
         "train": {"batch_size": 8, "lr": 2e-3, "max_steps": 400, "warmup_steps": 5},
     },
+    # ptb_char trains on the whole of ptb.train as characters (zoo.data.text.ptb_chars)
+    "ngram_mkn5_char": {"description": None},
 }
 
 

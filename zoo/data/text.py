@@ -165,24 +165,38 @@ def load_ptb_word(root: str | None = None, seq_len: int = 64) -> Dataset:
     )
 
 
+def ptb_chars(line: str) -> list[str]:
+    """A line of Mikolov's word-level PTB as its character-level files spell it: the
+    characters of each word, ``_`` between words (``<unk>`` stays five characters). Rendering
+    ``ptb.valid.txt`` this way gives ``ptb.char.valid.txt`` exactly (tested)."""
+    out: list[str] = []
+    for k, word in enumerate(line.split()):
+        if k:
+            out.append("_")
+        out.extend(word)
+    return out
+
+
 def load_ptb_char(root: str | None = None, seq_len: int = 128) -> Dataset:
-    """PTB character level. Only the valid/test character files exist here, so: train = the
-    first 90% of ``ptb.char.valid.txt``'s lines, valid = its last 10%, test =
-    ``ptb.char.test.txt``. Characters are space-separated in the files; ``_`` marks a space."""
+    """PTB character level, Mikolov's split: train = ``ptb.train.txt`` rendered as characters
+    (:func:`ptb_chars`: 4,975,414 characters; no character-level train file is distributed
+    with the valid/test ones, and they are this rendering of the word files), valid =
+    ``ptb.char.valid.txt``, test = ``ptb.char.test.txt`` (characters separated by spaces,
+    ``_`` marks a space)."""
     folder = data_root(root) / "ptb"
+    train = read_lines(_need(folder / "ptb.train.txt", "PTB", _PTB_HOW))
     valid = read_lines(_need(folder / "ptb.char.valid.txt", "PTB characters", _PTB_HOW))
     test = read_lines(_need(folder / "ptb.char.test.txt", "PTB characters", _PTB_HOW))
-    cut = int(len(valid) * 0.9)
     splits = {
-        "train": tokenize(valid[:cut], "char", spaced=True),
-        "valid": tokenize(valid[cut:], "char", spaced=True),
+        "train": [ptb_chars(line) for line in train],
+        "valid": tokenize(valid, "char", spaced=True),
         "test": tokenize(test, "char", spaced=True),
     }
     return make_text_dataset(
         "ptb_char",
         splits,
         seq_len=seq_len,
-        source=f"{folder}: train/valid = ptb.char.valid.txt lines 90/10, test = ptb.char.test.txt",
+        source=f"{folder}: train = ptb.train.txt as characters, valid/test = ptb.char.*.txt",
     )
 
 
