@@ -61,7 +61,7 @@ the ratios come from alternating rounds.
 The committed results come from ``--rounds 3 --nade-block 4 --made-block 30 --test-images
 2000`` (12 NADE steps of 512, 90 MADE steps of 64), about a minute of CPU: both slots of the
 shared machine were held by board runs, so the run was kept short enough to go without one.
-The defaults (5 rounds, 100 NADE and 500 MADE steps) take about 7 CPU minutes.
+The defaults (5 rounds, 100 NADE and 500 MADE steps) take about 5 CPU minutes.
 """
 
 from __future__ import annotations
