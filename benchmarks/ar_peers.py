@@ -58,10 +58,9 @@ ours). The machine is shared: the load average is recorded (``loadavg`` at the e
 ``load_average``: the 1-minute figure at the start and the end); absolute speeds are noisy,
 the ratios come from alternating rounds.
 
-The committed results come from ``--rounds 3 --nade-block 4 --made-block 30 --test-images
-2000`` (12 NADE steps of 512, 90 MADE steps of 64), about a minute of CPU: both slots of the
-shared machine were held by board runs, so the run was kept short enough to go without one.
-The defaults (5 rounds, 100 NADE and 500 MADE steps) take about 5 CPU minutes.
+The committed results come from the defaults (5 rounds: 100 NADE steps of 512, 500 MADE
+steps of 64, the first 2,000 test images), about 5 CPU minutes in a slot of the shared
+machine.
 """
 
 from __future__ import annotations
