@@ -21,9 +21,8 @@ the machine is shared, so absolute speeds are noisy; the ratio is what to read).
 
     python -m benchmarks.flow_peers [--K 4 --hidden 64 --steps 200 --batch 64]
 
-The committed results come from ``--steps 100 --test 500`` (the defaults otherwise), about a
-minute of CPU: both slots of the shared machine were held by board runs, so the run was kept
-short enough to go without one. Throughput is timed in CPU seconds of this process.
+The committed results come from the defaults (about 2 CPU minutes, in a slot of the shared
+machine). Throughput is timed in CPU seconds of this process.
 """
 
 from __future__ import annotations
