@@ -115,6 +115,17 @@ def test_nade_block_fast_path_equals_the_running_sum_values_and_gradients(
     torch.testing.assert_close(model.log_prob(x), slow[0].neg(), atol=1e-6, rtol=1e-6)
 
 
+def test_nade_default_block_above_a_batch_of_256_is_the_running_sum_too():
+    from zoo.nn.nade import nade_params
+
+    torch.manual_seed(0)
+    m = NADE(zoo.DataSpec("image", (1, 1, 11), 2), hidden=5).double()
+    u = (torch.rand(257, 11) < 0.5).double()  # the default takes blocks of 4 here
+    torch.testing.assert_close(
+        nade_params(u, m.W, m.c, m.V, m.b), m.params_running_sum(u), atol=1e-9, rtol=0
+    )
+
+
 def test_nade_block_fast_path_rejects_a_bad_block():
     from zoo.nn.nade import nade_params
 
