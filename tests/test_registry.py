@@ -72,7 +72,7 @@ CHANGED = {
     "vqvae_bmnist": {"hparams": None, "description": None},
     "vqvae_fsdd": {"hparams": None, "description": None},
     "vae_audio_fsdd": {"hparams": None, "description": None},
-    "vae_shakespeare_char": {"hparams": None, "description": None},
+    "vae_shakespeare_char": {"hparams": None, "description": None, "train": None},
     "wavenet_ae_vq_fsdd": {"hparams": None, "description": None},
     "wavenet_ae_vae_fsdd": {"hparams": None, "description": None},
     "vqvae_digits": {"hparams": None, "description": None},
