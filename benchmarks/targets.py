@@ -200,16 +200,11 @@ def _rule(row: dict[str, Any], rule: str, measured: Any, ok: bool) -> dict[str, 
     }
 
 
+DECIMALS = {"nats": 2, "stream_perplexity": 1}  # others: 3
+
+
 def _num(x: float | None, quantity: str) -> str:
-    if x is None:
-        return ""
-    return (
-        f"{x:.1f}"
-        if quantity == "stream_perplexity"
-        else f"{x:.3f}"
-        if quantity != "nats"
-        else f"{x:.2f}"
-    )
+    return "" if x is None else f"{x:.{DECIMALS.get(quantity, 3)}f}"
 
 
 def markdown(record: dict[str, Any], *, min_steps: int | None = MIN_STEPS) -> str:

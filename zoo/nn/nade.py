@@ -100,8 +100,8 @@ def nade_params(
     """NADE's head parameters ``[B, P, D]`` from inputs ``u: [B, D]``, input weights
     ``W: [H, D]``, hidden bias ``c: [H]``, output weights ``V: [P, H, D]`` and output bias
     ``b: [P, D]``; dimension ``d`` sees ``u[:, :d]`` only. Differentiable in every argument.
-    ``block``: dimensions per block; None: 8 up to a batch of 256, 4 above (one thread of a
-    CPU at H = 500: about the same at batch 64, 0.8 against 1.2 s per step at batch 512)."""
+    ``block``: dimensions per block; None: 8 up to a batch of 256, 4 above (the faster of
+    the two on one CPU thread at H = 500, timed at batches of 64 and 512)."""
     B, D = u.shape
     if block is None:
         block = 8 if B <= 256 else 4
