@@ -15,7 +15,12 @@ import zoo
 from zoo.core.metrics import bits_per_dim
 from zoo.engine.evaluator import evaluate
 from zoo.models.vae import VAE
-from zoo.nn.gaussian import diag_gaussian_log_prob, gaussian_kl, standard_normal_log_prob
+from zoo.nn.gaussian import (
+    diag_gaussian_log_prob,
+    gaussian_kl,
+    reparameterize,
+    standard_normal_log_prob,
+)
 
 TINY_IMAGE = zoo.DataSpec("image", (1, 2, 2), levels=2)
 TINY_AUDIO = zoo.DataSpec("audio", (6,), levels=5, sample_rate=8000)
@@ -175,6 +180,7 @@ def test_conv_vae_matches_the_peer_architecture_parameter_count():
         ),
         (zoo.DataSpec("text", (9,), levels=5), {"encoder": "conv", "stages": 2}),
         (zoo.DataSpec("text", (9,), levels=5), {"encoder": "mlp"}),
+        (zoo.DataSpec("text", (9,), levels=5), {"decoder_context": 3, "context_channels": 8}),
     ],
 )
 def test_every_architecture_and_head_samples_in_range_and_scores_its_samples(spec, hparams):
@@ -201,6 +207,117 @@ def test_every_architecture_and_head_samples_in_range_and_scores_its_samples(spe
     loss, parts = model.train().loss(x)
     loss.backward()
     assert torch.isfinite(loss) and {"nll_bound", "recon", "kl"} <= set(parts)
+
+
+# ---------------------------------------------------------------------- short-context decoder
+TINY_TEXT = zoo.DataSpec("text", (3,), levels=3)
+
+
+def context_vae(seed: int, context: int, spec=TINY_TEXT, latent_dim: int = 2) -> VAE:
+    torch.manual_seed(seed)
+    model = VAE(
+        spec, latent_dim=latent_dim, hidden=[8], decoder_context=context, context_channels=6
+    ).double()
+    with torch.no_grad():  # large decoder weights: logits that depend on z and the context
+        for name, p in model.named_parameters():
+            if not name.startswith("encoder"):
+                p.mul_(3.0)
+    return model.eval()
+
+
+CONTEXT_SPECS = [  # text; a binary image (Bernoulli head); a 2-channel image, 3 levels
+    TINY_TEXT,
+    zoo.DataSpec("image", (1, 2, 2), levels=2),
+    zoo.DataSpec("image", (2, 1, 2), levels=3),
+]
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 4), st.sampled_from(CONTEXT_SPECS))
+def test_short_context_decoder_is_a_distribution_over_every_input_given_z(seed, context, spec):
+    model = context_vae(seed, context, spec)
+    x = all_inputs(spec)
+    z = torch.randn(4, *model.latent_shape, dtype=torch.float64)
+    with torch.no_grad():
+        params = model.decode(z)  # [4, K, T]
+        total = torch.stack(
+            [model.recon_log_prob(params, xi.expand(4, *xi.shape)).exp() for xi in x]
+        ).sum(0)
+    torch.testing.assert_close(total, torch.ones(4, dtype=torch.float64))
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.integers(0, 10_000),
+    st.integers(1, 4),
+    st.integers(0, 7),
+    st.sampled_from([("text", (8,), 5), ("image", (2, 2, 2), 2), ("image", (2, 2, 2), 3)]),
+)
+def test_short_context_logits_at_t_read_only_the_c_values_before_t(seed, context, t, shape):
+    modality, dims, k = shape
+    spec = zoo.DataSpec(modality, dims, levels=k)
+    model = context_vae(seed, context, spec)
+    x = torch.randint(0, k, (1, *dims), generator=torch.Generator().manual_seed(seed))
+    params = model.decode(torch.randn(1, *model.latent_shape, dtype=torch.float64))
+
+    def logits_at_t(x):  # the parameters of the t-th value in x's flattened order
+        return model._with_context(params, x).reshape(1, model._value_params, -1)[:, :, t]
+
+    with torch.no_grad():
+        before = logits_at_t(x)
+        for s in range(8):
+            y = x.clone().view(1, -1)
+            y[0, s] = (y[0, s] + 1) % k
+            seen = t - context <= s < t
+            assert torch.equal(before, logits_at_t(y.view_as(x))) != seen, (s, t, context)
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(0, 10_000))
+def test_short_context_bounds_sit_below_the_grid_integrated_log_likelihood(seed):
+    model = context_vae(seed, 2, latent_dim=1)
+    x = all_inputs(TINY_TEXT)
+    log_px, elbo, kl_post = grid_truth(model, x)
+    torch.testing.assert_close(torch.logsumexp(log_px, 0), torch.zeros((), dtype=torch.float64))
+    torch.testing.assert_close(log_px - elbo, kl_post, atol=2e-3, rtol=1e-3)  # z grid's error
+    assert (elbo <= log_px + 1e-6).all()
+
+
+def test_short_context_importance_weights_pair_each_draw_with_its_own_sequence():
+    model = context_vae(3, 2)
+    x = all_inputs(TINY_TEXT)[::4]  # [7, 3], distinct sequences
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        w = model._log_weights(x, mu, logvar, 5, torch.Generator().manual_seed(0))  # [5, 7]
+        z = reparameterize(mu, logvar, 5, torch.Generator().manual_seed(0))  # [5, 7, L]
+        for i in range(5):
+            want = (
+                model.recon_log_prob(model.decode(z[i]), x)
+                + standard_normal_log_prob(z[i]).sum(1)
+                - diag_gaussian_log_prob(z[i], mu, logvar).sum(1)
+            )
+            torch.testing.assert_close(w[i], want)
+
+
+@pytest.mark.parametrize(
+    "spec", [zoo.DataSpec("text", (2,), levels=3), zoo.DataSpec("image", (1, 1, 3), levels=2)]
+)
+def test_short_context_samples_follow_the_model(spec):
+    model = context_vae(1, 1, spec)
+    n, k = 20_000, spec.levels
+    x = model.sample(n, generator=torch.Generator().manual_seed(0)).reshape(n, -1)
+    index = sum(x[:, i] * k ** (spec.D - 1 - i) for i in range(spec.D))
+    freq = torch.bincount(index, minlength=k**spec.D).double() / n
+    z = torch.randn(n, *model.latent_shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        params = model.decode(z.double())
+        p = torch.stack(
+            [
+                model.recon_log_prob(params, xi.expand(n, *xi.shape)).exp().mean()
+                for xi in all_inputs(spec)
+            ]
+        )
+    torch.testing.assert_close(freq, p, atol=0.015, rtol=0)
 
 
 # ---------------------------------------------------------------------- training options
@@ -327,6 +444,8 @@ def test_active_units_count_latents_whose_posterior_mean_varies():
         ({"beta": -1.0}, "beta"),
         ({"hidden": [0]}, "hidden"),
         ({"encoder": "conv", "stages": 0}, "stages"),
+        ({"decoder_context": 2, "head": "logistic"}, "decoder_context=2 .*'logistic'"),
+        ({"decoder_context": -1}, "decoder_context"),
     ],
 )
 def test_bad_hyper_parameters_are_rejected_with_the_expected_value(hparams, message):

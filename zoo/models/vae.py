@@ -36,6 +36,22 @@ Training (``_loss``): ``objective="elbo"`` minimises ``-E_q[log p(x|z)] + beta_t
 and free bits (Kingma et al. 2016): the KL of each latent group (a latent dimension for the MLP,
 a latent channel for the conv net), averaged over the batch, is floored at ``free_bits`` nats.
 ``objective="iwae"`` minimises ``-IWAE-train_k`` (Burda et al.), with no KL shaping.
+
+A short-context decoder (``decoder_context=c > 0``, categorical or Bernoulli heads):
+characters independent given ``z`` cannot model spelling, so such a text VAE is no better
+than a unigram model, and a free autoregressive decoder (Bowman et al. 2016's LSTM) ignores
+the latent. In between, as Yang et al. 2017's dilated-CNN decoders for text and PixelVAE
+(Gulrajani et al. 2017) for images, each value also sees the ``c`` values before it in the
+data's flattened order (a sequence's time; an image's channels, then rows, then columns):
+
+    p(x|z) = prod_t softmax(a_t(z) + W relu(U a_t(z) + V [e(x_{t-c}), ..., e(x_{t-1})]))[x_t]
+
+with ``a_t(z)`` the decoder's logits at ``t`` (what :meth:`VAE.decode` returns; one logit and
+a sigmoid for the Bernoulli head), ``e`` a value embedding (a learned start token before the
+first value), ``V`` a width-``c`` causal convolution. Every factor is a distribution over
+``x_t`` given ``z`` and earlier values only, so ``p(x|z)`` sums to 1 and the ELBO and IWAE-k
+stay bounds; the latent carries what ``c`` values of context cannot (in text: the words
+further back, the speaker, the register). Sampling is then sequential.
 """
 
 from __future__ import annotations
@@ -63,7 +79,7 @@ from zoo.nn.gaussian import (
     reparameterize,
     standard_normal_log_prob,
 )
-from zoo.nn.heads import full_precision, make_head, renamed_head_keyword
+from zoo.nn.heads import Bernoulli, Categorical, full_precision, make_head, renamed_head_keyword
 
 LN2 = math.log(2.0)
 ENCODERS = ("mlp", "conv")
@@ -181,6 +197,9 @@ class VAE(LikelihoodModel):
             nats on each latent group's batch-mean KL (objective "elbo" only).
         iwae_batch: decoder evaluations per pass when computing IWAE-k (bounds memory).
         metrics_k: importance samples of the IWAE figure in :meth:`extra_metrics` (0: none).
+        decoder_context, context_channels: the values before each value (flattened order)
+            that its distribution also sees (0: independent given z; see module doc), and the
+            width of the layer that mixes them with the latent's logits.
     """
 
     family = "vae"
@@ -205,6 +224,8 @@ class VAE(LikelihoodModel):
         iwae_batch: int = 1024,
         metrics_k: int = 50,
         decoder_head: str | None = None,
+        decoder_context: int = 0,
+        context_channels: int = 256,
     ) -> None:
         super().__init__(spec)
         head = renamed_head_keyword("VAE", "decoder_head", decoder_head, head, "auto")
@@ -215,7 +236,8 @@ class VAE(LikelihoodModel):
             check_int("VAE", "each hidden size", h)
         conv.check()
         check_ints("VAE", mixtures=mixtures, embed=embed, iwae_batch=iwae_batch)
-        check_ints("VAE", 0, metrics_k=metrics_k)
+        check_ints("VAE", 0, metrics_k=metrics_k, decoder_context=decoder_context)
+        check_ints("VAE", context_channels=context_channels)
         which = "latent_dim" if encoder == "mlp" else "latent_channels"
         latent = latent_dim if encoder == "mlp" else conv.latent_channels
         check_int(
@@ -258,6 +280,22 @@ class VAE(LikelihoodModel):
             self.encoder = _conv_encoder(dims, in_ch, 2 * conv.latent_channels, *blocks)
             self.decoder = _conv_decoder(dims, conv.latent_channels, p_out, *blocks)
             self.latent_shape = (conv.latent_channels, *(ps // factor for ps in padded))
+
+        self.decoder_context = decoder_context
+        if decoder_context:
+            if not isinstance(self.head, (Categorical, Bernoulli)):
+                raise ValueError(
+                    f"VAE: decoder_context={decoder_context} conditions each value's logits on "
+                    f"the values before it; it needs the categorical or Bernoulli head, got "
+                    f"{self.head.name!r}. Use head='categorical' or decoder_context=0."
+                )
+            # logits per value: K (level-major categorical), or 1 (Bernoulli)
+            self._value_params = k if isinstance(self.head, Categorical) else 1
+            # index k is the start token: what the values before the first one read
+            self.context_embedding = nn.Embedding(k + 1, embed)
+            self.context_conv = nn.Conv1d(embed, context_channels, decoder_context)
+            self.context_mix = nn.Conv1d(self._value_params, context_channels, 1, bias=False)
+            self.context_out = nn.Conv1d(context_channels, self._value_params, 1)
 
     # ------------------------------------------------------------------ warm-up
     def set_step(self, step: int) -> None:
@@ -316,8 +354,24 @@ class VAE(LikelihoodModel):
             raise ValueError(f"z must have shape [N, {want}], got {list(z.shape)}")
         return self._decode(z)
 
+    def _with_context(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The parameters of ``p(x_t | z, x_{t-c..t-1})``: the decoder's ``params [N, P, *S]``
+        and ``x [N, *shape]`` -> ``[N, P, *S]``; ``params`` themselves without a context."""
+        if not self.decoder_context:
+            return params
+        c, n = self.decoder_context, params.shape[0]
+        # [N, V, D] logits per value, in the order of x's values (the kc layout is level-major)
+        flat = params.reshape(n, self._value_params, -1)
+        values = x.reshape(n, -1)
+        start = values.new_full((n, c), self.spec.levels)
+        before = torch.cat([start, values[:, :-1]], dim=1)  # [N, D + c - 1]: x_{t-c..t-1} at t
+        ctx = self.context_conv(rearrange(self.context_embedding(before), "n t e -> n e t"))
+        h = F.relu(ctx + self.context_mix(flat))
+        return (flat + self.context_out(h)).reshape(params.shape)
+
     def recon_log_prob(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``log p(x|z)``, ``[N]`` nats: decoder parameters ``[N, P, *S]``, ``x: [N, *shape]``."""
+        params = self._with_context(params, x)
         return self.head.log_prob(params, self._as_channels(x)).flatten(1).sum(1)
 
     # ------------------------------------------------------------------ bounds
@@ -334,7 +388,9 @@ class VAE(LikelihoodModel):
         z = reparameterize(mu, logvar, n, generator)  # [n, B, *latent]
         log_q = diag_gaussian_log_prob(z, mu, logvar).flatten(2).sum(2)
         log_prior = standard_normal_log_prob(z).flatten(2).sum(2)
-        params = self._decode(z.flatten(0, 1)).unflatten(0, (n, b))  # [n, B, P, *S]
+        params = self._decode(z.flatten(0, 1))  # [n * B, P, *S], draw-major
+        params = self._with_context(params, x.repeat(n, *([1] * (x.dim() - 1))))
+        params = params.unflatten(0, (n, b))  # [n, B, P, *S]
         log_lik = self.head.log_prob_each(params, self._as_channels(x))  # [n, B]
         return log_lik + log_prior - log_q
 
@@ -412,7 +468,21 @@ class VAE(LikelihoodModel):
         z = torch.randn(
             (n, *self.latent_shape), generator=generator, device=self.device, dtype=dtype
         )
-        xs = self.head.sample(self._decode(z), generator)  # [n, C, *S]
+        params = self._decode(z)  # [n, P, *S]
+        if self.decoder_context:  # one value at a time: each reads the ones before it
+            x = torch.zeros((n, *self.spec.shape), dtype=torch.long, device=self.device)
+            flat = x.view(n, -1)
+            for t in range(flat.shape[1]):
+                logits = self._with_context(params, x).reshape(n, self._value_params, -1)
+                logits = logits[:, :, t].float()
+                if self._value_params == 1:  # Bernoulli
+                    u = torch.rand(n, generator=generator, device=self.device)
+                    flat[:, t] = (u < torch.sigmoid(logits[:, 0])).long()
+                else:
+                    probs = torch.softmax(logits, dim=1)
+                    flat[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            return x
+        xs = self.head.sample(params, generator)  # [n, C, *S]
         return xs.reshape(n, *self.spec.shape)
 
     # ------------------------------------------------------------------ diagnostics
