@@ -441,6 +441,49 @@ def targets_block(results: Path = RESULTS, suite: str = "standard") -> str:
     )
 
 
+def time_to_quality_block(results: Path = RESULTS) -> str:
+    """One line per curve of ``time_to_quality.json``: held-out bits/dim at its first
+    validation, half-way and at the end, what its last quarter of steps bought, and the
+    entry's test figure on the standard board."""
+    path = results / "time_to_quality.json"
+    if not path.exists():
+        return "No curves yet: `benchmarks/results/time_to_quality.json` is not there.\n"
+    curves = json.loads(path.read_text())["curves"]
+    board = load_board("standard", results) or {"rows": []}
+    test = {r["model"]: r["bits_per_dim"] for r in board["rows"]}
+
+    def at(points: list[dict[str, Any]], step: float) -> dict[str, Any]:
+        return min(points, key=lambda p: (abs(p["step"] - step), p["step"]))
+
+    lines = [
+        note("benchmarks/results/time_to_quality.json", _board_file("standard")),
+        "",
+        "| curve | data set | held out | steps | first | half-way | last | last quarter bought "
+        "| board test bits/dim |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, c in sorted(curves.items()):
+        points = [p for p in c["points"] if p["step"] > 0]
+        if not points:
+            continue
+        last = points[-1]
+        mid, quarter = at(points, last["step"] / 2), at(points, 0.75 * last["step"])
+        gain = quarter["valid_bits_per_dim"] - last["valid_bits_per_dim"]
+
+        def cell(p: dict[str, Any]) -> str:
+            return f"{p['valid_bits_per_dim']:.4f} (step {p['step']:,})"
+
+        held = c["held_out"]
+        row_test = test.get(c["entry"]) if key.endswith("/board") else None
+        lines.append(
+            f"| `{key}` | {c['dataset']} | {held['split']}[:{held['examples']}] "
+            f"| {last['step']:,} | {cell(points[0])} | {cell(mid)} | {cell(last)} "
+            f"| {gain:+.4f} (from step {quarter['step']:,}) "
+            f"| {'' if row_test is None else f'{row_test:.4f}'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def readme_block(results: Path = RESULTS) -> str:
     record = load_board("quick", results)
     return "\n".join([note(_board_file("quick")), "", board_block(record, "quick").rstrip("\n")])
@@ -535,6 +578,7 @@ def generate(
         ("compile", compile_block, "speed.md"),
         ("targets", targets_block, "targets.md"),
         ("targets-quick", lambda r: targets_block(r, "quick"), "targets.md"),
+        ("time-to-quality", time_to_quality_block, "time-to-quality.md"),
     ):
         page = docs / file
         if page.exists():
