@@ -441,6 +441,49 @@ def targets_block(results: Path = RESULTS, suite: str = "standard") -> str:
     )
 
 
+def cpu_sized_block(results: Path = RESULTS) -> str:
+    """The CPU-sized standard entries against the paper entries that keep their original
+    configurations: what differs (registry), CPU seconds per step on one thread (the
+    ``suite_budgets`` files) and the steps each trains for."""
+    from zoo.engine.registry import entries, get_entry
+
+    was_file = "suite_budgets_standard.json"
+    was = json.loads((results / was_file).read_text())["entries"]
+    now: dict[str, dict[str, Any]] = {}
+    now_files = sorted(p.name for p in results.glob("suite_budgets_standard_cpu_sized_*.json"))
+    for name in now_files:
+        now.update(json.loads((results / name).read_text())["entries"])
+    lines = [
+        note(*(f"benchmarks/results/{f}" for f in [was_file, *now_files]), "registry.yaml"),
+        "",
+        "| standard entry | its configuration (the paper entry's) | CPU s/step, 1 thread "
+        "(paper configuration's) | steps (what ten idle minutes buy) | original kept as |",
+        "|---|---|---|---|---|",
+    ]
+    for name in sorted(now):
+        paper = f"{name}_paper"
+        if paper not in entries():
+            continue
+        mine, theirs = get_entry(name), get_entry(paper)
+        diff = [
+            f"{k} {mine.hparams.get(k)} ({theirs.hparams.get(k)})"
+            for k in sorted(set(mine.hparams) | set(theirs.hparams))
+            if mine.hparams.get(k) != theirs.hparams.get(k)
+        ]
+        diff.append(f"batch {mine.train.get('batch_size')} ({theirs.train.get('batch_size')})")
+        old = was.get(name, {})
+        old_cell = (
+            f" ({old['cpu_seconds_per_step']:.2f}: {old['budget_steps']} steps in ten minutes)"
+            if old
+            else ""
+        )
+        lines.append(
+            f"| `{name}` | {', '.join(diff)} | {now[name]['cpu_seconds_per_step']:.2f}{old_cell} "
+            f"| {mine.train.get('max_steps'):,} ({now[name]['budget_steps']:,}) | `{paper}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def time_to_quality_block(results: Path = RESULTS) -> str:
     """One line per curve of ``time_to_quality.json``: held-out bits/dim at its first
     validation, half-way and at the end, what its last quarter of steps bought, and the
@@ -579,6 +622,7 @@ def generate(
         ("targets", targets_block, "targets.md"),
         ("targets-quick", lambda r: targets_block(r, "quick"), "targets.md"),
         ("time-to-quality", time_to_quality_block, "time-to-quality.md"),
+        ("cpu-sized", cpu_sized_block, "time-to-quality.md"),
     ):
         page = docs / file
         if page.exists():
