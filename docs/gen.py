@@ -441,6 +441,31 @@ def targets_block(results: Path = RESULTS, suite: str = "standard") -> str:
     )
 
 
+def ar_peers_block(results: Path = RESULTS) -> str:
+    """Every row of ``ar_peers.json`` (NADE and MADE against pytorch-generative): throughput
+    and the test nats both reach at equal steps."""
+    path = results / "ar_peers.json"
+    if not path.exists():
+        return "No measurements yet: `benchmarks/results/ar_peers.json` is not there.\n"
+    record = json.loads(path.read_text())
+    lines = [
+        note("benchmarks/results/ar_peers.json"),
+        "",
+        f"`{record['command']}` ({record['date']}, {record['threads']} thread; "
+        f"{record['clock']}; {record['data']}).",
+        "",
+        "| what | ours | peer | ratio (> 1: ours better) |",
+        "|---|---|---|---|",
+    ]
+    for model in record["models"].values():
+        for r in model["rows"]:
+            lines.append(
+                f"| {r['what']} | {r['ours']:,.1f} {r['unit']} | {r['peer']}: "
+                f"{r['theirs']:,.1f} {r['unit']} | {r['ratio']:.2f}x |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def cpu_sized_block(results: Path = RESULTS) -> str:
     """The CPU-sized standard entries against the paper entries that keep their original
     configurations: what differs (registry), CPU seconds per step on one thread (the
@@ -623,6 +648,7 @@ def generate(
         ("targets-quick", lambda r: targets_block(r, "quick"), "targets.md"),
         ("time-to-quality", time_to_quality_block, "time-to-quality.md"),
         ("cpu-sized", cpu_sized_block, "time-to-quality.md"),
+        ("ar-peers", ar_peers_block, "families-ar-classics.md"),
     ):
         page = docs / file
         if page.exists():
