@@ -31,17 +31,23 @@ DERIVED = ("flags", "paper_bits_per_dim", "command", "provenance")
 
 def restore(board: str | Path, db: str | Path, skip: tuple[str, ...] = ()) -> list[str]:
     """Add the rows of ``board`` (an exported board file) to leaderboard ``db``, but for the
-    models in ``skip``; returns the models restored. Refuses a database that already holds
-    rows of the board's suite (restoring twice would double them)."""
+    models in ``skip``; returns the models restored. The database may already hold rows of
+    the skipped models (reruns made before the restore); rows of a model it would restore
+    are refused, since restoring twice would double them."""
     record = json.loads(Path(board).read_text())
     if "rows" not in record or "suite" not in record:
         raise SystemExit(f"{board}: not an exported board (no 'suite' and 'rows')")
-    lb = Leaderboard(db)
-    if lb.rows(suite=record["suite"], latest=False):
-        raise SystemExit(f"{db} already holds {record['suite']} rows; restore into a new database")
     unknown = set(skip) - {r["model"] for r in record["rows"]}
     if unknown:
         raise SystemExit(f"--skip names models the board has no row of: {sorted(unknown)}")
+    lb = Leaderboard(db)
+    have = {r["model"] for r in lb.rows(suite=record["suite"], latest=False)}
+    twice = sorted(have & {r["model"] for r in record["rows"]} - set(skip))
+    if twice:
+        raise SystemExit(
+            f"{db} already holds {record['suite']} rows of {', '.join(twice)}; restoring "
+            "would add them twice. Restore into a new database, or --skip them."
+        )
     done = []
     for row in sorted(record["rows"], key=lambda r: r.get("id", 0)):
         if row["model"] in skip:

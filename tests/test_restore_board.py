@@ -39,7 +39,11 @@ def test_skip_leaves_the_models_out_and_a_second_restore_is_refused(tmp_path):
     done = restore_board.restore(path, db, skip=(model,))
     assert model not in done and len(done) == sum(r["model"] != model for r in rows)
     assert model in export_boards.board(db, "quick")["missing"]
-    with pytest.raises(SystemExit, match="already holds quick rows"):
+    with pytest.raises(SystemExit, match=f"already holds quick rows of .*{rows[1]['model']}"):
         restore_board.restore(path, db)
+    # a database holding only the skipped model's rerun takes the rest
+    rerun = tmp_path / "rerun.db"
+    restore_board.restore(path, rerun, skip=tuple(r["model"] for r in rows[1:]))
+    assert len(restore_board.restore(path, rerun, skip=(model,))) == len(rows) - 1
     with pytest.raises(SystemExit, match="no row of"):
         restore_board.restore(path, tmp_path / "other.db", skip=("no_such_model",))
