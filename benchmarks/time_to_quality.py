@@ -136,10 +136,12 @@ def from_run(run: Path) -> dict[str, Any]:
     no CPU seconds there, its wall ``train_seconds`` stand in for them."""
     cfg = json.loads((run / "config.json").read_text())
     points: list[dict[str, Any]] = []
+    examples = cfg["train"]["eval_examples"]  # at most: a split smaller than that is all read
     for line in (run / "metrics.jsonl").read_text().splitlines():
         r = json.loads(line)
         if r.get("kind") != "valid":
             continue
+        examples = r.get("valid_n", examples)
         if points and points[-1]["step"] == r["step"]:
             points.pop()
         points.append(
@@ -161,7 +163,7 @@ def from_run(run: Path) -> dict[str, Any]:
         "train": {k: cfg["train"].get(k) for k in TRAIN_KEYS},
         "data_options": cfg["data_options"],
         "variant": {},
-        "held_out": {"split": _held_out_split(cfg), "examples": cfg["train"]["eval_examples"]},
+        "held_out": {"split": _held_out_split(cfg), "examples": examples},
         "from_run": str(run),
         "points": points,
     }
