@@ -472,15 +472,9 @@ class VAE(LikelihoodModel):
         if self.decoder_context:  # one value at a time: each reads the ones before it
             x = torch.zeros((n, *self.spec.shape), dtype=torch.long, device=self.device)
             flat = x.view(n, -1)
-            for t in range(flat.shape[1]):
-                logits = self._with_context(params, x).reshape(n, self._value_params, -1)
-                logits = logits[:, :, t].float()
-                if self._value_params == 1:  # Bernoulli
-                    u = torch.rand(n, generator=generator, device=self.device)
-                    flat[:, t] = (u < torch.sigmoid(logits[:, 0])).long()
-                else:
-                    probs = torch.softmax(logits, dim=1)
-                    flat[:, t] = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            for t in range(flat.shape[1]):  # the head draws every value; value t is kept
+                drawn = self.head.sample(self._with_context(params, x), generator)
+                flat[:, t] = drawn.reshape(n, -1)[:, t]
             return x
         xs = self.head.sample(params, generator)  # [n, C, *S]
         return xs.reshape(n, *self.spec.shape)
